@@ -61,6 +61,9 @@ pub enum EngineError {
     /// The actor handling the request failed; it is being restarted.
     #[error("actor failed while handling the request")]
     ActorFailed,
+    /// The actor stopped before the request reached it: nothing was done, a retry is safe.
+    #[error("actor unreachable")]
+    Unreachable,
     /// The actor did not answer within the engine's call timeout.
     #[error("timed out")]
     Timeout,

@@ -6,13 +6,15 @@
 //! repeats the invariants on its own, so that even a wrong actor cannot sell a seat
 //! twice, overdraw a wallet or pay a reservation twice.
 //!
-//! - [`postgres::PgStore`]: production.
-//! - [`sqlite::SqliteStore`]: the embedded default (`cargo run` needs no server).
+//! - [`postgres::PgStore`] for production,
+//! - [`sqlite::SqliteStore`], the embedded default (`cargo run` needs no server).
 
+mod common;
 pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -350,6 +352,52 @@ pub trait Store: Send + Sync + 'static {
     async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError>;
     /// The highest `seq` ever issued (0 when none), so a restart never reuses one.
     async fn max_token_seq(&self) -> Result<i64, StoreError>;
+}
+
+/// How a backend's connection pool behaves.
+///
+/// [`Default`] is production: a short `acquire_timeout`, so that calls fail fast with
+/// [`StoreError::Unavailable`] while the database is down instead of piling up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The most connections open at once.
+    pub max_connections: u32,
+    /// How long a call waits for a connection (including opening one) before it
+    /// fails with [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+    /// Close a connection idle this long; `None` keeps it.
+    pub idle_timeout: Option<Duration>,
+    /// Replace a connection this old; `None` keeps it.
+    pub max_lifetime: Option<Duration>,
+    /// Postgres only: the server cancels a statement that runs longer than this.
+    /// (SQLite waits at most its 5 s busy timeout for a lock instead.)
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            idle_timeout: Some(Duration::from_secs(600)),
+            max_lifetime: Some(Duration::from_secs(1800)),
+            statement_timeout: Some(Duration::from_secs(5)),
+        }
+    }
+}
+
+impl PoolSettings {
+    /// For tests: few connections, no timers that reap or recycle connections, and
+    /// generous timeouts, so that a slow CI machine does not fail a test spuriously.
+    pub fn for_tests() -> Self {
+        Self {
+            max_connections: 4,
+            acquire_timeout: Duration::from_secs(60),
+            idle_timeout: None,
+            max_lifetime: None,
+            statement_timeout: Some(Duration::from_secs(60)),
+        }
+    }
 }
 
 /// Opens the store a `DATABASE_URL` names (`postgres://…` or `sqlite:…`) and

@@ -1,0 +1,79 @@
+//! Where the engine finds the running actors: one mailbox per session, per active
+//! wallet, and the waiting room's. The supervisor writes it as it spawns and
+//! restarts actors; the engine only reads it.
+
+use std::sync::RwLock;
+
+use dashmap::DashMap;
+use ractor::ActorId;
+
+use crate::domain::{SessionId, UserId};
+use crate::mailbox::Mailbox;
+use crate::session::SessionMsg;
+use crate::waiting_room::WaitingRoomMsg;
+use crate::wallet::WalletMsg;
+
+/// The running actors, by what they own.
+#[derive(Default)]
+pub struct Registry {
+    sessions: DashMap<SessionId, Mailbox<SessionMsg>>,
+    wallets: DashMap<UserId, Mailbox<WalletMsg>>,
+    waiting_room: RwLock<Option<Mailbox<WaitingRoomMsg>>>,
+}
+
+impl Registry {
+    /// The mailbox of a session's actor, if it runs.
+    pub fn session(&self, id: SessionId) -> Option<Mailbox<SessionMsg>> {
+        self.sessions.get(&id).map(|entry| entry.clone())
+    }
+
+    /// Records (or replaces) a session's actor.
+    pub fn set_session(&self, id: SessionId, mailbox: Mailbox<SessionMsg>) {
+        self.sessions.insert(id, mailbox);
+    }
+
+    /// Forgets a session's actor (it is down and being restarted).
+    pub fn forget_session(&self, id: SessionId) {
+        self.sessions.remove(&id);
+    }
+
+    /// The mailbox of a user's wallet, if one runs and still takes messages.
+    pub fn wallet(&self, user: &UserId) -> Option<Mailbox<WalletMsg>> {
+        self.wallets
+            .get(user)
+            .map(|entry| entry.clone())
+            .filter(|mailbox| !mailbox.is_closed())
+    }
+
+    /// Records a user's wallet.
+    pub fn set_wallet(&self, user: UserId, mailbox: Mailbox<WalletMsg>) {
+        self.wallets.insert(user, mailbox);
+    }
+
+    /// Forgets a user's wallet if it is still the actor `id` (a newer one stays).
+    pub fn forget_wallet(&self, user: &UserId, id: ActorId) {
+        self.wallets
+            .remove_if(user, |_, mailbox| mailbox.actor().get_id() == id);
+    }
+
+    /// Wallets running now.
+    pub fn wallet_count(&self) -> usize {
+        self.wallets.len()
+    }
+
+    /// The waiting room's mailbox, if it runs.
+    pub fn waiting_room(&self) -> Option<Mailbox<WaitingRoomMsg>> {
+        self.waiting_room
+            .read()
+            .expect("registry lock is never held across a panic")
+            .clone()
+    }
+
+    /// Records (or clears) the waiting room's actor.
+    pub fn set_waiting_room(&self, mailbox: Option<Mailbox<WaitingRoomMsg>>) {
+        *self
+            .waiting_room
+            .write()
+            .expect("registry lock is never held across a panic") = mailbox;
+    }
+}

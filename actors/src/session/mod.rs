@@ -1,0 +1,372 @@
+//! The SessionActor: one per concert session, the only writer of its seat map.
+//!
+//! Holds on one session are decided one message at a time, so two people can
+//! never both win a seat, and no lock is needed. Each change is written to the
+//! store before the reply (write-through); the store's unique index is the second
+//! line of defence. A hold expires by this actor's own timer at its exact TTL,
+//! not by a periodic sweep. A payment runs inside the handling of its `Pay`
+//! message, so the hold's expiry (a later message) cannot overtake it.
+
+pub mod seat_map;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+
+use crate::clock::Clock;
+use crate::domain::{IdempotencyKey, Points, ReservationId, SeatNumber, SessionId, UserId};
+use crate::error::{EngineError, EngineResult};
+use crate::mailbox::{Mailbox, Reply};
+use crate::store::{NewHold, NewPayment, PaymentRow, ReservationStatus, SessionRow, Store};
+use crate::wallet::WalletMsg;
+use seat_map::SeatMap;
+
+/// How long to wait before retrying an expiry whose write failed.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The rules of holding.
+#[derive(Debug, Clone)]
+pub struct HoldConfig {
+    /// How long an unpaid hold lasts.
+    pub hold_ttl: Duration,
+    /// Live holds one user may have in one session.
+    pub max_holds_per_user: u32,
+    /// How long a payment waits for the wallet.
+    pub wallet_timeout: Duration,
+}
+
+/// What a SessionActor is started (and restarted) with.
+#[derive(Debug, Clone)]
+pub struct SessionArgs {
+    /// The session.
+    pub session: SessionRow,
+    /// Where the actor publishes its count of available seats, for the session list.
+    pub available: Arc<AtomicUsize>,
+}
+
+/// A committed hold, as the client is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldReceipt {
+    /// The new reservation.
+    pub reservation_id: ReservationId,
+    /// Its session.
+    pub session_id: SessionId,
+    /// The seat.
+    pub seat_number: SeatNumber,
+    /// What paying will cost.
+    pub price: Points,
+    /// When the hold ends unless paid.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A session's seats, as the seat list shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatsView {
+    /// The session.
+    pub session_id: SessionId,
+    /// Its date.
+    pub date: NaiveDate,
+    /// For each seat from 1: held or sold.
+    pub taken: Vec<bool>,
+}
+
+/// The messages a SessionActor handles.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// Hold a seat for a user.
+    Hold {
+        /// Who.
+        user_id: UserId,
+        /// Which seat.
+        seat: SeatNumber,
+        /// The receipt, or why not.
+        reply: Reply<HoldReceipt>,
+    },
+    /// Give a hold up.
+    Release {
+        /// Who asks (must be the holder).
+        user_id: UserId,
+        /// The hold.
+        reservation_id: ReservationId,
+        /// Ok once the release is stored.
+        reply: Reply<()>,
+    },
+    /// Pay a hold through the user's wallet.
+    Pay {
+        /// The payer (must be the holder).
+        user_id: UserId,
+        /// The hold.
+        reservation_id: ReservationId,
+        /// The client's retry key, if any.
+        idempotency_key: Option<IdempotencyKey>,
+        /// The payer's wallet.
+        wallet: Mailbox<WalletMsg>,
+        /// The committed payment, or why not.
+        reply: Reply<PaymentRow>,
+    },
+    /// The seat list.
+    Seats {
+        /// The seats.
+        reply: Reply<SeatsView>,
+    },
+    /// Timer: a hold's TTL may have passed.
+    Expire(ReservationId),
+    /// Test-only fault injection: the actor panics while handling this message.
+    #[cfg(feature = "testkit")]
+    Crash,
+}
+
+/// The SessionActor (its state is a [`SeatMap`]).
+pub struct SessionActor {
+    /// Where holds, expiries and (through the wallet) sales are written.
+    pub store: Arc<dyn Store>,
+    /// Time source shared with the rest of the engine.
+    pub clock: Clock,
+    /// Hold rules.
+    pub config: HoldConfig,
+}
+
+/// The actor's state: the seat map and where its availability is published.
+pub struct SessionState {
+    seats: SeatMap,
+    available: Arc<AtomicUsize>,
+}
+
+impl SessionState {
+    fn publish(&self) {
+        self.available.store(self.seats.available(), Ordering::Relaxed);
+        #[cfg(debug_assertions)]
+        self.seats.assert_consistent();
+    }
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionState;
+    type Arguments = SessionArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SessionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let live = self.store.live_reservations(args.session.id).await?;
+        let clock = self.clock;
+        let seats = SeatMap::restore(args.session, live, |row| clock.instant_at(row.expires_at));
+        let now = clock.now();
+        for (id, hold) in seats.holds() {
+            let remaining = hold.deadline.saturating_duration_since(now);
+            myself.send_after(remaining, move || SessionMsg::Expire(id));
+        }
+        let state = SessionState {
+            seats,
+            available: args.available,
+        };
+        state.publish();
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMsg::Hold {
+                user_id,
+                seat,
+                reply,
+            } => reply.send(self.hold(&myself, state, user_id, seat).await),
+            SessionMsg::Release {
+                user_id,
+                reservation_id,
+                reply,
+            } => reply.send(self.release(state, &user_id, reservation_id).await),
+            SessionMsg::Pay {
+                user_id,
+                reservation_id,
+                idempotency_key,
+                wallet,
+                reply,
+            } => {
+                let payment = self
+                    .pay(state, user_id, reservation_id, idempotency_key, wallet)
+                    .await;
+                reply.send(payment);
+            }
+            SessionMsg::Seats { reply } => reply.send(Ok(SeatsView {
+                session_id: state.seats.session().id,
+                date: state.seats.session().date,
+                taken: state.seats.taken(),
+            })),
+            SessionMsg::Expire(id) => {
+                if self.expire_if_overdue(state, id).await.is_err() {
+                    myself.send_after(RETRY_AFTER, move || SessionMsg::Expire(id));
+                }
+            }
+            #[cfg(feature = "testkit")]
+            SessionMsg::Crash => panic!("test-only fault injected into a session actor"),
+        }
+        Ok(())
+    }
+}
+
+impl SessionActor {
+    async fn hold(
+        &self,
+        myself: &ActorRef<SessionMsg>,
+        state: &mut SessionState,
+        user_id: UserId,
+        seat: SeatNumber,
+    ) -> EngineResult<HoldReceipt> {
+        state
+            .seats
+            .check_hold(seat, &user_id, self.config.max_holds_per_user)?;
+        let session = state.seats.session().clone();
+        let now = self.clock.now();
+        let deadline = now + self.config.hold_ttl;
+        let hold = NewHold {
+            session_id: session.id,
+            seat_number: seat,
+            user_id: user_id.clone(),
+            price: session.price,
+            held_at: self.clock.utc_at(now),
+            expires_at: self.clock.utc_at(deadline),
+        };
+        let row = self.store.insert_hold(&hold).await.inspect_err(|error| {
+            tracing::warn!(%error, session = %session.id, %seat, "hold not stored");
+        })?;
+        state.seats.hold(row.id, seat, user_id, deadline);
+        state.publish();
+        let id = row.id;
+        myself.send_after(self.config.hold_ttl, move || SessionMsg::Expire(id));
+        Ok(HoldReceipt {
+            reservation_id: row.id,
+            session_id: session.id,
+            seat_number: seat,
+            price: row.price,
+            expires_at: row.expires_at,
+        })
+    }
+
+    async fn release(
+        &self,
+        state: &mut SessionState,
+        user_id: &UserId,
+        id: ReservationId,
+    ) -> EngineResult<()> {
+        match state.seats.get(id) {
+            Some(hold) if hold.user_id == *user_id => {}
+            _ => return Err(EngineError::ReservationNotFound),
+        }
+        self.end_hold(state, id, ReservationStatus::Released).await
+    }
+
+    async fn pay(
+        &self,
+        state: &mut SessionState,
+        user_id: UserId,
+        id: ReservationId,
+        idempotency_key: Option<IdempotencyKey>,
+        wallet: Mailbox<WalletMsg>,
+    ) -> EngineResult<PaymentRow> {
+        match state.seats.get(id) {
+            Some(hold) if hold.user_id == user_id => {}
+            Some(_) => return Err(EngineError::ReservationNotFound),
+            // Not live here: it was paid or ended since the engine looked it up.
+            None => return Err(self.why_not_live(id).await),
+        }
+        if state.seats.is_overdue(id, self.clock.now()) {
+            self.end_hold(state, id, ReservationStatus::Expired).await?;
+            return Err(EngineError::ReservationExpired);
+        }
+        let payment = NewPayment {
+            reservation_id: id,
+            user_id,
+            amount: state.seats.session().price,
+            idempotency_key,
+            paid_at: self.clock.now_utc(),
+        };
+        let paid = wallet
+            .ask(
+                |reply| WalletMsg::Pay { payment, reply },
+                self.config.wallet_timeout,
+            )
+            .await;
+        match paid {
+            Ok(row) => {
+                state.seats.sell(id);
+                state.publish();
+                Ok(row)
+            }
+            Err(EngineError::InsufficientBalance | EngineError::Overloaded) => paid,
+            // The wallet failed or answered late, or the store refused: the payment
+            // may or may not have committed. The store knows.
+            Err(error) => match self.store.payment_for_reservation(id).await {
+                Ok(Some(row)) => {
+                    state.seats.sell(id);
+                    state.publish();
+                    if error == EngineError::AlreadyPaid {
+                        // An earlier attempt committed; this one did not.
+                        Err(EngineError::AlreadyPaid)
+                    } else {
+                        tracing::warn!(%error, reservation = %id, "payment committed despite error");
+                        Ok(row)
+                    }
+                }
+                Ok(None) => Err(error),
+                Err(_) => Err(EngineError::StorageUnavailable),
+            },
+        }
+    }
+
+    /// Why a reservation the engine saw held is no longer live here.
+    async fn why_not_live(&self, id: ReservationId) -> EngineError {
+        match self.store.reservation(id).await {
+            Ok(Some(row)) if row.status == ReservationStatus::Paid => EngineError::AlreadyPaid,
+            Ok(Some(_)) => EngineError::ReservationExpired,
+            Ok(None) => EngineError::ReservationNotFound,
+            Err(_) => EngineError::StorageUnavailable,
+        }
+    }
+
+    async fn expire_if_overdue(
+        &self,
+        state: &mut SessionState,
+        id: ReservationId,
+    ) -> EngineResult<()> {
+        if state.seats.is_overdue(id, self.clock.now()) {
+            self.end_hold(state, id, ReservationStatus::Expired).await?;
+        }
+        Ok(())
+    }
+
+    /// Stores the end of a hold, then frees its seat. If the store says the hold
+    /// was no longer `held`, the store is right: the map follows it.
+    async fn end_hold(
+        &self,
+        state: &mut SessionState,
+        id: ReservationId,
+        status: ReservationStatus,
+    ) -> EngineResult<()> {
+        let ended = self.store.end_hold(id, status, self.clock.now_utc()).await?;
+        if ended {
+            state.seats.end_hold(id);
+        } else {
+            match self.store.reservation(id).await? {
+                Some(row) if row.status == ReservationStatus::Paid => {
+                    state.seats.sell(id);
+                }
+                _ => {
+                    state.seats.end_hold(id);
+                }
+            }
+        }
+        state.publish();
+        Ok(())
+    }
+}

@@ -1,0 +1,247 @@
+//! A session's seat map as a pure state machine: which seat is free, held (until
+//! when, by whom) or sold. The SessionActor wraps it with I/O and timers; the
+//! model-based tests drive it directly.
+
+use std::collections::HashMap;
+
+use tokio::time::Instant;
+
+use crate::domain::{ReservationId, SeatNumber, UserId};
+use crate::error::EngineError;
+use crate::store::{ReservationRow, ReservationStatus, SessionRow};
+
+/// A seat, as the seat map lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Seat {
+    Free,
+    Held(ReservationId),
+    Sold(ReservationId),
+}
+
+/// A live hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hold {
+    /// The seat held.
+    pub seat: SeatNumber,
+    /// Who holds it.
+    pub user_id: UserId,
+    /// When it ends unless paid.
+    pub deadline: Instant,
+}
+
+/// One session's seats.
+#[derive(Debug)]
+pub struct SeatMap {
+    session: SessionRow,
+    seats: Vec<Seat>,
+    holds: HashMap<ReservationId, Hold>,
+    holds_per_user: HashMap<UserId, u32>,
+    free: usize,
+}
+
+impl SeatMap {
+    /// An empty seat map for `session`.
+    pub fn new(session: SessionRow) -> Self {
+        let count = session.seat_count.0 as usize;
+        Self {
+            session,
+            seats: vec![Seat::Free; count],
+            holds: HashMap::new(),
+            holds_per_user: HashMap::new(),
+            free: count,
+        }
+    }
+
+    /// Rebuilds the map from the store's live reservations, with each hold's deadline.
+    pub fn restore(
+        session: SessionRow,
+        live: Vec<ReservationRow>,
+        deadline_of: impl Fn(&ReservationRow) -> Instant,
+    ) -> Self {
+        let mut map = Self::new(session);
+        for row in live {
+            match row.status {
+                ReservationStatus::Held => {
+                    let deadline = deadline_of(&row);
+                    map.hold(row.id, row.seat_number, row.user_id, deadline);
+                }
+                ReservationStatus::Paid => map.mark_sold(row.id, row.seat_number),
+                ReservationStatus::Expired | ReservationStatus::Released => {}
+            }
+        }
+        map
+    }
+
+    /// The session this map belongs to.
+    pub fn session(&self) -> &SessionRow {
+        &self.session
+    }
+
+    /// Seats neither held nor sold.
+    pub fn available(&self) -> usize {
+        self.free
+    }
+
+    /// For each seat from 1, whether it is held or sold.
+    pub fn taken(&self) -> Vec<bool> {
+        self.seats.iter().map(|seat| *seat != Seat::Free).collect()
+    }
+
+    /// Live holds, with their deadlines.
+    pub fn holds(&self) -> impl Iterator<Item = (ReservationId, &Hold)> {
+        self.holds.iter().map(|(id, hold)| (*id, hold))
+    }
+
+    /// The contract's checks for a new hold, in its order: seat exists, seat free,
+    /// the user below the per-user limit.
+    pub fn check_hold(
+        &self,
+        seat: SeatNumber,
+        user_id: &UserId,
+        max_holds_per_user: u32,
+    ) -> Result<(), EngineError> {
+        match self.seats.get(seat.index()) {
+            None => Err(EngineError::SeatNotFound),
+            Some(Seat::Held(_) | Seat::Sold(_)) => Err(EngineError::SeatAlreadyReserved),
+            Some(Seat::Free)
+                if self.holds_per_user.get(user_id).copied().unwrap_or(0) >= max_holds_per_user =>
+            {
+                Err(EngineError::HoldLimitExceeded)
+            }
+            Some(Seat::Free) => Ok(()),
+        }
+    }
+
+    /// Records a (stored) hold.
+    pub fn hold(&mut self, id: ReservationId, seat: SeatNumber, user_id: UserId, deadline: Instant) {
+        let slot = &mut self.seats[seat.index()];
+        assert_eq!(*slot, Seat::Free, "a seat is held only when free");
+        *slot = Seat::Held(id);
+        self.free -= 1;
+        *self.holds_per_user.entry(user_id.clone()).or_default() += 1;
+        self.holds.insert(
+            id,
+            Hold {
+                seat,
+                user_id,
+                deadline,
+            },
+        );
+    }
+
+    /// The live hold `id`, if there is one.
+    pub fn get(&self, id: ReservationId) -> Option<&Hold> {
+        self.holds.get(&id)
+    }
+
+    /// True if `id` is a live hold whose deadline has passed at `now`.
+    pub fn is_overdue(&self, id: ReservationId, now: Instant) -> bool {
+        self.holds.get(&id).is_some_and(|hold| hold.deadline <= now)
+    }
+
+    /// Frees the seat of a (stored) expired or released hold.
+    pub fn end_hold(&mut self, id: ReservationId) -> Option<Hold> {
+        let hold = self.drop_hold(id)?;
+        self.seats[hold.seat.index()] = Seat::Free;
+        self.free += 1;
+        Some(hold)
+    }
+
+    /// Turns a (stored) paid hold into a sale.
+    pub fn sell(&mut self, id: ReservationId) -> Option<Hold> {
+        let hold = self.drop_hold(id)?;
+        self.seats[hold.seat.index()] = Seat::Sold(id);
+        Some(hold)
+    }
+
+    fn drop_hold(&mut self, id: ReservationId) -> Option<Hold> {
+        let hold = self.holds.remove(&id)?;
+        if let Some(count) = self.holds_per_user.get_mut(&hold.user_id) {
+            *count -= 1;
+            if *count == 0 {
+                self.holds_per_user.remove(&hold.user_id);
+            }
+        }
+        Some(hold)
+    }
+
+    fn mark_sold(&mut self, id: ReservationId, seat: SeatNumber) {
+        let slot = &mut self.seats[seat.index()];
+        assert_eq!(*slot, Seat::Free, "a seat is sold at most once");
+        *slot = Seat::Sold(id);
+        self.free -= 1;
+    }
+
+    /// Checks the map's own invariants: counts agree with the seats.
+    pub fn assert_consistent(&self) {
+        let free = self.seats.iter().filter(|s| **s == Seat::Free).count();
+        let held = self.seats.iter().filter(|s| matches!(s, Seat::Held(_))).count();
+        assert_eq!(free, self.free, "free count matches the seats");
+        assert_eq!(held, self.holds.len(), "every held seat has exactly one hold");
+        assert_eq!(
+            self.holds_per_user.values().map(|n| *n as usize).sum::<usize>(),
+            held,
+            "per-user counts add up to the holds"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ConcertId, Points, SeatCount, SessionId};
+
+    fn map(seats: u32) -> SeatMap {
+        SeatMap::new(SessionRow {
+            id: SessionId(1),
+            concert_id: ConcertId(1),
+            date: chrono::NaiveDate::from_ymd_opt(2024, 7, 3).unwrap(),
+            seat_count: SeatCount(seats),
+            price: Points(10_000),
+        })
+    }
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn checks_follow_the_contract_order() {
+        let mut seats = map(3);
+        let now = Instant::now();
+        assert_eq!(seats.check_hold(SeatNumber(4), &user("a"), 1), Err(EngineError::SeatNotFound));
+        seats.hold(ReservationId(1), SeatNumber(1), user("a"), now);
+        assert_eq!(
+            seats.check_hold(SeatNumber(1), &user("b"), 1),
+            Err(EngineError::SeatAlreadyReserved)
+        );
+        assert_eq!(
+            seats.check_hold(SeatNumber(2), &user("a"), 1),
+            Err(EngineError::HoldLimitExceeded)
+        );
+        assert_eq!(seats.check_hold(SeatNumber(2), &user("b"), 1), Ok(()));
+        seats.assert_consistent();
+    }
+
+    #[test]
+    fn sold_seats_do_not_count_against_the_hold_limit() {
+        let mut seats = map(3);
+        seats.hold(ReservationId(1), SeatNumber(1), user("a"), Instant::now());
+        seats.sell(ReservationId(1));
+        assert_eq!(seats.check_hold(SeatNumber(2), &user("a"), 1), Ok(()));
+        assert_eq!(seats.available(), 2);
+        assert_eq!(seats.taken(), vec![true, false, false]);
+        seats.assert_consistent();
+    }
+
+    #[test]
+    fn ending_a_hold_frees_the_seat() {
+        let mut seats = map(2);
+        seats.hold(ReservationId(7), SeatNumber(2), user("a"), Instant::now());
+        assert_eq!(seats.available(), 1);
+        assert!(seats.end_hold(ReservationId(7)).is_some());
+        assert!(seats.end_hold(ReservationId(7)).is_none());
+        assert_eq!(seats.available(), 2);
+        seats.assert_consistent();
+    }
+}

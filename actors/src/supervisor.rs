@@ -1,0 +1,297 @@
+//! The supervisor: parent of the WaitingRoom, every SessionActor and every Wallet.
+//!
+//! It spawns them (sessions at start and when added, wallets on demand), restarts
+//! a child that panics or fails (the new actor rebuilds its state from the store in
+//! `pre_start`), and gives up when children fail too often: more than
+//! `max_restarts` within `restart_window` is a meltdown, and the supervisor stops,
+//! which the process treats as fatal rather than limping on. A child that cannot be
+//! restarted yet (the store is down) is tried again after a pause; meanwhile the
+//! engine answers its requests with 503.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use tokio::time::Instant;
+
+use crate::catalog::{Catalog, SessionEntry};
+use crate::clock::Clock;
+use crate::domain::UserId;
+use crate::error::{EngineError, EngineResult};
+use crate::mailbox::{Mailbox, Reply};
+use crate::registry::Registry;
+use crate::session::{HoldConfig, SessionActor, SessionArgs};
+use crate::store::Store;
+use crate::waiting_room::{RoomConfig, WaitingRoom};
+use crate::wallet::{Wallet, WalletMsg};
+
+/// How long to wait before trying again to start a child that could not start.
+const RESPAWN_AFTER: Duration = Duration::from_secs(1);
+
+/// What the supervisor needs to build its children.
+#[derive(Clone)]
+pub struct SupervisorArgs {
+    /// The store every child writes through.
+    pub store: Arc<dyn Store>,
+    /// The engine's clock.
+    pub clock: Clock,
+    /// Where running children are published.
+    pub registry: Arc<Registry>,
+    /// Concerts and sessions.
+    pub catalog: Arc<Catalog>,
+    /// Admission rules.
+    pub room: RoomConfig,
+    /// Hold rules.
+    pub holds: HoldConfig,
+    /// A wallet stops after this long without a message.
+    pub wallet_idle: Duration,
+    /// Requests each child's mailbox takes at most.
+    pub mailbox_capacity: usize,
+    /// Restarts allowed within `restart_window` before a meltdown.
+    pub max_restarts: usize,
+    /// See `max_restarts`.
+    pub restart_window: Duration,
+}
+
+/// The messages the supervisor handles.
+#[derive(Debug)]
+pub enum SupervisorMsg {
+    /// Start the actor of a newly added session.
+    StartSession {
+        /// The session.
+        entry: SessionEntry,
+        /// Ok once it runs.
+        reply: Reply<()>,
+    },
+    /// The user's running wallet, spawned if needed.
+    Wallet {
+        /// The user.
+        user_id: UserId,
+        /// Its mailbox.
+        reply: Reply<Mailbox<WalletMsg>>,
+    },
+    /// Timer: try again to start a child that could not start.
+    Respawn(Child),
+}
+
+/// A child, as much as is needed to start it again.
+#[derive(Debug, Clone)]
+pub enum Child {
+    /// The waiting room.
+    WaitingRoom,
+    /// A session's actor.
+    Session(SessionEntry),
+    /// A user's wallet.
+    Wallet(UserId),
+}
+
+/// The supervisor.
+pub struct Supervisor;
+
+/// The supervisor's state.
+pub struct SupervisorState {
+    args: SupervisorArgs,
+    children: HashMap<ActorId, Child>,
+    recent_restarts: VecDeque<Instant>,
+}
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    type State = SupervisorState;
+    type Arguments = SupervisorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: SupervisorArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let mut state = SupervisorState {
+            args,
+            children: HashMap::new(),
+            recent_restarts: VecDeque::new(),
+        };
+        // At start, a child that cannot start is fatal: the store is not usable.
+        start(&myself, &mut state, Child::WaitingRoom).await?;
+        for entry in state.args.catalog.sessions() {
+            start(&myself, &mut state, Child::Session(entry)).await?;
+        }
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SupervisorMsg::StartSession { entry, reply } => {
+                let started = start(&myself, state, Child::Session(entry)).await;
+                reply.send(started.map(|_| ()));
+            }
+            SupervisorMsg::Wallet { user_id, reply } => {
+                let wallet = match state.args.registry.wallet(&user_id) {
+                    Some(running) => Ok(running),
+                    None => start(&myself, state, Child::Wallet(user_id.clone()))
+                        .await
+                        .map(|_| state.args.registry.wallet(&user_id))
+                        .and_then(|mailbox| mailbox.ok_or(EngineError::ActorFailed)),
+                };
+                reply.send(wallet);
+            }
+            SupervisorMsg::Respawn(child) => restart(&myself, state, child).await?,
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let Some(child) = forget(state, &cell) else {
+                    return Ok(());
+                };
+                tracing::error!(?child, %error, "actor failed; restarting it");
+                note_restart(state)?;
+                restart(&myself, state, child).await?;
+            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                // Wallets stop when idle; anything else stopping on its own is a failure.
+                match forget(state, &cell) {
+                    Some(Child::Wallet(_)) | None => {}
+                    Some(child) => {
+                        tracing::error!(?child, ?reason, "actor stopped unexpectedly; restarting it");
+                        note_restart(state)?;
+                        restart(&myself, state, child).await?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Takes a stopped child out of the books and the registry.
+fn forget(state: &mut SupervisorState, cell: &ActorCell) -> Option<Child> {
+    let child = state.children.remove(&cell.get_id())?;
+    match &child {
+        Child::WaitingRoom => state.args.registry.set_waiting_room(None),
+        Child::Session(entry) => state.args.registry.forget_session(entry.row.id),
+        Child::Wallet(user) => state.args.registry.forget_wallet(user, cell.get_id()),
+    }
+    Some(child)
+}
+
+/// Counts a restart; an error (which stops the supervisor) on meltdown.
+fn note_restart(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
+    let now = Instant::now();
+    let window = state.args.restart_window;
+    state.recent_restarts.push_back(now);
+    while state
+        .recent_restarts
+        .front()
+        .is_some_and(|at| now.saturating_duration_since(*at) > window)
+    {
+        state.recent_restarts.pop_front();
+    }
+    if state.recent_restarts.len() > state.args.max_restarts {
+        tracing::error!(
+            restarts = state.recent_restarts.len(),
+            ?window,
+            "meltdown: children fail faster than they can be restarted; stopping"
+        );
+        return Err(format!("meltdown: more than {} restarts in {window:?}", state.args.max_restarts).into());
+    }
+    Ok(())
+}
+
+/// Starts a child again; if it cannot start yet, tries again later. A wallet is not
+/// started again here: the next request for it spawns a fresh one.
+async fn restart(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    child: Child,
+) -> Result<(), ActorProcessingErr> {
+    if matches!(child, Child::Wallet(_)) {
+        return Ok(());
+    }
+    if let Err(error) = start(myself, state, child.clone()).await {
+        tracing::warn!(?child, %error, "restart failed; trying again shortly");
+        myself.send_after(RESPAWN_AFTER, move || SupervisorMsg::Respawn(child));
+    }
+    Ok(())
+}
+
+/// Spawns a child linked to the supervisor and publishes it in the registry.
+async fn start(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    child: Child,
+) -> EngineResult<ActorId> {
+    let args = &state.args;
+    let capacity = args.mailbox_capacity;
+    let supervisor = myself.get_cell();
+    let spawned = match &child {
+        Child::WaitingRoom => {
+            let actor = WaitingRoom {
+                store: args.store.clone(),
+                clock: args.clock,
+                config: args.room.clone(),
+            };
+            Actor::spawn_linked(None, actor, (), supervisor).await.map(|(actor, _)| {
+                args.registry
+                    .set_waiting_room(Some(Mailbox::new(actor.clone(), capacity)));
+                actor.get_id()
+            })
+        }
+        Child::Session(entry) => {
+            let actor = SessionActor {
+                store: args.store.clone(),
+                clock: args.clock,
+                config: args.holds.clone(),
+            };
+            let session_args = SessionArgs {
+                session: entry.row.clone(),
+                available: entry.available.clone(),
+            };
+            Actor::spawn_linked(None, actor, session_args, supervisor)
+                .await
+                .map(|(actor, _)| {
+                    args.registry
+                        .set_session(entry.row.id, Mailbox::new(actor.clone(), capacity));
+                    actor.get_id()
+                })
+        }
+        Child::Wallet(user) => {
+            let actor = Wallet {
+                store: args.store.clone(),
+                clock: args.clock,
+                idle_after: args.wallet_idle,
+                registry: args.registry.clone(),
+            };
+            Actor::spawn_linked(None, actor, user.clone(), supervisor)
+                .await
+                .map(|(actor, _)| {
+                    args.registry
+                        .set_wallet(user.clone(), Mailbox::new(actor.clone(), capacity));
+                    actor.get_id()
+                })
+        }
+    };
+    match spawned {
+        Ok(id) => {
+            state.children.insert(id, child);
+            Ok(id)
+        }
+        Err(error) => {
+            tracing::warn!(?child, %error, "actor could not start");
+            Err(EngineError::StorageUnavailable)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The Wallet actor: one per user, the only writer of that user's balance.
+//!
+//! Spawned on demand by the supervisor and stopped after a quiet spell, so memory
+//! follows active users, not all users. Charges and payment debits are ledger rows
+//! written through before the reply. The actor keeps the balance to refuse a
+//! payment it cannot cover without a store round trip; the store's `CHECK
+//! (balance >= 0)` stays the final word.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+
+use crate::clock::Clock;
+use crate::domain::{ChargeAmount, Points, UserId};
+use crate::error::{EngineError, EngineResult};
+use crate::mailbox::Reply;
+use crate::registry::Registry;
+use crate::store::{NewPayment, PaymentRow, Store, StoreError};
+
+/// The messages a Wallet handles.
+#[derive(Debug)]
+pub enum WalletMsg {
+    /// The balance.
+    Balance {
+        /// The balance.
+        reply: Reply<Points>,
+    },
+    /// Add points.
+    Charge {
+        /// How many.
+        amount: ChargeAmount,
+        /// The new balance once stored.
+        reply: Reply<Points>,
+    },
+    /// Debit a payment: debit, payment row and sale in one store transaction.
+    Pay {
+        /// The payment (its user is this wallet's).
+        payment: NewPayment,
+        /// The committed payment, or why not.
+        reply: Reply<PaymentRow>,
+    },
+    /// Timer: stop if nothing happened for the idle time.
+    IdleCheck,
+    /// Test-only fault injection: the actor panics while handling this message.
+    #[cfg(feature = "testkit")]
+    Crash,
+}
+
+/// The Wallet actor.
+pub struct Wallet {
+    /// Where ledger rows are written.
+    pub store: Arc<dyn Store>,
+    /// Time source shared with the rest of the engine.
+    pub clock: Clock,
+    /// Stop after this long without a message.
+    pub idle_after: Duration,
+    /// Where the wallet takes itself out before stopping, so no new message is sent to it.
+    pub registry: Arc<Registry>,
+}
+
+/// A wallet's state.
+pub struct WalletState {
+    user_id: UserId,
+    balance: Points,
+    last_active: Instant,
+}
+
+impl Actor for Wallet {
+    type Msg = WalletMsg;
+    type State = WalletState;
+    type Arguments = UserId;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        user_id: UserId,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let balance = self.store.balance(&user_id).await?;
+        myself.send_interval(self.idle_after / 2, || WalletMsg::IdleCheck);
+        Ok(WalletState {
+            user_id,
+            balance,
+            last_active: self.clock.now(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let now = self.clock.now();
+        match message {
+            WalletMsg::IdleCheck => {
+                if now.saturating_duration_since(state.last_active) >= self.idle_after {
+                    // Out of the registry first, so that new requests spawn a fresh wallet;
+                    // draining then answers what was already queued before stopping.
+                    self.registry.forget_wallet(&state.user_id, myself.get_id());
+                    myself.drain()?;
+                }
+                return Ok(());
+            }
+            WalletMsg::Balance { reply } => reply.send(Ok(state.balance)),
+            WalletMsg::Charge { amount, reply } => {
+                let charged = self
+                    .store
+                    .charge(&state.user_id, amount, self.clock.now_utc())
+                    .await;
+                if let Ok(balance) = charged {
+                    state.balance = balance;
+                }
+                reply.send(charged.map_err(EngineError::from));
+            }
+            WalletMsg::Pay { payment, reply } => reply.send(self.pay(state, payment).await),
+            #[cfg(feature = "testkit")]
+            WalletMsg::Crash => panic!("test-only fault injected into a wallet"),
+        }
+        assert!(state.balance.0 >= 0, "a balance never goes below zero");
+        state.last_active = now;
+        Ok(())
+    }
+}
+
+impl Wallet {
+    async fn pay(&self, state: &mut WalletState, payment: NewPayment) -> EngineResult<PaymentRow> {
+        assert_eq!(payment.user_id, state.user_id, "a wallet pays for its own user");
+        if state.balance < payment.amount {
+            return Err(EngineError::InsufficientBalance);
+        }
+        match self.store.commit_payment(&payment).await {
+            Ok(row) => {
+                state.balance = row.balance_after;
+                Ok(row)
+            }
+            Err(StoreError::InsufficientBalance) => {
+                // The store knows better than this actor's copy: take its balance.
+                if let Ok(balance) = self.store.balance(&state.user_id).await {
+                    state.balance = balance;
+                }
+                Err(EngineError::InsufficientBalance)
+            }
+            Err(StoreError::Conflict(_)) => Err(EngineError::AlreadyPaid),
+            Err(StoreError::NotFound) => Err(EngineError::ReservationNotFound),
+            Err(error) => Err(error.into()),
+        }
+    }
+}
