@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use tokio::time::Instant;
 
 /// Maps tokio instants to UTC and back.
@@ -37,10 +37,15 @@ impl Clock {
         self.utc_at(Instant::now())
     }
 
-    /// The UTC instant of a tokio instant.
+    /// The UTC instant of a tokio instant, to the microsecond: the precision both
+    /// stores keep, so an instant read back equals the instant written.
     pub fn utc_at(&self, at: Instant) -> DateTime<Utc> {
         let elapsed = at.saturating_duration_since(self.origin);
-        self.origin_utc + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX)
+        let exact =
+            self.origin_utc + chrono::Duration::from_std(elapsed).unwrap_or(chrono::Duration::MAX);
+        exact
+            .duration_trunc(chrono::Duration::microseconds(1))
+            .unwrap_or(exact)
     }
 
     /// The tokio instant of a UTC instant; instants before the anchor map to the anchor,

@@ -158,11 +158,22 @@ impl Engine {
         store: Arc<dyn Store>,
         config: EngineConfig,
     ) -> EngineResult<(Engine, EngineMonitor)> {
+        Self::start_with_clock(store, config, Clock::start()).await
+    }
+
+    /// [`Engine::start`] with a given clock: tests that restart the engine under
+    /// tokio's paused clock pass the same clock to both, so time runs on across
+    /// the restart as it would on a real wall clock.
+    pub async fn start_with_clock(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> EngineResult<(Engine, EngineMonitor)> {
         let catalog = Arc::new(Catalog::from_store(store.catalog().await?));
         let registry = Arc::new(Registry::default());
         let args = SupervisorArgs {
             store: store.clone(),
-            clock: Clock::start(),
+            clock,
             registry: registry.clone(),
             catalog: catalog.clone(),
             room: RoomConfig {
@@ -570,24 +581,29 @@ impl Engine {
         }
     }
 
-    /// Test-only fault injection: makes the named actor panic.
+    /// Test-only fault injection: makes the named actor panic while handling a
+    /// request. Answers what that request's caller gets: `ActorFailed`.
     #[cfg(feature = "testkit")]
     pub async fn inject_fault(&self, target: FaultTarget) -> EngineResult<()> {
-        let sent = match target {
-            FaultTarget::WaitingRoom => self
-                .waiting_room()?
-                .actor()
-                .cast(WaitingRoomMsg::Crash)
-                .is_ok(),
-            FaultTarget::Session(id) => self.session(id)?.actor().cast(SessionMsg::Crash).is_ok(),
-            FaultTarget::Wallet(user) => self
-                .wallet(&user)
-                .await?
-                .actor()
-                .cast(WalletMsg::Crash)
-                .is_ok(),
-        };
-        if sent { Ok(()) } else { Err(EngineError::Unreachable) }
+        let timeout = self.inner.config.call_timeout;
+        match target {
+            FaultTarget::WaitingRoom => {
+                self.waiting_room()?
+                    .ask(|reply| WaitingRoomMsg::Crash { reply }, timeout)
+                    .await
+            }
+            FaultTarget::Session(id) => {
+                self.session(id)?
+                    .ask(|reply| SessionMsg::Crash { reply }, timeout)
+                    .await
+            }
+            FaultTarget::Wallet(user) => {
+                self.wallet(&user)
+                    .await?
+                    .ask(|reply| WalletMsg::Crash { reply }, timeout)
+                    .await
+            }
+        }
     }
 
     /// Wallet actors running now.

@@ -43,9 +43,13 @@ pub enum WalletMsg {
     },
     /// Timer: stop if nothing happened for the idle time.
     IdleCheck,
-    /// Test-only fault injection: the actor panics while handling this message.
+    /// Test-only fault injection: the actor panics while handling this message,
+    /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
-    Crash,
+    Crash {
+        /// Never answered.
+        reply: Reply<()>,
+    },
 }
 
 /// The Wallet actor.
@@ -116,7 +120,10 @@ impl Actor for Wallet {
             }
             WalletMsg::Pay { payment, reply } => reply.send(self.pay(state, payment).await),
             #[cfg(feature = "testkit")]
-            WalletMsg::Crash => panic!("test-only fault injected into a wallet"),
+            WalletMsg::Crash { reply } => {
+                let _unanswered = reply;
+                panic!("test-only fault injected into a wallet")
+            },
         }
         assert!(state.balance.0 >= 0, "a balance never goes below zero");
         state.last_active = now;

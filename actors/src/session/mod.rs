@@ -114,9 +114,13 @@ pub enum SessionMsg {
     },
     /// Timer: a hold's TTL may have passed.
     Expire(ReservationId),
-    /// Test-only fault injection: the actor panics while handling this message.
+    /// Test-only fault injection: the actor panics while handling this message,
+    /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
-    Crash,
+    Crash {
+        /// Never answered.
+        reply: Reply<()>,
+    },
 }
 
 /// The SessionActor (its state is a [`SeatMap`]).
@@ -209,7 +213,10 @@ impl Actor for SessionActor {
                 }
             }
             #[cfg(feature = "testkit")]
-            SessionMsg::Crash => panic!("test-only fault injected into a session actor"),
+            SessionMsg::Crash { reply } => {
+                let _unanswered = reply;
+                panic!("test-only fault injected into a session actor")
+            },
         }
         Ok(())
     }

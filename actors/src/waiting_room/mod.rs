@@ -72,9 +72,13 @@ pub enum WaitingRoomMsg {
     Sweep,
     /// Timer: try admitting again (after a failed write, or when the rate cap reopens).
     Admit,
-    /// Test-only fault injection: the actor panics while handling this message.
+    /// Test-only fault injection: the actor panics while handling this message,
+    /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
-    Crash,
+    Crash {
+        /// Never answered.
+        reply: Reply<()>,
+    },
 }
 
 /// The WaitingRoom actor (its state is a [`Room`]).
@@ -160,7 +164,10 @@ impl Actor for WaitingRoom {
             WaitingRoomMsg::Sweep => self.sweep(room, now).await,
             WaitingRoomMsg::Admit => self.admit_ready(&myself, room).await,
             #[cfg(feature = "testkit")]
-            WaitingRoomMsg::Crash => panic!("test-only fault injected into the waiting room"),
+            WaitingRoomMsg::Crash { reply } => {
+                let _unanswered = reply;
+                panic!("test-only fault injected into the waiting room")
+            },
         }
         Ok(())
     }

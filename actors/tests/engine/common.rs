@@ -1,0 +1,98 @@
+//! Shared set-up: an engine on a test database, and callers in the states tests need.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::clock::Clock;
+use actors::store::{SessionRow, Store};
+use actors::testkit::{TestDb, seed_session, user};
+use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor};
+
+/// The contract's defaults, with room for ten admitted users.
+pub fn config() -> EngineConfig {
+    EngineConfig {
+        max_active: 10,
+        ..EngineConfig::default()
+    }
+}
+
+/// A running engine and what restarting it needs.
+pub struct Running {
+    pub engine: Engine,
+    pub monitor: EngineMonitor,
+    pub clock: Clock,
+}
+
+/// Starts an engine on `store` with `config`.
+pub async fn start_on(store: Arc<dyn Store>, config: EngineConfig, clock: Clock) -> Running {
+    let (engine, monitor) = Engine::start_with_clock(store, config, clock)
+        .await
+        .expect("the engine starts");
+    Running {
+        engine,
+        monitor,
+        clock,
+    }
+}
+
+/// Starts an engine on the test database.
+pub async fn start(db: &TestDb, config: EngineConfig) -> Running {
+    start_on(db.store.clone(), config, Clock::start()).await
+}
+
+/// A session of `seats` seats at 10,000 points, created before the engine starts.
+pub async fn session(db: &TestDb, seats: u32) -> SessionRow {
+    seed_session(&*db.store, seats, 10_000).await
+}
+
+/// A caller for `name`'s live token, whatever its status.
+pub async fn join(engine: &Engine, name: &str) -> Caller {
+    let ticket = engine
+        .queue(None, Some(user(name)))
+        .await
+        .expect("a token is issued");
+    engine
+        .identify(Some(&ticket.token.to_string()))
+        .await
+        .expect("the new token is known")
+}
+
+/// A caller for `name`, admitted (the test's config must leave room).
+pub async fn admitted(engine: &Engine, name: &str) -> Caller {
+    let caller = join(engine, name).await;
+    assert_eq!(caller.status, CallerStatus::Admitted, "{name} is admitted");
+    caller
+}
+
+/// The caller's token, resolved again (its status may have changed).
+pub async fn reidentify(engine: &Engine, caller: &Caller) -> Caller {
+    engine
+        .identify(Some(&caller.token.to_string()))
+        .await
+        .expect("the token is known")
+}
+
+/// Lets timer tasks woken by `tokio::time::advance` deliver their messages.
+pub async fn settle() {
+    for _ in 0..16 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Retries `probe` until it returns `Some`, for at most five seconds (a restart
+/// happens on the supervisor's task; there is no reply to wait for). Not for
+/// paused-clock tests, where the sleep would move the clock.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -1,0 +1,151 @@
+//! Holds: the contract's checks in order, conflicts, the per-user limit, release,
+//! and expiry at the exact TTL (under tokio's paused clock).
+
+use std::time::Duration;
+
+use actors::backend_tests;
+use actors::domain::{SeatNumber, SessionId};
+use actors::store::ReservationStatus;
+use actors::testkit::TestDb;
+use actors::{EngineConfig, EngineError};
+
+use crate::common::*;
+
+backend_tests! {
+    /// A seat goes to the first hold; the second gets 409 and the seat map shows it taken.
+    async fn conflicting_hold_is_refused(db: TestDb) {
+        let session = session(&db, 50).await;
+        let app = start(&db, config()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = admitted(&app.engine, "bob").await;
+
+        let hold = app.engine.hold(&alice, session.id, SeatNumber(4)).await.unwrap();
+        assert_eq!(hold.seat_number, SeatNumber(4));
+        assert_eq!(hold.price, session.price);
+        assert_eq!(
+            app.engine.hold(&bob, session.id, SeatNumber(4)).await,
+            Err(EngineError::SeatAlreadyReserved)
+        );
+        let seats = app.engine.seats(session.id).await.unwrap();
+        assert_eq!(seats.taken.iter().filter(|t| **t).count(), 1);
+        assert!(seats.taken[3]);
+        let row = db.store.reservation(hold.reservation_id).await.unwrap().unwrap();
+        assert_eq!(row.status, ReservationStatus::Held, "the hold was written through");
+        let listed = app.engine.sessions(session.concert_id).unwrap();
+        assert_eq!(listed[0].available, 49);
+    }
+
+    /// Session, then seat, are checked before the seat's state; the token before all.
+    async fn hold_checks_follow_the_contract_order(db: TestDb) {
+        let session = session(&db, 10).await;
+        let app = start(&db, EngineConfig { max_active: 1, ..config() }).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let waiting = join(&app.engine, "bob").await;
+
+        assert_eq!(
+            app.engine.hold(&waiting, session.id, SeatNumber(1)).await,
+            Err(EngineError::StillWaiting)
+        );
+        assert_eq!(
+            app.engine.hold(&alice, SessionId(9_999), SeatNumber(1)).await,
+            Err(EngineError::SessionNotFound)
+        );
+        assert_eq!(
+            app.engine.hold(&alice, session.id, SeatNumber(11)).await,
+            Err(EngineError::SeatNotFound)
+        );
+        assert!(app.engine.hold(&alice, session.id, SeatNumber(10)).await.is_ok());
+    }
+
+    /// A user may hold at most `max_holds_per_user` seats of one session at once.
+    async fn per_user_hold_limit(db: TestDb) {
+        let session = session(&db, 10).await;
+        let app = start(&db, EngineConfig { max_holds_per_user: 2, ..config() }).await;
+        let alice = admitted(&app.engine, "alice").await;
+        for seat in [1, 2] {
+            app.engine.hold(&alice, session.id, SeatNumber(seat)).await.unwrap();
+        }
+        assert_eq!(
+            app.engine.hold(&alice, session.id, SeatNumber(3)).await,
+            Err(EngineError::HoldLimitExceeded)
+        );
+        let bob = admitted(&app.engine, "bob").await;
+        assert!(app.engine.hold(&bob, session.id, SeatNumber(3)).await.is_ok());
+    }
+
+    /// Releasing a hold frees its seat and gives the user's quota back.
+    async fn release_frees_the_seat(db: TestDb) {
+        let session = session(&db, 5).await;
+        let app = start(&db, EngineConfig { max_holds_per_user: 1, ..config() }).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = admitted(&app.engine, "bob").await;
+        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        assert_eq!(
+            app.engine.release(&bob, hold.reservation_id).await,
+            Err(EngineError::ReservationNotFound),
+            "only the holder may release"
+        );
+        app.engine.release(&alice, hold.reservation_id).await.unwrap();
+        let row = db.store.reservation(hold.reservation_id).await.unwrap().unwrap();
+        assert_eq!(row.status, ReservationStatus::Released);
+        app.engine.hold(&bob, session.id, SeatNumber(1)).await.unwrap();
+        app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+    }
+
+    /// A hold lasts exactly its TTL: taken a millisecond before, free at the deadline,
+    /// and a payment after the deadline gets 410.
+    #[paused]
+    async fn hold_expires_at_the_exact_ttl(db: TestDb) {
+        let session = session(&db, 5).await;
+        let ttl = Duration::from_secs(300);
+        let app = start(&db, EngineConfig { hold_ttl: ttl, ..config() }).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let hold = app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        assert_eq!(hold.expires_at, app.clock.now_utc() + chrono::Duration::seconds(300));
+
+        tokio::time::advance(ttl - Duration::from_millis(1)).await;
+        settle().await;
+        assert!(app.engine.seats(session.id).await.unwrap().taken[1], "still held");
+
+        tokio::time::advance(Duration::from_millis(1)).await;
+        settle().await;
+        assert!(!app.engine.seats(session.id).await.unwrap().taken[1], "free at the deadline");
+        let row = db.store.reservation(hold.reservation_id).await.unwrap().unwrap();
+        assert_eq!(row.status, ReservationStatus::Expired);
+        assert_eq!(
+            app.engine.pay(&alice, hold.reservation_id, None).await,
+            Err(EngineError::ReservationExpired)
+        );
+    }
+
+    /// A hold that ran out while the engine was down is expired on restart; one
+    /// that did not keeps its seat and expires on time.
+    #[paused]
+    async fn restart_keeps_holds_and_their_deadlines(db: TestDb) {
+        let session = session(&db, 5).await;
+        let config = EngineConfig { hold_ttl: Duration::from_secs(300), ..config() };
+        let app = start(&db, config.clone()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let early = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        tokio::time::advance(Duration::from_secs(200)).await;
+        let late = app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        app.engine.shutdown().await;
+
+        tokio::time::advance(Duration::from_secs(150)).await;
+        let again = start_on(actors::testkit::reopen(&db).await, config, app.clock).await;
+        settle().await;
+        let seats = again.engine.seats(session.id).await.unwrap();
+        assert!(!seats.taken[0], "the early hold ran out while down");
+        assert!(seats.taken[1], "the late hold still has 150 s");
+        let status = |id| {
+            let store = db.store.clone();
+            async move { store.reservation(id).await.unwrap().unwrap().status }
+        };
+        assert_eq!(status(early.reservation_id).await, ReservationStatus::Expired);
+
+        tokio::time::advance(Duration::from_secs(150)).await;
+        settle().await;
+        assert!(!again.engine.seats(session.id).await.unwrap().taken[1]);
+        assert_eq!(status(late.reservation_id).await, ReservationStatus::Expired);
+    }
+}

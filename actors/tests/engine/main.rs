@@ -1,0 +1,10 @@
+//! Actor-level tests: message sequences sent through the engine façade to the
+//! real actors over a real store, on SQLite always and on Postgres when
+//! `DATABASE_URL` names one. Time-dependent tests run under tokio's paused clock.
+
+mod common;
+mod holds;
+mod payments;
+mod queue;
+mod supervision;
+mod wallets;
