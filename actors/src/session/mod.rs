@@ -141,7 +141,8 @@ pub struct SessionState {
 
 impl SessionState {
     fn publish(&self) {
-        self.available.store(self.seats.available(), Ordering::Relaxed);
+        self.available
+            .store(self.seats.available(), Ordering::Relaxed);
         #[cfg(debug_assertions)]
         self.seats.assert_consistent();
     }
@@ -216,7 +217,7 @@ impl Actor for SessionActor {
             SessionMsg::Crash { reply } => {
                 let _unanswered = reply;
                 panic!("test-only fault injected into a session actor")
-            },
+            }
         }
         Ok(())
     }
@@ -230,11 +231,16 @@ impl SessionActor {
         user_id: UserId,
         seat: SeatNumber,
     ) -> EngineResult<HoldReceipt> {
+        let now = self.clock.now();
+        // A hold is over at its deadline, even if its expiry message is still queued.
+        for overdue in state.seats.overdue_in_the_way(seat, &user_id, now) {
+            self.end_hold(state, overdue, ReservationStatus::Expired)
+                .await?;
+        }
         state
             .seats
             .check_hold(seat, &user_id, self.config.max_holds_per_user)?;
         let session = state.seats.session().clone();
-        let now = self.clock.now();
         let deadline = now + self.config.hold_ttl;
         let hold = NewHold {
             session_id: session.id,
@@ -269,6 +275,10 @@ impl SessionActor {
         match state.seats.get(id) {
             Some(hold) if hold.user_id == *user_id => {}
             _ => return Err(EngineError::ReservationNotFound),
+        }
+        if state.seats.is_overdue(id, self.clock.now()) {
+            self.end_hold(state, id, ReservationStatus::Expired).await?;
+            return Err(EngineError::ReservationExpired);
         }
         self.end_hold(state, id, ReservationStatus::Released).await
     }
@@ -360,7 +370,10 @@ impl SessionActor {
         id: ReservationId,
         status: ReservationStatus,
     ) -> EngineResult<()> {
-        let ended = self.store.end_hold(id, status, self.clock.now_utc()).await?;
+        let ended = self
+            .store
+            .end_hold(id, status, self.clock.now_utc())
+            .await?;
         if ended {
             state.seats.end_hold(id);
         } else {

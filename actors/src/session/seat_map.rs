@@ -113,7 +113,13 @@ impl SeatMap {
     }
 
     /// Records a (stored) hold.
-    pub fn hold(&mut self, id: ReservationId, seat: SeatNumber, user_id: UserId, deadline: Instant) {
+    pub fn hold(
+        &mut self,
+        id: ReservationId,
+        seat: SeatNumber,
+        user_id: UserId,
+        deadline: Instant,
+    ) {
         let slot = &mut self.seats[seat.index()];
         assert_eq!(*slot, Seat::Free, "a seat is held only when free");
         *slot = Seat::Held(id);
@@ -127,6 +133,23 @@ impl SeatMap {
                 deadline,
             },
         );
+    }
+
+    /// Holds whose deadline has passed (their expiry message may still be queued)
+    /// and that stand in the way of `user_id` holding `seat`: the seat's own hold,
+    /// and the user's holds that would count against the limit.
+    pub fn overdue_in_the_way(
+        &self,
+        seat: SeatNumber,
+        user_id: &UserId,
+        now: Instant,
+    ) -> Vec<ReservationId> {
+        self.holds
+            .iter()
+            .filter(|(_, hold)| hold.deadline <= now)
+            .filter(|(_, hold)| hold.seat == seat || hold.user_id == *user_id)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// The live hold `id`, if there is one.
@@ -175,11 +198,22 @@ impl SeatMap {
     /// Checks the map's own invariants: counts agree with the seats.
     pub fn assert_consistent(&self) {
         let free = self.seats.iter().filter(|s| **s == Seat::Free).count();
-        let held = self.seats.iter().filter(|s| matches!(s, Seat::Held(_))).count();
+        let held = self
+            .seats
+            .iter()
+            .filter(|s| matches!(s, Seat::Held(_)))
+            .count();
         assert_eq!(free, self.free, "free count matches the seats");
-        assert_eq!(held, self.holds.len(), "every held seat has exactly one hold");
         assert_eq!(
-            self.holds_per_user.values().map(|n| *n as usize).sum::<usize>(),
+            held,
+            self.holds.len(),
+            "every held seat has exactly one hold"
+        );
+        assert_eq!(
+            self.holds_per_user
+                .values()
+                .map(|n| *n as usize)
+                .sum::<usize>(),
             held,
             "per-user counts add up to the holds"
         );
@@ -209,7 +243,10 @@ mod tests {
     fn checks_follow_the_contract_order() {
         let mut seats = map(3);
         let now = Instant::now();
-        assert_eq!(seats.check_hold(SeatNumber(4), &user("a"), 1), Err(EngineError::SeatNotFound));
+        assert_eq!(
+            seats.check_hold(SeatNumber(4), &user("a"), 1),
+            Err(EngineError::SeatNotFound)
+        );
         seats.hold(ReservationId(1), SeatNumber(1), user("a"), now);
         assert_eq!(
             seats.check_hold(SeatNumber(1), &user("b"), 1),

@@ -191,35 +191,64 @@ mod slow_store {
         async fn insert_hold(&self, h: &NewHold) -> Result<ReservationRow, StoreError> {
             self.inner.insert_hold(h).await
         }
-        async fn end_hold(&self, id: ReservationId, s: ReservationStatus, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        async fn end_hold(
+            &self,
+            id: ReservationId,
+            s: ReservationStatus,
+            at: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
             self.inner.end_hold(id, s, at).await
         }
-        async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
+        async fn reservation(
+            &self,
+            id: ReservationId,
+        ) -> Result<Option<ReservationRow>, StoreError> {
             self.inner.reservation(id).await
         }
         async fn balance(&self, u: &UserId) -> Result<Points, StoreError> {
             self.inner.balance(u).await
         }
-        async fn charge(&self, u: &UserId, a: ChargeAmount, at: DateTime<Utc>) -> Result<Points, StoreError> {
+        async fn charge(
+            &self,
+            u: &UserId,
+            a: ChargeAmount,
+            at: DateTime<Utc>,
+        ) -> Result<Points, StoreError> {
             self.inner.charge(u, a, at).await
         }
         async fn commit_payment(&self, p: &NewPayment) -> Result<PaymentRow, StoreError> {
             tokio::time::sleep(self.delay).await;
             self.inner.commit_payment(p).await
         }
-        async fn payment_by_key(&self, u: &UserId, k: &IdempotencyKey) -> Result<Option<PaymentRow>, StoreError> {
+        async fn payment_by_key(
+            &self,
+            u: &UserId,
+            k: &IdempotencyKey,
+        ) -> Result<Option<PaymentRow>, StoreError> {
             self.inner.payment_by_key(u, k).await
         }
-        async fn payment_for_reservation(&self, id: ReservationId) -> Result<Option<PaymentRow>, StoreError> {
+        async fn payment_for_reservation(
+            &self,
+            id: ReservationId,
+        ) -> Result<Option<PaymentRow>, StoreError> {
             self.inner.payment_for_reservation(id).await
         }
         async fn insert_tokens(&self, t: &[TokenRow]) -> Result<(), StoreError> {
             self.inner.insert_tokens(t).await
         }
-        async fn admit_tokens(&self, t: &[QueueToken], at: DateTime<Utc>) -> Result<(), StoreError> {
+        async fn admit_tokens(
+            &self,
+            t: &[QueueToken],
+            at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
             self.inner.admit_tokens(t, at).await
         }
-        async fn end_tokens(&self, t: &[QueueToken], s: TokenState, at: DateTime<Utc>) -> Result<(), StoreError> {
+        async fn end_tokens(
+            &self,
+            t: &[QueueToken],
+            s: TokenState,
+            at: DateTime<Utc>,
+        ) -> Result<(), StoreError> {
             self.inner.end_tokens(t, s, at).await
         }
         async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
