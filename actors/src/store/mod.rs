@@ -289,9 +289,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         session: SessionId,
     ) -> Result<Vec<ReservationRow>, StoreError>;
-    /// Writes a hold; [`StoreError::SeatTaken`] if the seat has a live hold or sale.
+    /// Writes a hold; [`StoreError::SeatTaken`] if the seat has a live hold or sale,
+    /// [`StoreError::NotFound`] if the session does not exist or lacks the seat.
     async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError>;
     /// Ends a hold (`Expired` or `Released`) if it is still `held`; false if it was not.
+    /// A live status (`Held`, `Paid`) is refused with [`StoreError::Conflict`].
     async fn end_hold(
         &self,
         id: ReservationId,
@@ -315,7 +317,8 @@ pub trait Store: Send + Sync + 'static {
     /// In one transaction: debit the wallet (ledger row), write the payment, mark the
     /// reservation paid. [`StoreError::InsufficientBalance`] if the balance is short;
     /// [`StoreError::Conflict`] if the reservation is not `held` by this user or was
-    /// paid already, or the idempotency key is taken. Nothing is written on error.
+    /// paid already, or the idempotency key is taken, or `amount` is not the
+    /// reservation's price. Nothing is written on error.
     async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError>;
     /// The payment this user made with this idempotency key, if any.
     async fn payment_by_key(
@@ -331,7 +334,8 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- waiting room ----
 
-    /// Writes newly issued tokens (state `waiting`), all or none.
+    /// Writes newly issued tokens (state `waiting`), all or none;
+    /// [`StoreError::Conflict`] if a token, a `seq` or a user's one live place is taken.
     async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError>;
     /// Marks waiting tokens admitted at `at`.
     async fn admit_tokens(

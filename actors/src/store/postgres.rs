@@ -1,14 +1,373 @@
-//! [`Store`](super::Store) on PostgreSQL (production).
-//! (Being written: see the store helper's task.)
+//! [`Store`] on PostgreSQL (production).
+//!
+//! Each method is one statement or one transaction. Constraint violations are
+//! mapped per call to what they mean there (a unique violation is a taken seat in
+//! [`Store::insert_hold`], a conflict in [`Store::commit_payment`]); everything else
+//! goes through `common::store_error`. Row decoding is shared with SQLite (`common.rs`);
+//! the waiting room's tokens are in `postgres/tokens.rs`.
 
-use super::StoreError;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool};
+
+use super::common::{
+    ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
+    SessionRecord, check_payable, ended_status, hold_error, micros, migrate_error, payment_error,
+    pool_options, rows, seat_int, session_error, store_error,
+};
+use super::{
+    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, PoolSettings, ReservationRow,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+};
+use crate::domain::{
+    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
+    UserId,
+};
+
+mod tokens;
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// The PostgreSQL store.
-pub struct PgStore {}
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
 
 impl PgStore {
-    /// Connects and runs `migrations/postgres`.
-    pub async fn connect(_url: &str) -> Result<Self, StoreError> {
-        todo!()
+    /// Connects with the production [`PoolSettings`] and runs `migrations/postgres`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PoolSettings::default()).await
+    }
+
+    /// Connects with these pool settings and runs `migrations/postgres`.
+    pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad Postgres URL: {e}")))?;
+        if let Some(timeout) = settings.statement_timeout {
+            let millis = timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", millis)]);
+        }
+        let pool = pool_options(&settings)
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        let record: ConcertRecord =
+            sqlx::query_as("INSERT INTO concerts (title) VALUES ($1) RETURNING id, title")
+                .bind(title.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        record.try_into()
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
+        let seat_count = i32::try_from(session.seat_count.0)
+            .map_err(|_| StoreError::Conflict("seat count out of range".into()))?;
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let record: SessionRecord = sqlx::query_as(
+            "INSERT INTO sessions (concert_id, date, seat_count, price) VALUES ($1, $2, $3, $4) \
+             RETURNING id, concert_id, date, seat_count, price",
+        )
+        .bind(session.concert_id.0)
+        .bind(session.date)
+        .bind(seat_count)
+        .bind(session.price.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(session_error)?;
+        sqlx::query(
+            "INSERT INTO seats (session_id, seat_number) \
+             SELECT $1, n FROM generate_series(1, $2::integer) AS n",
+        )
+        .bind(record.id)
+        .bind(seat_count)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        record.try_into()
+    }
+
+    async fn catalog(&self) -> Result<Catalog, StoreError> {
+        // Sessions first: every session read has its concert committed before it,
+        // so the concerts read afterwards include it even without a transaction.
+        let sessions: Vec<SessionRecord> = sqlx::query_as(
+            "SELECT id, concert_id, date, seat_count, price FROM sessions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let concerts: Vec<ConcertRecord> =
+            sqlx::query_as("SELECT id, title FROM concerts ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(Catalog {
+            concerts: rows(concerts)?,
+            sessions: rows(sessions)?,
+        })
+    }
+
+    async fn live_reservations(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<ReservationRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE session_id = $1 AND status IN ('held', 'paid') ORDER BY seat_number"
+        ));
+        let records: Vec<ReservationRecord> = sqlx::query_as(sql)
+            .bind(session.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows(records)
+    }
+
+    async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO reservations \
+             (session_id, seat_number, user_id, price, status, held_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 'held', $5, $6) RETURNING {RESERVATION_COLUMNS}"
+        ));
+        let record: ReservationRecord = sqlx::query_as(sql)
+            .bind(hold.session_id.0)
+            .bind(seat_int(hold.seat_number)?)
+            .bind(hold.user_id.as_str())
+            .bind(hold.price.0)
+            .bind(micros(hold.held_at))
+            .bind(micros(hold.expires_at))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(hold_error)?;
+        record.try_into()
+    }
+
+    async fn end_hold(
+        &self,
+        id: ReservationId,
+        status: ReservationStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let status = ended_status(status)?;
+        let done = sqlx::query(
+            "UPDATE reservations SET status = $2, ended_at = $3 WHERE id = $1 AND status = 'held'",
+        )
+        .bind(id.0)
+        .bind(status)
+        .bind(micros(at))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1"
+        ));
+        let record: Option<ReservationRecord> = sqlx::query_as(sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(ReservationRow::try_from).transpose()
+    }
+
+    async fn balance(&self, user: &UserId) -> Result<Points, StoreError> {
+        let balance: Option<i64> =
+            sqlx::query_scalar("SELECT balance FROM wallets WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(Points(balance.unwrap_or(0)))
+    }
+
+    async fn charge(
+        &self,
+        user: &UserId,
+        amount: ChargeAmount,
+        at: DateTime<Utc>,
+    ) -> Result<Points, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let balance: i64 = sqlx::query_scalar(
+            "INSERT INTO wallets (user_id, balance) VALUES ($1, $2) \
+             ON CONFLICT (user_id) DO UPDATE SET balance = wallets.balance + excluded.balance \
+             RETURNING balance",
+        )
+        .bind(user.as_str())
+        .bind(amount.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'charge', $2, $3)",
+        )
+        .bind(user.as_str())
+        .bind(amount.0)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Points(balance))
+    }
+
+    async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
+        let user = payment.user_id.as_str();
+        let amount = payment.amount.0;
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+
+        // Lock the reservation: a concurrent payment of it waits here, then sees `paid`.
+        let held: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT user_id, status, price FROM reservations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(payment.reservation_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        check_payable(held, payment)?;
+
+        // A user who never charged has a balance of 0: enough for a free seat.
+        sqlx::query("INSERT INTO wallets (user_id, balance) VALUES ($1, 0) ON CONFLICT DO NOTHING")
+            .bind(user)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let balance_after: Option<i64> = sqlx::query_scalar(
+            "UPDATE wallets SET balance = balance - $2 WHERE user_id = $1 AND balance >= $2 \
+             RETURNING balance",
+        )
+        .bind(user)
+        .bind(amount)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(payment_error)?;
+        let Some(balance_after) = balance_after else {
+            return Err(StoreError::InsufficientBalance);
+        };
+
+        let paid_at = micros(payment.paid_at);
+        let payment_id: i64 = sqlx::query_scalar(
+            "INSERT INTO payments \
+             (reservation_id, user_id, amount, balance_after, idempotency_key, paid_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(payment.reservation_id.0)
+        .bind(user)
+        .bind(amount)
+        .bind(balance_after)
+        .bind(payment.idempotency_key.as_ref().map(IdempotencyKey::as_str))
+        .bind(paid_at)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(payment_error)?;
+        sqlx::query(
+            "INSERT INTO ledger (user_id, kind, amount, payment_id, created_at) \
+             VALUES ($1, 'payment', $2, $3, $4)",
+        )
+        .bind(user)
+        .bind(-amount)
+        .bind(payment_id)
+        .bind(paid_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(payment_error)?;
+        sqlx::query("UPDATE reservations SET status = 'paid' WHERE id = $1 AND status = 'held'")
+            .bind(payment.reservation_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(payment_error)?;
+
+        let sql = sqlx::AssertSqlSafe(format!("{PAYMENT_SELECT}p.id = $1"));
+        let record: PaymentRecord = sqlx::query_as(sql)
+            .bind(payment_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        record.try_into()
+    }
+
+    async fn payment_by_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{PAYMENT_SELECT}p.user_id = $1 AND p.idempotency_key = $2"
+        ));
+        let record: Option<PaymentRecord> = sqlx::query_as(sql)
+            .bind(user.as_str())
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(PaymentRow::try_from).transpose()
+    }
+
+    async fn payment_for_reservation(
+        &self,
+        id: ReservationId,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{PAYMENT_SELECT}p.reservation_id = $1"));
+        let record: Option<PaymentRecord> = sqlx::query_as(sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(PaymentRow::try_from).transpose()
+    }
+
+    // ---- waiting room: see tokens.rs ----
+
+    async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
+        tokens::insert(&self.pool, tokens).await
+    }
+
+    async fn admit_tokens(
+        &self,
+        tokens: &[QueueToken],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tokens::admit(&self.pool, tokens, at).await
+    }
+
+    async fn end_tokens(
+        &self,
+        tokens: &[QueueToken],
+        state: TokenState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tokens::end(&self.pool, tokens, state, at).await
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        tokens::live(&self.pool).await
+    }
+
+    async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
+        tokens::get(&self.pool, token).await
+    }
+
+    async fn max_token_seq(&self) -> Result<i64, StoreError> {
+        tokens::max_seq(&self.pool).await
     }
 }

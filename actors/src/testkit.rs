@@ -1,0 +1,481 @@
+//! The test kit (cargo feature `testkit`): a fresh database per test on either
+//! backend, a restart of the same database, raw SQL against it, small fixtures,
+//! and [`backend_tests!`](crate::backend_tests) to write a test once and run it on both.
+//!
+//! ```ignore
+//! use actors::backend_tests;
+//! use actors::testkit::{TestDb, seed_session};
+//!
+//! backend_tests! {
+//!     async fn seats_start_free(db: TestDb) {
+//!         let session = seed_session(&*db.store, 10, 500).await;
+//!         assert!(db.store.live_reservations(session.id).await.unwrap().is_empty());
+//!     }
+//! }
+//! ```
+//!
+//! # Paused clocks
+//!
+//! Under `start_paused = true`, tokio jumps its clock to the next timer whenever the
+//! runtime has nothing to do, and waiting on a socket counts as nothing to do: a
+//! store call in flight would let a hold's five-minute expiry timer fire "early",
+//! or a pool's acquire timeout fire spuriously. So the stores this kit hands out run
+//! every call on a separate real-time runtime, from inside `spawn_blocking`, which
+//! holds the paused clock still until the call returns. A database call takes no
+//! test time; only the test's own `sleep`s and `advance`s move the clock.
+//!
+//! # Postgres
+//!
+//! [`postgres`] needs `DATABASE_URL=postgres://…` (a user allowed to create
+//! databases). It creates a database `concert_test_<unix seconds>_<uuid>` per call
+//! and drops it when the [`TestDb`] is dropped; databases of that name older than
+//! an hour (left by a killed run) are dropped on the first call of a process.
+//! Without `DATABASE_URL` it prints `skipped: <test> needs DATABASE_URL (Postgres)`
+//! and returns `None`, unless `REQUIRE_POSTGRES=1`, where it panics (CI sets it so a
+//! missing database cannot pass silently).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{AssertSqlSafe, Connection};
+use tokio::runtime::Runtime;
+use uuid::Uuid;
+
+use crate::domain::{ConcertTitle, Points, SeatCount, SeatNumber, UserId};
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{NewHold, NewSession, PoolSettings, SessionRow, Store, StoreError};
+
+mod off_clock;
+
+/// A fresh database and a store on it. Dropping it deletes the database.
+pub struct TestDb {
+    /// The store (every call runs off the test's clock: see the module docs).
+    pub store: Arc<dyn Store>,
+    /// The database's URL: [`reopen`] opens it again, as a restarted process would.
+    pub url: String,
+    /// Declared after `store`, so the pool closes before the database goes.
+    _cleanup: Cleanup,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb")
+            .field("backend", &self.store.backend())
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Deletes a test database when dropped.
+#[derive(Debug)]
+enum Cleanup {
+    /// A temporary directory holding the SQLite file and its WAL.
+    Dir(PathBuf),
+    /// A Postgres database, dropped through the server's `admin_url`.
+    Database { admin_url: String, name: String },
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        match self {
+            Cleanup::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Database { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // A plain thread: `block_on` may not run on a thread inside a runtime.
+                let dropped = std::thread::spawn(move || {
+                    db_runtime().block_on(drop_database(&admin_url, &name))
+                })
+                .join();
+                if let Ok(Err(e)) = dropped {
+                    eprintln!("testkit: could not drop a test database: {e}");
+                }
+            }
+        }
+    }
+}
+
+/// A fresh SQLite database in its own temporary directory (deleted on drop).
+pub async fn sqlite() -> TestDb {
+    sweep_stale_dirs();
+    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("testkit: create a temporary directory");
+    let url = format!("sqlite://{}", dir.join("concert.db").display());
+    let cleanup = Cleanup::Dir(dir);
+    let store = open(url.clone())
+        .await
+        .unwrap_or_else(|e| panic!("testkit: open {url}: {e}"));
+    TestDb {
+        store,
+        url,
+        _cleanup: cleanup,
+    }
+}
+
+/// A fresh Postgres database, or `None` (after saying so on stderr) when
+/// `DATABASE_URL` names no Postgres server. Panics instead when `REQUIRE_POSTGRES=1`.
+pub async fn postgres() -> Option<TestDb> {
+    let admin_url = match std::env::var("DATABASE_URL") {
+        Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
+        _ => {
+            let test = current_test_name();
+            if std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                panic!(
+                    "{test} needs DATABASE_URL=postgres://… (REQUIRE_POSTGRES=1 forbids skipping)"
+                );
+            }
+            // Straight to the stderr handle: libtest captures `eprintln!`, and a skip
+            // should show in a passing run.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: {test} needs DATABASE_URL (Postgres)"
+            );
+            return None;
+        }
+    };
+    let name = format!("{DB_PREFIX}{}_{}", unix_now(), Uuid::new_v4().simple());
+    let url = with_database(&admin_url, &name);
+    let (admin, db_name) = (admin_url.clone(), name.clone());
+    off_clock::run(move || async move {
+        if !SWEPT.swap(true, Ordering::SeqCst) {
+            sweep_stale_databases(&admin).await;
+        }
+        create_database(&admin, &db_name).await
+    })
+    .await
+    .unwrap_or_else(|e| panic!("testkit: create database {name} via DATABASE_URL: {e}"));
+    // From here on, a panic drops `cleanup` and with it the new database.
+    let cleanup = Cleanup::Database { admin_url, name };
+    let store = open(url.clone())
+        .await
+        .unwrap_or_else(|e| panic!("testkit: open {url}: {e}"));
+    Some(TestDb {
+        store,
+        url,
+        _cleanup: cleanup,
+    })
+}
+
+/// The same database through a new pool: what a restarted process sees.
+pub async fn reopen(db: &TestDb) -> Arc<dyn Store> {
+    open(db.url.clone())
+        .await
+        .unwrap_or_else(|e| panic!("testkit: reopen {}: {e}", db.url))
+}
+
+/// Runs one raw SQL statement on the test database, over its own connection, and
+/// returns the rows it changed, or the database's refusal as text. For checking
+/// that the schema itself refuses what the store would never write.
+pub async fn execute_raw(db: &TestDb, sql: &str) -> Result<u64, String> {
+    let (url, sql) = (db.url.clone(), sql.to_owned());
+    off_clock::run(move || async move {
+        let refusal = |e: sqlx::Error| match e {
+            sqlx::Error::Database(db) => db.message().to_owned(),
+            other => other.to_string(),
+        };
+        let sql = AssertSqlSafe(sql);
+        let done = if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .map_err(refusal)?;
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .map_err(refusal)?
+                .rows_affected()
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(refusal)?;
+            sqlx::query(sql)
+                .execute(&mut conn)
+                .await
+                .map_err(refusal)?
+                .rows_affected()
+        };
+        Ok(done)
+    })
+    .await
+}
+
+/// Runs a raw SQL query that returns one integer (`SELECT COUNT(*) …`; write sums
+/// as `CAST(SUM(x) AS BIGINT)`, which both backends read as an integer).
+pub async fn query_i64(db: &TestDb, sql: &str) -> Result<i64, String> {
+    let (url, sql) = (db.url.clone(), sql.to_owned());
+    off_clock::run(move || async move {
+        let refusal = |e: sqlx::Error| e.to_string();
+        let sql = AssertSqlSafe(sql);
+        if url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .map_err(refusal)?;
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(refusal)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&url).await.map_err(refusal)?;
+            sqlx::query_scalar(sql)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(refusal)
+        }
+    })
+    .await
+}
+
+// ---- fixtures ----
+
+/// The date of every session [`seed_session`] creates.
+pub fn session_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2024, 7, 3).expect("a valid date")
+}
+
+/// A new concert with one session on [`session_date`]: `seat_count` seats at `price`.
+pub async fn seed_session(store: &dyn Store, seat_count: u32, price: i64) -> SessionRow {
+    let title = ConcertTitle::parse("Test concert").expect("a valid title");
+    let concert = store
+        .create_concert(&title)
+        .await
+        .expect("create a concert");
+    let session = NewSession {
+        concert_id: concert.id,
+        date: session_date(),
+        seat_count: SeatCount::parse(seat_count.into()).expect("a valid seat count"),
+        price: Points::parse_price(price).expect("a valid price"),
+    };
+    store
+        .create_session(&session)
+        .await
+        .expect("create a session")
+}
+
+/// A user id (panics on one the contract refuses).
+pub fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap_or_else(|e| panic!("testkit: user {name:?}: {e}"))
+}
+
+/// A hold of `seat` in `session` at the session's price, taken at `at` for five minutes.
+pub fn new_hold(session: &SessionRow, seat: u32, user: &UserId, at: DateTime<Utc>) -> NewHold {
+    NewHold {
+        session_id: session.id,
+        seat_number: SeatNumber(seat),
+        user_id: user.clone(),
+        price: session.price,
+        held_at: at,
+        expires_at: at + chrono::Duration::minutes(5),
+    }
+}
+
+/// Writes a store test once and runs it on both backends.
+///
+/// ```ignore
+/// backend_tests! {
+///     /// Doc comments are kept (on the generated module).
+///     async fn hold_then_conflict(db: TestDb) { /* … */ }
+///     #[paused]
+///     async fn expiry(db: TestDb) { /* runs with tokio's clock paused */ }
+/// }
+/// ```
+///
+/// Each `async fn name(db: TestDb) { body }` becomes a module `name` (which sees
+/// the caller's items through `use super::*`) with two `#[tokio::test]`s:
+/// `name::sqlite`, on [`testkit::sqlite`](crate::testkit::sqlite), and
+/// `name::postgres`, on [`testkit::postgres`](crate::testkit::postgres), which
+/// returns early (after its `skipped:` line) when there is no Postgres. `#[paused]`
+/// starts both with `start_paused = true`. The calling crate needs `tokio` with
+/// `macros` and `rt`, and `test-util` for `#[paused]` (the `testkit` feature turns
+/// that on).
+#[macro_export]
+macro_rules! backend_tests {
+    () => {};
+    ($(#[doc = $doc:literal])* #[paused] async fn $name:ident($db:ident: $ty:ty) $body:block $($rest:tt)*) => {
+        $crate::backend_tests!(@one [tokio::test(start_paused = true)] [$(#[doc = $doc])*] $name $db $ty $body);
+        $crate::backend_tests!($($rest)*);
+    };
+    ($(#[doc = $doc:literal])* async fn $name:ident($db:ident: $ty:ty) $body:block $($rest:tt)*) => {
+        $crate::backend_tests!(@one [tokio::test] [$(#[doc = $doc])*] $name $db $ty $body);
+        $crate::backend_tests!($($rest)*);
+    };
+    (@one [$($test:tt)*] [$($doc:tt)*] $name:ident $db:ident $ty:ty $body:block) => {
+        $($doc)*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[$($test)*]
+            async fn sqlite() {
+                let $db: $ty = $crate::testkit::sqlite().await;
+                $body
+            }
+
+            #[$($test)*]
+            async fn postgres() {
+                let Some($db) = $crate::testkit::postgres().await else {
+                    return;
+                };
+                let $db: $ty = $db;
+                $body
+            }
+        }
+    };
+}
+
+// ---- plumbing ----
+
+const DIR_PREFIX: &str = "concert-test-";
+const DB_PREFIX: &str = "concert_test_";
+/// Leftovers older than this were left by a killed run, not by one still going.
+const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+static SWEPT: AtomicBool = AtomicBool::new(false);
+static DIRS_SWEPT: AtomicBool = AtomicBool::new(false);
+
+/// The real-time runtime every kit database lives on (see the module docs).
+fn db_runtime() -> &'static Runtime {
+    static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("testkit-db")
+            .enable_all()
+            .build()
+            .expect("testkit: build the database runtime")
+    });
+    &RUNTIME
+}
+
+/// Opens a store for `url` with test pool settings, on the database runtime.
+async fn open(url: String) -> Result<Arc<dyn Store>, StoreError> {
+    let inner = off_clock::run(move || async move {
+        let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+            Arc::new(SqliteStore::connect_with(&url, PoolSettings::for_tests()).await?)
+        } else {
+            Arc::new(PgStore::connect_with(&url, PoolSettings::for_tests()).await?)
+        };
+        Ok::<_, StoreError>(store)
+    })
+    .await?;
+    Ok(Arc::new(off_clock::OffClockStore::new(inner)))
+}
+
+/// The name libtest gave the running test (its thread's name).
+fn current_test_name() -> String {
+    std::thread::current()
+        .name()
+        .filter(|name| *name != "main")
+        .unwrap_or("this test")
+        .to_owned()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `url` with its database name replaced by `name` (query parameters kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let authority_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+async fn create_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await
+}
+
+async fn drop_database(admin_url: &str, name: &str) -> Result<(), sqlx::Error> {
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    // FORCE (Postgres 13+) ends connections a store clone may still hold.
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await
+}
+
+/// Drops `concert_test_<secs>_…` databases older than [`STALE_AFTER`]. Best effort.
+async fn sweep_stale_databases(admin_url: &str) {
+    let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await else {
+        return;
+    };
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname::text FROM pg_database WHERE datname LIKE 'concert\\_test\\_%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    let _ = conn.close().await;
+    let cutoff = unix_now().saturating_sub(STALE_AFTER.as_secs());
+    for name in names {
+        let created = name
+            .strip_prefix(DB_PREFIX)
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|secs| secs.parse::<u64>().ok());
+        if created.is_some_and(|secs| secs < cutoff) {
+            let _ = drop_database(admin_url, &name).await;
+        }
+    }
+}
+
+/// Deletes `concert-test-*` temporary directories older than [`STALE_AFTER`]. Best effort.
+fn sweep_stale_dirs() {
+    if DIRS_SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if stale && entry.file_name().to_string_lossy().starts_with(DIR_PREFIX) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn with_database_replaces_only_the_database_name() {
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"),
+            "postgres://postgres@127.0.0.1:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/db?sslmode=disable", "t1"),
+            "postgres://u:p@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
+    }
+}

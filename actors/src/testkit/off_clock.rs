@@ -1,0 +1,193 @@
+//! Database work that takes no test time.
+//!
+//! [`run`] executes a future on the kit's real-time database runtime from inside
+//! `spawn_blocking`. While a blocking task runs, a paused tokio clock does not
+//! auto-advance, so a test's timers cannot fire while it waits on the database,
+//! and the pool's own timers (acquire timeout, reaper) run on real time.
+//! [`OffClockStore`] wraps a store so that every call goes through [`run`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::db_runtime;
+use crate::domain::{
+    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
+    UserId,
+};
+use crate::store::{
+    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+};
+
+/// Runs the future `make` builds on the database runtime, holding a paused clock still.
+pub(super) async fn run<T, F, Fut>(make: F) -> T
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = T>,
+    T: Send + 'static,
+{
+    match tokio::task::spawn_blocking(move || db_runtime().block_on(make())).await {
+        Ok(value) => value,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(e) => panic!("testkit: a database call was cancelled: {e}"),
+        },
+    }
+}
+
+/// A store whose every call runs through [`run`].
+pub(super) struct OffClockStore {
+    inner: Arc<dyn Store>,
+}
+
+impl OffClockStore {
+    pub(super) fn new(inner: Arc<dyn Store>) -> Self {
+        Self { inner }
+    }
+
+    async fn call<T, F, Fut>(&self, f: F) -> T
+    where
+        F: FnOnce(Arc<dyn Store>) -> Fut + Send + 'static,
+        Fut: Future<Output = T>,
+        T: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run(move || f(inner)).await
+    }
+}
+
+#[async_trait]
+impl Store for OffClockStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        let title = title.clone();
+        self.call(move |s| async move { s.create_concert(&title).await })
+            .await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
+        let session = session.clone();
+        self.call(move |s| async move { s.create_session(&session).await })
+            .await
+    }
+
+    async fn catalog(&self) -> Result<Catalog, StoreError> {
+        self.call(|s| async move { s.catalog().await }).await
+    }
+
+    async fn live_reservations(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<ReservationRow>, StoreError> {
+        self.call(move |s| async move { s.live_reservations(session).await })
+            .await
+    }
+
+    async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
+        let hold = hold.clone();
+        self.call(move |s| async move { s.insert_hold(&hold).await })
+            .await
+    }
+
+    async fn end_hold(
+        &self,
+        id: ReservationId,
+        status: ReservationStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.call(move |s| async move { s.end_hold(id, status, at).await })
+            .await
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
+        self.call(move |s| async move { s.reservation(id).await })
+            .await
+    }
+
+    async fn balance(&self, user: &UserId) -> Result<Points, StoreError> {
+        let user = user.clone();
+        self.call(move |s| async move { s.balance(&user).await })
+            .await
+    }
+
+    async fn charge(
+        &self,
+        user: &UserId,
+        amount: ChargeAmount,
+        at: DateTime<Utc>,
+    ) -> Result<Points, StoreError> {
+        let user = user.clone();
+        self.call(move |s| async move { s.charge(&user, amount, at).await })
+            .await
+    }
+
+    async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
+        let payment = payment.clone();
+        self.call(move |s| async move { s.commit_payment(&payment).await })
+            .await
+    }
+
+    async fn payment_by_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let (user, key) = (user.clone(), key.clone());
+        self.call(move |s| async move { s.payment_by_key(&user, &key).await })
+            .await
+    }
+
+    async fn payment_for_reservation(
+        &self,
+        id: ReservationId,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        self.call(move |s| async move { s.payment_for_reservation(id).await })
+            .await
+    }
+
+    async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        self.call(move |s| async move { s.insert_tokens(&tokens).await })
+            .await
+    }
+
+    async fn admit_tokens(
+        &self,
+        tokens: &[QueueToken],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        self.call(move |s| async move { s.admit_tokens(&tokens, at).await })
+            .await
+    }
+
+    async fn end_tokens(
+        &self,
+        tokens: &[QueueToken],
+        state: TokenState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        self.call(move |s| async move { s.end_tokens(&tokens, state, at).await })
+            .await
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.call(|s| async move { s.live_tokens().await }).await
+    }
+
+    async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
+        self.call(move |s| async move { s.token(token).await })
+            .await
+    }
+
+    async fn max_token_seq(&self) -> Result<i64, StoreError> {
+        self.call(|s| async move { s.max_token_seq().await }).await
+    }
+}
