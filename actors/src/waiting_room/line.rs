@@ -173,17 +173,23 @@ mod tests {
         assert!(!line.remove(slots[1]));
         assert_eq!(line.position(slots[1]), None);
         assert_eq!(line.position(slots[4]), Some(4));
-        assert_eq!(line.front(2).iter().map(|f| f.0).collect::<Vec<_>>(), vec![slots[0], slots[2]]);
+        assert_eq!(
+            line.front(2).iter().map(|f| f.0).collect::<Vec<_>>(),
+            vec![slots[0], slots[2]]
+        );
     }
 
     #[test]
     fn compaction_keeps_positions_exact() {
         let mut line = Line::new();
-        let slots: Vec<_> = (0..5000).map(|_| line.push(QueueToken::generate())).collect();
+        let slots: Vec<_> = (0..5000)
+            .map(|_| line.push(QueueToken::generate()))
+            .collect();
         for slot in &slots[..4000] {
             line.remove(*slot);
         }
-        assert!(line.tokens.len() <= 1000, "the empty front was cut off");
+        // At most 1024 empty slots may stay in front (compaction is amortised).
+        assert!(line.tokens.len() <= 1000 + 1024, "the empty front was cut off");
         assert_eq!(line.position(slots[4000]), Some(1));
         assert_eq!(line.position(slots[4999]), Some(1000));
         assert_eq!(line.position(slots[10]), None);
