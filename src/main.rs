@@ -1,1 +1,52 @@
-fn main() {}
+//! `concert`: serves the reservation API. See `concert --help` for every setting.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use concert::config::Config;
+use concert::server::{Application, Settings, shutdown_signal};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|error| {
+        eprintln!(
+            "invalid log filter {:?} ({error}); using \"info\"",
+            config.log
+        );
+        EnvFilter::new("info")
+    });
+    // Colours only for a person at a terminal; a log file or collector gets plain text.
+    let ansi = std::io::stdout().is_terminal();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .init();
+
+    match run(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let store = actors::store::open(&config.database_url).await?;
+    tracing::info!(backend = store.backend(), "database ready");
+    let listener = TcpListener::bind(config.addr).await?;
+    let settings = Settings {
+        engine: config.engine(),
+        http: config.http(),
+        demo: config.demo,
+        shutdown_grace: config.shutdown_grace,
+    };
+    let app = Application::start(store, listener, settings).await?;
+    tracing::info!(address = %app.local_addr()?, "serving");
+    app.run_until(shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! The server's configuration: one flag per setting, each with an environment fallback.
+//!
+//! The first block is the contract's configuration table, verbatim in names and defaults;
+//! the second holds the knobs an operator needs on top of it (timeouts, limits, logging).
+//! Everything here is plain data: [`Config::engine`] and [`Config::http`] hand it to the
+//! engine and to the HTTP layer, which own the rules.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use actors::EngineConfig;
+use clap::Parser;
+use clap::builder::BoolishValueParser;
+
+use crate::http::HttpSettings;
+
+/// `concert`: the concert reservation server.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "concert", version, about, long_about = None)]
+pub struct Config {
+    // ---- the contract's table ----
+    /// Listen address.
+    #[arg(long, env = "CONCERT_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Database: `sqlite:FILE` (embedded, created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:concert.db")]
+    pub database_url: String,
+
+    /// Life of an unpaid hold.
+    #[arg(long, env = "CONCERT_HOLD_TTL", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub hold_ttl: Duration,
+
+    /// How long an admitted token may act.
+    #[arg(long, env = "CONCERT_ACTIVE_TTL", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub active_ttl: Duration,
+
+    /// Admitted tokens at once.
+    #[arg(long, env = "CONCERT_MAX_ACTIVE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_active: u32,
+
+    /// A waiting token unpolled this long is evicted from the line.
+    #[arg(long, env = "CONCERT_WAITING_IDLE", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub waiting_idle: Duration,
+
+    /// Live holds per user per session.
+    #[arg(long, env = "CONCERT_MAX_HOLDS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_holds_per_user: u32,
+
+    /// A payment ends the payer's admission, so the next in line is admitted.
+    #[arg(long, env = "CONCERT_EXPIRE_TOKEN_ON_PAYMENT", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub expire_token_on_payment: bool,
+
+    /// Key for the `X-Admin-Key` header; admin routes answer 403 while unset or empty.
+    // Hidden from `--help` output so a key set in the environment is never printed.
+    #[arg(long, env = "CONCERT_ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+
+    /// On an empty database, create the demo concert (id 1, six dated sessions of 50 seats).
+    #[arg(long, env = "CONCERT_DEMO", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub demo: bool,
+
+    // ---- operational knobs ----
+    /// A request not answered within this time gets 503 (the engine's own call timeouts are shorter).
+    #[arg(long, env = "CONCERT_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long a call to an actor may take before it answers 503.
+    #[arg(long, env = "CONCERT_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+
+    /// Largest request body accepted, in bytes; larger gets 413.
+    #[arg(long, env = "CONCERT_BODY_LIMIT", default_value_t = 16 * 1024)]
+    pub body_limit: usize,
+
+    /// Requests queued at one actor at most; past it, 503 at once instead of a growing queue.
+    #[arg(long, env = "CONCERT_MAILBOX_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub mailbox_capacity: u32,
+
+    /// At most this many admissions per second (unset: as fast as places free up).
+    #[arg(long, env = "CONCERT_ADMISSION_RATE")]
+    pub admission_rate: Option<NonZeroU32>,
+
+    /// After SIGTERM or ctrl-c, how long in-flight requests may take before the server stops anyway.
+    #[arg(long, env = "CONCERT_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info`, `concert=debug,actors=info`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The engine's part of the configuration; the rest of [`EngineConfig`] keeps its defaults.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            hold_ttl: self.hold_ttl,
+            active_ttl: self.active_ttl,
+            max_active: self.max_active as usize,
+            waiting_idle: self.waiting_idle,
+            max_holds_per_user: self.max_holds_per_user,
+            expire_token_on_payment: self.expire_token_on_payment,
+            admission_rate_per_sec: self.admission_rate,
+            mailbox_capacity: self.mailbox_capacity as usize,
+            call_timeout: self.call_timeout,
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The HTTP layer's part of the configuration.
+    pub fn http(&self) -> HttpSettings {
+        HttpSettings {
+            request_timeout: self.request_timeout,
+            body_limit: self.body_limit,
+            // An empty key would let an empty header in: the contract treats it as unset.
+            admin_key: self.admin_key.clone().filter(|key| !key.is_empty()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Config {
+        let mut argv = vec!["concert"];
+        argv.extend_from_slice(args);
+        Config::try_parse_from(argv).expect("valid flags")
+    }
+
+    #[test]
+    fn durations_are_humantime() {
+        let config = parse(&["--hold-ttl", "90s", "--active-ttl", "5m"]);
+        assert_eq!(config.hold_ttl, Duration::from_secs(90));
+        assert_eq!(config.engine().active_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn booleans_accept_false_and_zero() {
+        let config = parse(&["--demo", "false", "--expire-token-on-payment", "0"]);
+        assert!(!config.demo);
+        assert!(!config.engine().expire_token_on_payment);
+    }
+
+    #[test]
+    fn an_empty_admin_key_disables_admin_routes() {
+        assert_eq!(parse(&["--admin-key", ""]).http().admin_key, None);
+        assert_eq!(
+            parse(&["--admin-key", "k"]).http().admin_key.as_deref(),
+            Some("k")
+        );
+    }
+
+    #[test]
+    fn zero_max_active_is_refused() {
+        assert!(Config::try_parse_from(["concert", "--max-active", "0"]).is_err());
+    }
+}

@@ -1,0 +1,281 @@
+//! Extractors that refuse in the contract's error shape, never in axum's plain text.
+//!
+//! axum's own `Json`, `Path` and `Query` answer a malformed request with a plain-text
+//! body, and `Json` also refuses the body before the handler has checked the token.
+//! These replacements answer every refusal with an [`ApiError`], and [`JsonBody`] only
+//! buffers the body: the handler parses it when it is ready, after the token check.
+
+use std::marker::PhantomData;
+
+use actors::domain::{ConcertId, IdempotencyKey, SessionId, UserId};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+
+/// The `Authorization` header as text, if present and readable. Never fails: a missing
+/// token is the engine's to judge (403, or a new token for the queue).
+#[derive(Debug, Clone, Default)]
+pub struct Authorization(pub Option<String>);
+
+impl Authorization {
+    /// The header's text.
+    pub fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authorization {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let value = parts.headers.get(axum::http::header::AUTHORIZATION);
+        Ok(Self(value.and_then(|v| v.to_str().ok()).map(str::to_owned)))
+    }
+}
+
+/// The raw `Idempotency-Key` header, validated only when the handler asks (after the token).
+#[derive(Debug, Clone, Default)]
+pub struct IdempotencyKeyHeader(Option<Vec<u8>>);
+
+impl IdempotencyKeyHeader {
+    /// The key, `None` without the header, 400 when it is not a valid key.
+    pub fn parse(&self) -> Result<Option<IdempotencyKey>, ApiError> {
+        let Some(raw) = &self.0 else { return Ok(None) };
+        let text = std::str::from_utf8(raw).map_err(|_| ApiError::invalid_idempotency_key())?;
+        IdempotencyKey::parse(text)
+            .map(Some)
+            .map_err(|_| ApiError::invalid_idempotency_key())
+    }
+
+    /// True when the request carries the header at all.
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let value = parts.headers.get("idempotency-key");
+        Ok(Self(value.map(|v| v.as_bytes().to_vec())))
+    }
+}
+
+/// An id type that a path segment can name.
+pub trait PathIdType: Sized {
+    /// Accepts a positive id.
+    fn from_positive(value: i64) -> Option<Self>;
+}
+
+impl PathIdType for ConcertId {
+    fn from_positive(value: i64) -> Option<Self> {
+        Self::parse(value).ok()
+    }
+}
+
+impl PathIdType for SessionId {
+    fn from_positive(value: i64) -> Option<Self> {
+        Self::parse(value).ok()
+    }
+}
+
+/// A single `{id}` path segment: decimal digits naming an id from 1 to 2^63-1, else 400
+/// (`INVALID_PATH_ID`), as the contract asks of non-numeric and out-of-range path ids.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId<T>(pub T);
+
+impl<S: Send + Sync, T: PathIdType> FromRequestParts<S> for PathId<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::invalid_path_id())?;
+        // Digits only: `+5`, ` 5` and `5.0` are not ids, though `i64::from_str` takes `+5`.
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid_path_id());
+        }
+        raw.parse::<i64>()
+            .ok()
+            .and_then(T::from_positive)
+            .map(PathId)
+            .ok_or_else(ApiError::invalid_path_id)
+    }
+}
+
+/// A query string decoded into `T`; a query that does not decode is 400 (`INVALID_QUERY`).
+/// Unknown parameters are ignored, so cache-busting parameters do no harm.
+#[derive(Debug, Clone, Default)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|_| ApiError::invalid_query())
+    }
+}
+
+/// The user id a new queue token is for: the query's `userId`, else the `X-User-Id`
+/// header, else none (the engine makes one). Either one invalid is 400.
+pub fn user_id(
+    query: Option<&str>,
+    parts_header: Option<&[u8]>,
+) -> Result<Option<UserId>, ApiError> {
+    let text = match (query, parts_header) {
+        (Some(query), _) => query,
+        (None, Some(header)) => {
+            std::str::from_utf8(header).map_err(|_| ApiError::invalid_user_id())?
+        }
+        (None, None) => return Ok(None),
+    };
+    UserId::parse(text)
+        .map(Some)
+        .map_err(|_| ApiError::invalid_user_id())
+}
+
+/// A request body whose parsing waits for the handler: buffered by the extractor (only a
+/// body over the limit is refused here, 413), parsed by [`JsonBody::parse`].
+///
+/// The contract checks the token before the body, and an extractor that parsed the body
+/// would answer 400 before the handler could look at the token.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T> {
+    bytes: Bytes,
+    _into: PhantomData<fn() -> T>,
+}
+
+/// A request type read field by field from a JSON object, with the contract's strictness
+/// (integers are JSON integers: `300.0`, `"300"`, `true` and `null` are refused).
+pub trait FromJson: Sized {
+    /// Reads the request from the body's fields.
+    fn from_json(fields: &Fields) -> Result<Self, ApiError>;
+}
+
+impl<T: FromJson> JsonBody<T> {
+    /// Parses the body: 400 `MALFORMED_JSON` if it is not JSON, `INVALID_BODY` if not an
+    /// object, then whatever `T` says of its fields. Content-Type is not required: the
+    /// seed's curl examples send none, and every body of this API is JSON.
+    pub fn parse(&self) -> Result<T, ApiError> {
+        let value: Value =
+            serde_json::from_slice(&self.bytes).map_err(|_| ApiError::malformed_json())?;
+        match value {
+            Value::Object(map) => T::from_json(&Fields(map)),
+            _ => Err(ApiError::body_not_object()),
+        }
+    }
+}
+
+impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes =
+            Bytes::from_request(request, state)
+                .await
+                .map_err(|rejection: BytesRejection| {
+                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                        ApiError::payload_too_large()
+                    } else {
+                        ApiError::body_unreadable()
+                    }
+                })?;
+        Ok(Self {
+            bytes,
+            _into: PhantomData,
+        })
+    }
+}
+
+/// The fields of a JSON object body. Fields a request type does not read are ignored.
+#[derive(Debug, Clone)]
+pub struct Fields(Map<String, Value>);
+
+impl Fields {
+    fn get(&self, field: &str) -> Result<&Value, ApiError> {
+        self.0
+            .get(field)
+            .ok_or_else(|| ApiError::missing_field(field))
+    }
+
+    /// A JSON integer that fits in 64 signed bits; anything else is 400 (`rule` explains).
+    pub fn integer(&self, field: &str, rule: &str) -> Result<i64, ApiError> {
+        match self.get(field)? {
+            // `as_i64` is `None` for floats (`300.0`, `3e2`), so only integers pass.
+            Value::Number(number) => number
+                .as_i64()
+                .ok_or_else(|| ApiError::invalid_field(field, rule)),
+            _ => Err(ApiError::invalid_field(field, rule)),
+        }
+    }
+
+    /// A JSON string; anything else is 400 (`rule` explains).
+    pub fn string(&self, field: &str, rule: &str) -> Result<&str, ApiError> {
+        match self.get(field)? {
+            Value::String(text) => Ok(text),
+            _ => Err(ApiError::invalid_field(field, rule)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(json: &str) -> Fields {
+        match serde_json::from_str(json).unwrap() {
+            Value::Object(map) => Fields(map),
+            _ => panic!("not an object"),
+        }
+    }
+
+    #[test]
+    fn integers_must_be_json_integers() {
+        let rule = "정수";
+        assert_eq!(fields(r#"{"a": 300}"#).integer("a", rule), Ok(300));
+        for bad in [
+            r#"{"a": 300.0}"#,
+            r#"{"a": "300"}"#,
+            r#"{"a": true}"#,
+            r#"{"a": null}"#,
+            r#"{"a": 3e2}"#,
+        ] {
+            assert_eq!(
+                fields(bad).integer("a", rule).unwrap_err().code(),
+                "INVALID_FIELD",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            fields("{}").integer("a", rule).unwrap_err().code(),
+            "MISSING_FIELD"
+        );
+        let huge = r#"{"a": 18446744073709551615}"#;
+        assert_eq!(
+            fields(huge).integer("a", rule).unwrap_err().code(),
+            "INVALID_FIELD"
+        );
+    }
+
+    #[test]
+    fn user_id_prefers_the_query_and_refuses_bad_ones() {
+        assert_eq!(user_id(None, None), Ok(None));
+        let from_header = user_id(None, Some(b"Cat")).unwrap().unwrap();
+        assert_eq!(from_header.as_str(), "Cat");
+        let from_query = user_id(Some("Dog"), Some(b"Cat")).unwrap().unwrap();
+        assert_eq!(from_query.as_str(), "Dog");
+        assert!(user_id(Some("a b"), None).is_err());
+        assert!(user_id(None, Some(&[0xff])).is_err());
+    }
+}

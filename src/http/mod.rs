@@ -1,0 +1,203 @@
+//! The HTTP layer: routes, middleware and the mapping of engine answers to responses.
+//!
+//! Handlers are thin — extract, call the [`Engine`], map the reply — and hold no rule of
+//! the business: the engine decides, this layer speaks the contract
+//! (`shared/api-contract.md`): its paths, field names and error bodies.
+
+pub mod admin;
+pub mod balance;
+pub mod concerts;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod queue;
+pub mod reservations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::Engine;
+use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::Serialize;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+use utoipa::ToSchema;
+
+use self::admin::AdminKey;
+use self::error::{ApiError, ensure_contract_body};
+
+/// The HTTP layer's settings.
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// A request not answered within this time gets 503 `TIMEOUT`.
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes; larger gets 413.
+    pub body_limit: usize,
+    /// The `X-Admin-Key` that opens the admin routes; `None` closes them (403).
+    pub admin_key: Option<String>,
+}
+
+impl std::fmt::Debug for HttpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpSettings")
+            .field("request_timeout", &self.request_timeout)
+            .field("body_limit", &self.body_limit)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(15),
+            body_limit: 16 * 1024,
+            admin_key: None,
+        }
+    }
+}
+
+/// What the handlers share: the engine and the admin key.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine every handler calls.
+    pub engine: Engine,
+    /// The configured admin key.
+    pub admin_key: AdminKey,
+}
+
+impl FromRef<AppState> for Engine {
+    fn from_ref(state: &AppState) -> Self {
+        state.engine.clone()
+    }
+}
+
+impl FromRef<AppState> for AdminKey {
+    fn from_ref(state: &AppState) -> Self {
+        state.admin_key.clone()
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Every route of the contract, plus `/health` and `/openapi.json`, with the middleware
+/// that keeps every answer in the contract's shape.
+pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
+    let state = AppState {
+        engine,
+        admin_key: AdminKey(
+            settings
+                .admin_key
+                .as_deref()
+                .filter(|k| !k.is_empty())
+                .map(Arc::from),
+        ),
+    };
+    let admin = Router::new()
+        .route("/admin/concerts", post(admin::create_concert))
+        .route(
+            "/admin/concerts/{concertId}/sessions",
+            post(admin::create_session),
+        )
+        // A route layer runs only for matched routes: 404 and 405 are answered first.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            admin::require_admin_key,
+        ));
+    let api = Router::new()
+        .route("/concert/wating", get(queue::poll))
+        .route("/concert/waiting", get(queue::poll))
+        .route("/concert/session/{concertId}", get(concerts::sessions))
+        .route("/concert/seat/{sessionId}", get(concerts::seats))
+        .route("/concert/balance", get(balance::get).patch(balance::charge))
+        .route("/concert/reservation", post(reservations::hold))
+        .route("/concert/payment", post(reservations::pay))
+        .route("/health", get(health))
+        .route("/openapi.json", get(openapi::serve))
+        .merge(admin)
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state);
+
+    // Outermost first. The request id is set before the trace span reads it; the span
+    // sees the final status, after `ensure_contract_body` has rewritten any bare error
+    // that a layer below produced (413 from the body limit, 503 from the timeout).
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(make_span)
+                .on_request(())
+                .on_response(on_response)
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(middleware::map_response(ensure_contract_body))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::internal())
+        }))
+        // A bare 503 from here is turned into the contract's `TIMEOUT` above.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ))
+        .layer(RequestBodyLimitLayer::new(settings.body_limit));
+    // axum's own 2 MB default would answer before tower-http's limit; one limit is enough.
+    api.layer(DefaultBodyLimit::disable()).layer(layers)
+}
+
+/// One span per request. Only method, path and request id: headers (the queue token, the
+/// admin key) and the query are never recorded.
+fn make_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+        status = tracing::field::Empty,
+        latency_ms = tracing::field::Empty,
+    )
+}
+
+fn on_response(response: &Response, latency: Duration, span: &Span) {
+    span.record("status", response.status().as_u16());
+    span.record("latency_ms", latency.as_millis() as u64);
+    tracing::info!("answered");
+}
+
+/// The body of `GET /health`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok"}))]
+pub struct Health {
+    /// Always `ok`: the route asks nothing of the engine, for load-test baselines.
+    pub status: &'static str,
+}
+
+/// Liveness: answers without touching the engine or the database.
+#[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health)))]
+pub async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::route_not_found()
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

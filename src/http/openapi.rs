@@ -1,0 +1,66 @@
+//! `GET /openapi.json`: the API described with utoipa, generated at compile time from
+//! the handlers' annotations, so the document cannot drift from the routes.
+
+use axum::Json;
+use utoipa::OpenApi;
+use utoipa::openapi::OpenApi as OpenApiDoc;
+
+use super::{admin, balance, concerts, error, queue, reservations};
+
+/// The OpenAPI document of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "concert",
+        description = "Concert reservation API: waiting-room tokens, sessions and seats, balance, \
+                       holds and payments. Every error is `{errorCode, msg, error}` with HTTP \
+                       status = errorCode. Field names keep the seed's spelling (`wating`, \
+                       `watingNumber`, `abailable`)."
+    ),
+    paths(
+        queue::poll,
+        concerts::sessions,
+        concerts::seats,
+        balance::get,
+        balance::charge,
+        reservations::hold,
+        reservations::pay,
+        admin::create_concert,
+        admin::create_session,
+        super::health,
+    ),
+    components(schemas(
+        error::ErrorBody,
+        queue::QueueResponse,
+        concerts::SessionsResponse,
+        concerts::SessionItem,
+        concerts::SeatsResponse,
+        concerts::SeatItem,
+        balance::BalanceResponse,
+        balance::ChargeRequest,
+        reservations::HoldRequest,
+        reservations::HoldResponse,
+        reservations::PayRequest,
+        reservations::PaymentResponse,
+        admin::NewConcertRequest,
+        admin::ConcertCreated,
+        admin::NewSessionRequest,
+        admin::SessionCreated,
+        super::Health,
+    ))
+)]
+pub struct ApiDoc;
+
+/// The document, with the correctly spelled alias of the queue path added.
+pub fn document() -> OpenApiDoc {
+    let mut doc = ApiDoc::openapi();
+    if let Some(item) = doc.paths.paths.get("/concert/wating").cloned() {
+        doc.paths.paths.insert("/concert/waiting".to_owned(), item);
+    }
+    doc
+}
+
+/// Serves the OpenAPI document.
+pub async fn serve() -> Json<OpenApiDoc> {
+    Json(document())
+}

@@ -1,0 +1,82 @@
+//! `GET /concert/wating` (and its spelling-corrected alias `/concert/waiting`): the
+//! queue poll that issues, keeps alive and reports a token.
+
+use actors::Engine;
+use actors::waiting_room::Ticket;
+use axum::Json;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiResult, ErrorBody};
+use super::extract::{Authorization, Query, user_id};
+
+/// The query of a queue poll.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QueueQuery {
+    /// Who a new token is for: 1 to 64 of `A-Z a-z 0-9 _ -` (also accepted as header `X-User-Id`).
+    #[serde(rename = "userId")]
+    #[param(rename = "userId")]
+    pub user_id: Option<String>,
+}
+
+/// A token's place in line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"watingNumber": 3, "token": "0b9f0c3e-5c1a-4a53-9a55-2f2f5a0a6c11", "isProcessing": false, "userId": "HappyCat", "estimatedWaitSeconds": 12}))]
+pub struct QueueResponse {
+    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted. The
+    /// contract's spelling.
+    pub wating_number: usize,
+    /// The token to send as `Authorization`.
+    pub token: String,
+    /// True once admitted.
+    pub is_processing: bool,
+    /// The token's user.
+    pub user_id: String,
+    /// Seconds until admission at the recent admission rate; null when unknown.
+    pub estimated_wait_seconds: Option<u64>,
+}
+
+impl From<Ticket> for QueueResponse {
+    fn from(ticket: Ticket) -> Self {
+        Self {
+            wating_number: ticket.position,
+            token: ticket.token.to_string(),
+            is_processing: ticket.admitted,
+            user_id: ticket.user_id.as_str().to_owned(),
+            estimated_wait_seconds: ticket.estimated_wait_seconds,
+        }
+    }
+}
+
+/// Polls the line: a live token is answered with its state; a missing, unknown or
+/// ended token gets a new one at the back (kept for the same user unless another is named).
+#[utoipa::path(
+    get,
+    path = "/concert/wating",
+    tag = "queue",
+    params(
+        QueueQuery,
+        ("Authorization" = Option<String>, Header, description = "The queue token (`Bearer ` prefix optional)"),
+        ("X-User-Id" = Option<String>, Header, description = "Who a new token is for, when the query names nobody"),
+    ),
+    responses(
+        (status = 200, description = "The token's place in line", body = QueueResponse),
+        (status = 400, description = "Invalid userId", body = ErrorBody),
+        (status = 503, description = "Overloaded or unavailable", body = ErrorBody),
+    )
+)]
+pub async fn poll(
+    State(engine): State<Engine>,
+    authorization: Authorization,
+    Query(query): Query<QueueQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Json<QueueResponse>> {
+    let header = headers.get("x-user-id").map(|value| value.as_bytes());
+    let user_id = user_id(query.user_id.as_deref(), header)?;
+    let ticket = engine.queue(authorization.as_deref(), user_id).await?;
+    Ok(Json(ticket.into()))
+}

@@ -1,0 +1,12 @@
+//! `concert`: the HTTP server in front of the reservation engine (`actors`).
+//!
+//! - [`config`]: every setting as a command-line flag with an environment fallback;
+//! - [`http`]: routes, extractors, error mapping and the OpenAPI document;
+//! - [`server`]: starting the engine, serving, and shutting both down in order.
+//!
+//! The binary (`src/main.rs`) parses the configuration and calls [`server`]; the
+//! integration tests (`tests/api/`) start the same [`server::Application`] in-process.
+
+pub mod config;
+pub mod http;
+pub mod server;

@@ -1,0 +1,158 @@
+//! Starting and stopping: the engine under the router, graceful shutdown, and a fatal
+//! stop when the engine's supervisor gives up.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::store::{Store, StoreError};
+use actors::{Engine, EngineConfig, EngineError, EngineMonitor};
+use tokio::net::TcpListener;
+
+use crate::http::{self, HttpSettings};
+
+/// What the server is started with, apart from the store and the listener.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The engine's rules and limits.
+    pub engine: EngineConfig,
+    /// The HTTP layer's limits and admin key.
+    pub http: HttpSettings,
+    /// Create the demo concert on an empty database.
+    pub demo: bool,
+    /// How long in-flight requests may run after a shutdown signal.
+    pub shutdown_grace: Duration,
+}
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The engine could not start (or seed the demo).
+    #[error("engine: {0}")]
+    Engine(#[from] EngineError),
+    /// The listen address could not be bound.
+    #[error("listen address: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// Why serving ended other than by a shutdown signal.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Accepting connections failed.
+    #[error("serving failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// The engine's supervisor stopped while serving (too many actor restarts).
+    #[error("the engine stopped while serving")]
+    EngineStopped,
+}
+
+/// A started engine behind a bound listener, ready to serve.
+pub struct Application {
+    engine: Engine,
+    monitor: EngineMonitor,
+    listener: TcpListener,
+    settings: Settings,
+}
+
+impl Application {
+    /// Starts the engine on `store` (seeding the demo if asked and the store is empty)
+    /// and takes the listener to serve on.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        listener: TcpListener,
+        settings: Settings,
+    ) -> Result<Self, StartError> {
+        let (engine, monitor) = Engine::start(store, settings.engine.clone()).await?;
+        if settings.demo && engine.seed_demo().await? {
+            tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
+        }
+        Ok(Self {
+            engine,
+            monitor,
+            listener,
+            settings,
+        })
+    }
+
+    /// The address served.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The engine, for callers that need it beside HTTP (tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
+    /// finish (for at most the grace period) and stops the engine. Fails if the engine
+    /// stops on its own while serving, which leaves the process unable to answer.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Self {
+            engine,
+            monitor,
+            listener,
+            settings,
+        } = self;
+        let router = http::router(engine.clone(), &settings.http);
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutdown: no new connections; finishing in-flight requests");
+            let _ = signalled_tx.send(());
+        });
+        let grace_over = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(settings.shutdown_grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server.into_future() => served?,
+            () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
+            () = monitor.stopped() => {
+                tracing::error!("the engine's supervisor stopped while serving; exiting");
+                return Err(ServeError::EngineStopped);
+            }
+        }
+        engine.shutdown().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// Resolves on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("ctrl-c received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
