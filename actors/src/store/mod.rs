@@ -356,6 +356,107 @@ pub trait Store: Send + Sync + 'static {
     async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError>;
     /// The highest `seq` ever issued (0 when none), so a restart never reuses one.
     async fn max_token_seq(&self) -> Result<i64, StoreError>;
+
+    // ---- group commit ----
+
+    /// Applies many writes in ONE transaction, each under its own savepoint, so one
+    /// write's refusal (a taken seat, a short balance) does not undo the others.
+    /// Answers one result per op, in order, each what the op's own method would
+    /// have answered. The outer `Err` means the transaction itself failed (nothing
+    /// of the batch is committed).
+    ///
+    /// The default applies the ops one by one, each in its own transaction: right
+    /// for decorators that only forward, wrong for a backend, which overrides it.
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(match op {
+                WriteOp::InsertHold(hold) => self.insert_hold(hold).await.map(WriteOutcome::Hold),
+                WriteOp::EndHold { id, status, at } => {
+                    self.end_hold(*id, *status, *at).await.map(WriteOutcome::HoldEnded)
+                }
+                WriteOp::Charge { user, amount, at } => {
+                    self.charge(user, *amount, *at).await.map(WriteOutcome::Balance)
+                }
+                WriteOp::CommitPayment(payment) => {
+                    self.commit_payment(payment).await.map(WriteOutcome::Payment)
+                }
+                WriteOp::InsertTokens(tokens) => {
+                    self.insert_tokens(tokens).await.map(|()| WriteOutcome::Done)
+                }
+                WriteOp::AdmitTokens { tokens, at } => {
+                    self.admit_tokens(tokens, *at).await.map(|()| WriteOutcome::Done)
+                }
+                WriteOp::EndTokens { tokens, state, at } => {
+                    self.end_tokens(tokens, *state, *at).await.map(|()| WriteOutcome::Done)
+                }
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// One write of a group-commit batch: the arguments of the `Store` method it stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp {
+    /// [`Store::insert_hold`].
+    InsertHold(NewHold),
+    /// [`Store::end_hold`].
+    EndHold {
+        /// The reservation.
+        id: ReservationId,
+        /// `Expired` or `Released`.
+        status: ReservationStatus,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// [`Store::charge`].
+    Charge {
+        /// The user.
+        user: UserId,
+        /// The amount.
+        amount: ChargeAmount,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// [`Store::commit_payment`].
+    CommitPayment(NewPayment),
+    /// [`Store::insert_tokens`].
+    InsertTokens(Vec<TokenRow>),
+    /// [`Store::admit_tokens`].
+    AdmitTokens {
+        /// The tokens.
+        tokens: Vec<QueueToken>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// [`Store::end_tokens`].
+    EndTokens {
+        /// The tokens.
+        tokens: Vec<QueueToken>,
+        /// `Expired` or `Evicted`.
+        state: TokenState,
+        /// When.
+        at: DateTime<Utc>,
+    },
+}
+
+/// What a [`WriteOp`] answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// From `InsertHold`.
+    Hold(ReservationRow),
+    /// From `EndHold`: whether the hold was still `held`.
+    HoldEnded(bool),
+    /// From `Charge`: the new balance.
+    Balance(Points),
+    /// From `CommitPayment`.
+    Payment(PaymentRow),
+    /// From the token writes.
+    Done,
 }
 
 /// How a backend's connection pool behaves.
