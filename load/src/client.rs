@@ -1,0 +1,159 @@
+//! The HTTP client: one keep-alive HTTP/1.1 connection per worker.
+//!
+//! Each worker owns its connection outright (hyper's low-level `conn::http1`), so there is
+//! no pool, no lock and no connection hand-off per request: on 2 cores shared with the
+//! server, every cycle the generator does not spend is one the server gets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::target::Target;
+
+/// A request as the generator sends it.
+pub type Req = Request<Full<Bytes>>;
+
+/// Why a request got no HTTP answer. The names are the keys of the `errors` map in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// TCP connect refused or failed.
+    Connect,
+    /// The connection broke while sending or reading.
+    Io,
+    /// No complete answer within the request timeout.
+    Timeout,
+}
+
+impl Failure {
+    /// Stable name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Failure::Connect => "connect",
+            Failure::Io => "io",
+            Failure::Timeout => "timeout",
+        }
+    }
+}
+
+/// Builds requests for one target (it knows the `Host` header).
+#[derive(Debug, Clone)]
+pub struct Requests {
+    host: Arc<str>,
+}
+
+impl Requests {
+    /// Requests for `target`.
+    pub fn new(target: &Target) -> Self {
+        Self {
+            host: target.host_header.as_str().into(),
+        }
+    }
+
+    /// `GET path`, optionally with a queue token.
+    pub fn get(&self, path: &str, token: Option<&str>) -> Req {
+        let mut b = Request::builder()
+            .method(Method::GET)
+            .uri(path)
+            .header(HOST, &*self.host);
+        if let Some(t) = token {
+            b = b.header(AUTHORIZATION, t);
+        }
+        b.body(Full::new(Bytes::new())).expect("valid request")
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: String) -> Req {
+        let mut b = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .header(HOST, &*self.host)
+            .header(CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(Full::new(Bytes::from(body))).expect("valid request")
+    }
+}
+
+/// One keep-alive connection, reopened after any failure.
+pub struct Conn {
+    target: Arc<Target>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    /// How many times this connection had to be (re)opened after the first.
+    pub reconnects: u64,
+}
+
+impl Conn {
+    /// Opens a connection to `target`.
+    pub async fn open(target: Arc<Target>) -> Result<Self, Failure> {
+        let sender = Some(handshake(&target).await?);
+        Ok(Self {
+            target,
+            sender,
+            reconnects: 0,
+        })
+    }
+
+    /// Sends `req` and reads the whole answer, within `timeout` (connect included).
+    pub async fn send(
+        &mut self,
+        req: Req,
+        timeout: Duration,
+    ) -> Result<(StatusCode, Bytes), Failure> {
+        match tokio::time::timeout(timeout, self.exchange(req)).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(f)) => {
+                self.sender = None;
+                Err(f)
+            }
+            Err(_) => {
+                // The connection may still carry the late answer: start afresh.
+                self.sender = None;
+                Err(Failure::Timeout)
+            }
+        }
+    }
+
+    async fn exchange(&mut self, req: Req) -> Result<(StatusCode, Bytes), Failure> {
+        let sender = match &mut self.sender {
+            Some(s) if !s.is_closed() => s,
+            _ => {
+                self.reconnects += 1;
+                self.sender.insert(handshake(&self.target).await?)
+            }
+        };
+        sender.ready().await.map_err(|_| Failure::Io)?;
+        let resp = sender.send_request(req).await.map_err(|_| Failure::Io)?;
+        let status = resp.status();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|_| Failure::Io)?
+            .to_bytes();
+        Ok((status, body))
+    }
+}
+
+async fn handshake(target: &Target) -> Result<SendRequest<Full<Bytes>>, Failure> {
+    let stream = TcpStream::connect(target.addr)
+        .await
+        .map_err(|_| Failure::Connect)?;
+    // Small requests and answers: Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|_| Failure::Connect)?;
+    tokio::spawn(async move {
+        // Ends when the server closes or the sender is dropped; errors surface on the sender.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}

@@ -1,0 +1,237 @@
+//! `concert-load`: the load generator for the concert engine's on-sale minute.
+//!
+//! Many keep-alive connections (one per worker, hyper's low-level HTTP/1.1 client),
+//! every phase bounded by a request count *and* a duration, a progress line on a
+//! terminal, and per scenario the throughput, latency p50 / p99 / p99.9, a count of
+//! each HTTP status and of failures — as a table on stdout and, with `--json`, a JSON
+//! summary that also holds every ratio.
+//!
+//! # Scenarios
+//!
+//! | scenario   | does | headline figure |
+//! | ---------- | ---- | --------------- |
+//! | `baseline` | C connections on `GET /health` | `ok_per_s`; every HTTP figure is divided by it |
+//! | `burst`    | N new tokens, distinct user ids (`GET /concert/wating?userId=…`) | `tokens_per_s` (durable) |
+//! | `poll`     | N waiting tokens (default 1,000,000), C connections poll random ones | `polls_per_s`, p99 |
+//! | `hot-seat` | U admitted users storm one fresh 50-seat session with holds | `hold_answers_per_s`; exactly 50 winners or exit 1 |
+//! | `spread`   | U admitted users hold every seat of S fresh sessions (2,000 × 50) once | `committed_holds_per_s` |
+//! | `classic`  | the same holds as spread, one Postgres transaction each (`SELECT … FOR UPDATE`, `UPDATE`) | `committed_holds_per_s` |
+//! | `all`      | baseline, hot-seat, spread (+ classic), burst, poll | all of the above |
+//!
+//! Unless `--with-baseline false`, baseline runs first in the same invocation, and each
+//! report carries `ratio_to_baseline`; spread with `--classic-db` also runs classic and
+//! reports `spread_over_classic`. The machine is shared and noisy: compare ratios.
+//!
+//! # The server it expects
+//!
+//! A fresh Postgres database (users admitted by an earlier run keep their places for
+//! `CONCERT_ACTIVE_TTL`, and tokens of an earlier poll stay in line), for example:
+//!
+//! ```text
+//! createdb -h 127.0.0.1 -U postgres concert_load
+//! CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h \
+//!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/concert_load cargo run --release
+//! ```
+//!
+//! - `poll`/`burst`: `CONCERT_WAITING_IDLE` huge, so tokens stay waiting; a small
+//!   `CONCERT_MAX_ACTIVE`, so they stay *waiting* rather than admitted.
+//! - `hot-seat`/`spread`: `CONCERT_MAX_ACTIVE` ≥ `--users` and `CONCERT_ADMIN_KEY` = `--admin-key`.
+//!   `all` runs these before burst and poll fill the line, and shares one set of users.
+//!
+//! Each invocation prints the settings its scenarios expect.
+//!
+//! # Examples
+//!
+//! ```text
+//! concert-load all --quick --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load
+//! concert-load poll -c 64 -d 20s --poll-tokens 1000000 --server-pid $(pgrep -n concert) --json poll.json
+//! concert-load burst --burst-tokens 200000 --save-tokens tokens.txt
+//! concert-load poll --tokens-file tokens.txt --poll-tokens 200000
+//! concert-load spread --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load --seed 7
+//! ```
+//!
+//! Exit status: 0 when every scenario ran and every check held; 1 otherwise; 2 for a bad
+//! command line or a refused target (only loopback hosts are ever loaded).
+
+mod cli;
+mod client;
+mod driver;
+mod progress;
+mod report;
+mod scenarios;
+mod stats;
+mod target;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+use crate::cli::Cli;
+use crate::driver::Driver;
+use crate::progress::Progress;
+use crate::report::RunReport;
+use crate::scenarios::Ctx;
+use crate::target::Target;
+
+/// `--help`'s description, in addition to the options.
+pub const LONG_ABOUT: &str = "\
+Load generator for the concert reservation engine.
+
+Scenarios: baseline (GET /health), burst (new tokens/s), poll (random polls among N waiting
+tokens), hot-seat (U admitted users storm one 50-seat session; exactly 50 winners or exit 1),
+spread (holds across many sessions; committed holds/s), classic (the same holds as one
+Postgres transaction each, SELECT … FOR UPDATE then UPDATE), all (baseline, hot-seat, spread,
+classic, burst, poll). Baseline runs first unless --with-baseline false, and every HTTP figure
+is also reported as a ratio to it; spread is also divided by classic.
+
+Every phase stops at a request count or a duration, whichever comes first. Only loopback
+targets are accepted. Run the server on a fresh Postgres database, e.g.
+  CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h \\
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/concert_load cargo run --release
+then e.g.: concert-load all --quick --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cli.opts.threads.max(1))
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the planned scenarios; `Ok(false)` when one failed or a check did not hold.
+async fn run(cli: Cli) -> Result<bool> {
+    let opts = cli.opts;
+    let target = Target::parse(&opts.url)?;
+    if let Some(db) = &opts.classic_db {
+        target::classic_db(db)?;
+    }
+    let run_id = match &opts.run_id {
+        Some(id) => valid_run_id(id)?,
+        None => clock_run_id(),
+    };
+    let sizes = opts.sizes();
+    let steps = scenarios::plan(cli.scenario, opts.with_baseline, opts.classic_db.is_some());
+    let expected = scenarios::expected_server(&steps, &sizes);
+
+    let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
+    eprintln!(
+        "concert-load {}: {} against {} (run {run_id}, seed {})",
+        env!("CARGO_PKG_VERSION"),
+        names.join(", "),
+        target.url,
+        opts.seed
+    );
+    if !expected.is_empty() {
+        let env: Vec<String> = expected.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        eprintln!("expects the server started with: {}", env.join("  "));
+    }
+
+    let driver = Driver::new(
+        target.clone(),
+        sizes.connections,
+        opts.request_timeout,
+        opts.seed,
+        Progress::new(!opts.no_progress),
+    );
+    let mut report = RunReport {
+        tool: "concert-load",
+        version: env!("CARGO_PKG_VERSION"),
+        scenario: cli.scenario.name().to_string(),
+        url: target.url.clone(),
+        connections: sizes.connections,
+        threads: opts.threads,
+        seed: opts.seed,
+        quick: opts.quick,
+        run_id: run_id.clone(),
+        started_unix_s: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        expected_server: expected,
+        scenarios: Vec::new(),
+        ratios: Default::default(),
+        ok: false,
+        failures: Vec::new(),
+    };
+    let json = opts.json.clone();
+    let mut ctx = Ctx::new(driver, sizes, opts, run_id);
+    for step in steps {
+        eprintln!("== {}", step.name());
+        match scenarios::run(step, &mut ctx).await {
+            Ok(r) => report.scenarios.push(r),
+            Err(e) => {
+                eprintln!("{}: {e:#}", step.name());
+                report.failures.push(format!("{}: {e:#}", step.name()));
+            }
+        }
+    }
+    report.finish();
+    print!("{}", report.table());
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("summary written to {}", path.display());
+    }
+    Ok(report.ok)
+}
+
+/// A run id must fit in user ids (`A-Z a-z 0-9 _ -`, at most 64 with our suffixes).
+fn valid_run_id(id: &str) -> Result<String> {
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!("--run-id must be 1 to 32 of A-Z a-z 0-9 _ -");
+    }
+    Ok(id.to_string())
+}
+
+/// A run id from the clock (milliseconds, base 36): distinct for every run.
+fn clock_run_id() -> String {
+    let mut ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let mut digits = Vec::new();
+    while ms > 0 {
+        digits.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(ms % 36) as usize]);
+        ms /= 36;
+    }
+    digits.reverse();
+    format!("r{}", String::from_utf8(digits).expect("ascii"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_ids() {
+        assert!(valid_run_id("bench-1_a").is_ok());
+        assert!(valid_run_id("").is_err());
+        assert!(valid_run_id("a b").is_err());
+        assert!(valid_run_id(&"x".repeat(33)).is_err());
+        let id = clock_run_id();
+        assert!(valid_run_id(&id).is_ok() && id.starts_with('r') && id.len() > 5);
+    }
+
+    #[test]
+    fn help_renders() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("hot-seat") && help.contains("--classic-db"));
+    }
+}

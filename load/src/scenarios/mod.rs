@@ -1,0 +1,170 @@
+//! The scenarios, what each needs from the server, and the order `all` runs them in.
+
+pub mod baseline;
+pub mod burst;
+pub mod classic;
+pub mod hot_seat;
+pub mod poll;
+pub mod setup;
+pub mod spread;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::{Result, bail};
+
+use crate::cli::{Options, Scenario, Sizes};
+use crate::driver::Driver;
+use crate::report::ScenarioReport;
+
+/// Fewest admitted users that can take all 50 seats of a session under the server's
+/// default limit of 4 live holds per user per session.
+pub const MIN_USERS: usize = 13;
+
+/// State shared by the scenarios of one invocation.
+pub struct Ctx {
+    /// Sends the HTTP load.
+    pub driver: Driver,
+    /// Resolved sizes and bounds.
+    pub sizes: Sizes,
+    /// The command line.
+    pub opts: Options,
+    /// Prefix of every user id this run creates.
+    pub run_id: String,
+    /// Tokens burst issued, reused by poll in the same run.
+    pub issued: Vec<String>,
+    users: Option<Arc<Vec<String>>>,
+}
+
+impl Ctx {
+    /// A context for one invocation.
+    pub fn new(driver: Driver, sizes: Sizes, opts: Options, run_id: String) -> Self {
+        Self {
+            driver,
+            sizes,
+            opts,
+            run_id,
+            issued: Vec::new(),
+            users: None,
+        }
+    }
+
+    /// The admitted users' tokens, issued and admitted on first use and shared by
+    /// hot-seat and spread (so the server needs CONCERT_MAX_ACTIVE ≥ users, not twice that).
+    pub async fn users(&mut self, report: &mut ScenarioReport) -> Result<Arc<Vec<String>>> {
+        if let Some(u) = &self.users {
+            return Ok(u.clone());
+        }
+        let want = self.sizes.users;
+        let prefix = format!("{}-u", self.run_id);
+        let (tokens, nearest) =
+            setup::admitted_users(&self.driver, &prefix, want, self.sizes.setup_timeout).await?;
+        let hint = format!(
+            "start the server on a fresh database with CONCERT_MAX_ACTIVE ≥ {want} \
+             (tokens admitted by earlier runs hold their places for CONCERT_ACTIVE_TTL)"
+        );
+        if tokens.len() < MIN_USERS {
+            bail!(
+                "only {} of {want} users admitted (nearest waiting place {nearest:?}): {hint}",
+                tokens.len()
+            );
+        }
+        if (tokens.len() as u64) < want {
+            report.note(format!(
+                "only {} of {want} users admitted (nearest waiting place {nearest:?}); went on with them: {hint}",
+                tokens.len()
+            ));
+        }
+        let tokens = Arc::new(tokens);
+        self.users = Some(tokens.clone());
+        Ok(tokens)
+    }
+}
+
+/// The scenarios `scenario` stands for, in the order they run.
+///
+/// `all` runs the admitted-user scenarios before burst and poll: those two leave up to
+/// a million tokens waiting in line, and users issued after them would never be admitted.
+pub fn plan(scenario: Scenario, with_baseline: bool, classic: bool) -> Vec<Scenario> {
+    use Scenario::*;
+    let body = match scenario {
+        Baseline => return vec![Baseline],
+        Classic => return vec![Classic],
+        Spread if classic => vec![Spread, Classic],
+        All if classic => vec![HotSeat, Spread, Classic, Burst, Poll],
+        All => vec![HotSeat, Spread, Burst, Poll],
+        other => vec![other],
+    };
+    if with_baseline {
+        std::iter::once(Baseline).chain(body).collect()
+    } else {
+        body
+    }
+}
+
+/// Runs one scenario.
+pub async fn run(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
+    match scenario {
+        Scenario::Baseline => baseline::run(ctx).await,
+        Scenario::Burst => burst::run(ctx).await,
+        Scenario::Poll => poll::run(ctx).await,
+        Scenario::HotSeat => hot_seat::run(ctx).await,
+        Scenario::Spread => spread::run(ctx).await,
+        Scenario::Classic => classic::run(ctx).await,
+        Scenario::All => bail!("`all` is a plan, not a scenario"),
+    }
+}
+
+/// The server settings the planned scenarios assume, as environment variables.
+pub fn expected_server(steps: &[Scenario], sizes: &Sizes) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let needs_users = steps
+        .iter()
+        .any(|s| matches!(s, Scenario::HotSeat | Scenario::Spread));
+    let http = steps.iter().any(|s| *s != Scenario::Classic);
+    if !http {
+        return env;
+    }
+    env.insert(
+        "DATABASE_URL".into(),
+        "postgres://…/<fresh scratch database>".into(),
+    );
+    if steps.contains(&Scenario::Poll) || steps.contains(&Scenario::Burst) {
+        // Tokens must stay waiting while setup issues the rest and the poll runs.
+        env.insert("CONCERT_WAITING_IDLE".into(), "24h".into());
+    }
+    if needs_users {
+        env.insert("CONCERT_MAX_ACTIVE".into(), sizes.users.to_string());
+        env.insert("CONCERT_ADMIN_KEY".into(), "<same as --admin-key>".into());
+        env.insert(
+            "CONCERT_MAX_HOLDS_PER_USER".into(),
+            "4 (default) or more".into(),
+        );
+    } else if steps.contains(&Scenario::Poll) {
+        env.insert(
+            "CONCERT_MAX_ACTIVE".into(),
+            "100 (default; small, so tokens stay waiting)".into(),
+        );
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Scenario::*;
+
+    #[test]
+    fn plans() {
+        assert_eq!(plan(Poll, true, false), vec![Baseline, Poll]);
+        assert_eq!(plan(Poll, false, false), vec![Poll]);
+        assert_eq!(plan(Spread, true, true), vec![Baseline, Spread, Classic]);
+        assert_eq!(plan(Classic, true, true), vec![Classic]);
+        assert_eq!(plan(Baseline, true, false), vec![Baseline]);
+        assert_eq!(
+            plan(All, true, true),
+            vec![Baseline, HotSeat, Spread, Classic, Burst, Poll]
+        );
+        assert_eq!(plan(All, false, false), vec![HotSeat, Spread, Burst, Poll]);
+    }
+}

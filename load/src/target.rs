@@ -1,0 +1,119 @@
+//! Where the load goes: the server's address and the classic design's database, both
+//! refused unless they are on this machine.
+//!
+//! A load generator pointed at the wrong host is a denial-of-service tool, so the check
+//! is made on the parsed address before any socket is opened, not left to the user.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use anyhow::{Context, Result, bail};
+use hyper::Uri;
+use sqlx::postgres::PgConnectOptions;
+
+/// The HTTP server under test: a loopback socket address and the `Host` header to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Address to connect to (always loopback).
+    pub addr: SocketAddr,
+    /// Value of the `Host` header (hyper's low-level client does not add one).
+    pub host_header: String,
+    /// The URL as given, for reports.
+    pub url: String,
+}
+
+impl Target {
+    /// Parses `http://host[:port][/]`; the host must be `localhost` or a loopback address.
+    pub fn parse(url: &str) -> Result<Self> {
+        let uri: Uri = url
+            .parse()
+            .with_context(|| format!("invalid URL {url:?}"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => bail!("unsupported scheme {other:?} in {url:?}: only http"),
+            None => bail!("URL {url:?} has no scheme: write http://127.0.0.1:8080"),
+        }
+        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+            bail!("URL {url:?} must be a bare origin (no path or query)");
+        }
+        let host = uri.host().context("URL has no host")?;
+        let ip = loopback_ip(host).with_context(|| {
+            format!(
+                "refusing to load {host:?}: only loopback targets (127.0.0.0/8, ::1, localhost)"
+            )
+        })?;
+        let port = uri.port_u16().unwrap_or(80);
+        let host_header = match uri.port_u16() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        Ok(Self {
+            addr: SocketAddr::new(ip, port),
+            host_header,
+            url: url.to_string(),
+        })
+    }
+}
+
+/// The loopback address a host names, or `None` if it names anything else.
+/// Names other than `localhost` are not resolved: resolution could leave the machine.
+fn loopback_ip(host: &str) -> Option<IpAddr> {
+    if host.eq_ignore_ascii_case("localhost") {
+        return Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip = IpAddr::from_str(bare).ok()?;
+    ip.is_loopback().then_some(ip)
+}
+
+/// Checks that a Postgres URL names this machine (a loopback host or a Unix socket) and
+/// returns its connect options.
+pub fn classic_db(url: &str) -> Result<PgConnectOptions> {
+    let opts = PgConnectOptions::from_str(url).context("invalid --classic-db URL")?;
+    let host = opts.get_host();
+    if !host.starts_with('/') && loopback_ip(host).is_none() {
+        bail!("refusing --classic-db host {host:?}: only loopback or a Unix socket");
+    }
+    Ok(opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_loopback_forms() {
+        let t = Target::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(t.addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(t.host_header, "127.0.0.1:8080");
+        assert!(Target::parse("http://localhost:9000/").is_ok());
+        assert!(Target::parse("http://127.3.4.5").is_ok());
+        assert_eq!(
+            Target::parse("http://[::1]:8080").unwrap().addr,
+            "[::1]:8080".parse().unwrap()
+        );
+    }
+
+    #[test]
+    fn refuses_everything_else() {
+        for url in [
+            "http://10.0.0.1:8080",
+            "http://192.168.1.2",
+            "http://example.com",
+            "http://0.0.0.0:8080",
+            "https://127.0.0.1",
+            "127.0.0.1:8080",
+            "http://127.0.0.1:8080/api",
+        ] {
+            assert!(Target::parse(url).is_err(), "{url} accepted");
+        }
+    }
+
+    #[test]
+    fn classic_db_must_be_local() {
+        assert!(classic_db("postgres://postgres@127.0.0.1:5432/x").is_ok());
+        assert!(classic_db("postgres://postgres@localhost/x").is_ok());
+        assert!(classic_db("postgres://postgres@db.example.com/x").is_err());
+        assert!(classic_db("postgres://postgres@10.1.1.1/x").is_err());
+    }
+}
