@@ -54,6 +54,12 @@ impl ApiError {
         }
     }
 
+    /// The same error with a `Retry-After` of `secs` seconds.
+    pub fn retry_after(mut self, secs: u32) -> Self {
+        self.retry_after_secs = Some(secs);
+        self
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -137,100 +143,6 @@ impl From<EngineError> for ApiError {
             EngineError::ShuttingDown => Self::shutting_down(),
         }
     }
-}
-
-/// Declares one constructor per fixed error: status, stable code, Korean message, and
-/// for a 503 the seconds a client should wait before retrying.
-macro_rules! catalogue {
-    ($($(#[$doc:meta])* $name:ident => $status:ident, $code:literal, $msg:literal $(, retry $secs:literal)?;)*) => {
-        impl ApiError {
-            $(
-                $(#[$doc])*
-                pub fn $name() -> Self {
-                    #[allow(unused_mut)]
-                    let mut error = Self::new(StatusCode::$status, $code, $msg);
-                    $(error.retry_after_secs = Some($secs);)?
-                    error
-                }
-            )*
-        }
-    };
-}
-
-// The seed's messages, verbatim, for the contract's errors; this project's wording for the rest.
-catalogue! {
-    /// Token missing, malformed or unknown (or expired, where a live token is needed).
-    invalid_token => FORBIDDEN, "INVALID_TOKEN", "유효하지 않은 토큰입니다.";
-    /// Token known but its admission ended or it was evicted.
-    token_expired => UNAUTHORIZED, "TOKEN_EXPIRED", "토큰이 만료되었습니다.";
-    /// Token still in line.
-    still_waiting => FORBIDDEN, "STILL_WAITING", "아직 대기열 처리 중입니다.";
-    /// No such concert.
-    concert_not_found => NOT_FOUND, "CONCERT_NOT_FOUND", "존재하지 않는 콘서트 입니다.";
-    /// No such session (the hold's wording; the seat list has its own, see `for_seat_list`).
-    session_not_found => NOT_FOUND, "SESSION_NOT_FOUND", "존재하지 않는 세션입니다.";
-    /// No such seat in the session.
-    seat_not_found => NOT_FOUND, "SEAT_NOT_FOUND", "존재하지 않는 좌석입니다.";
-    /// The seat is held or sold.
-    seat_already_reserved => CONFLICT, "SEAT_ALREADY_RESERVED", "이미 예약된 좌석입니다.";
-    /// The user has the most live holds allowed in the session.
-    hold_limit_exceeded => CONFLICT, "HOLD_LIMIT_EXCEEDED", "예약 가능한 좌석 수를 초과했습니다.";
-    /// No such reservation of the caller's.
-    reservation_not_found => NOT_FOUND, "RESERVATION_NOT_FOUND", "존재하지 않는 예약입니다.";
-    /// The reservation was paid already.
-    already_paid => CONFLICT, "ALREADY_PAID", "이미 결제된 예약입니다.";
-    /// The hold ended before it was paid.
-    reservation_expired => GONE, "RESERVATION_EXPIRED", "만료된 예약입니다.";
-    /// The balance is below the price.
-    insufficient_balance => PAYMENT_REQUIRED, "INSUFFICIENT_BALANCE", "잔액이 부족합니다.";
-    /// The key paid another reservation of this user.
-    idempotency_key_reused => CONFLICT, "IDEMPOTENCY_KEY_REUSED", "이미 다른 요청에 사용된 Idempotency-Key 입니다.";
-
-    /// The body is not JSON at all.
-    malformed_json => BAD_REQUEST, "MALFORMED_JSON", "요청 본문이 올바른 JSON 형식이 아닙니다.";
-    /// The body is JSON but not an object.
-    body_not_object => BAD_REQUEST, "INVALID_BODY", "요청 본문은 JSON 객체여야 합니다.";
-    /// The body could not be read (the connection failed mid-body).
-    body_unreadable => BAD_REQUEST, "INVALID_BODY", "요청 본문을 읽을 수 없습니다.";
-    /// A path id that is not a positive 64-bit integer.
-    invalid_path_id => BAD_REQUEST, "INVALID_PATH_ID", "경로의 ID가 올바르지 않습니다: 1 이상의 정수여야 합니다.";
-    /// A query string that does not decode.
-    invalid_query => BAD_REQUEST, "INVALID_QUERY", "쿼리 문자열이 올바르지 않습니다.";
-    /// A `userId` (query or `X-User-Id`) outside the contract's alphabet or length.
-    invalid_user_id => BAD_REQUEST, "INVALID_USER_ID", "userId 값이 올바르지 않습니다: 영문자, 숫자, _, - 로 된 1~64자여야 합니다.";
-    /// An `Idempotency-Key` header that is empty, too long or not visible ASCII.
-    invalid_idempotency_key => BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 값이 올바르지 않습니다: 공백 없는 ASCII 1~128자여야 합니다.";
-    /// A value the engine refused (its detail is logged, not shown).
-    invalid_input => BAD_REQUEST, "INVALID_INPUT", "요청 값이 올바르지 않습니다.";
-    /// Any other 4xx a layer produced without a body (none is expected).
-    bad_request => BAD_REQUEST, "BAD_REQUEST", "잘못된 요청입니다.";
-
-    /// `X-Admin-Key` missing or wrong.
-    admin_key_invalid => UNAUTHORIZED, "ADMIN_KEY_INVALID", "관리자 키가 올바르지 않습니다.";
-    /// No admin key is configured, so administration is off.
-    admin_disabled => FORBIDDEN, "ADMIN_DISABLED", "관리자 기능이 비활성화되어 있습니다.";
-
-    /// No route has this path.
-    route_not_found => NOT_FOUND, "ROUTE_NOT_FOUND", "요청한 경로를 찾을 수 없습니다.";
-    /// The path exists, the method does not.
-    method_not_allowed => METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "허용되지 않는 메서드입니다.";
-    /// The body is over the configured limit.
-    payload_too_large => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 너무 큽니다.";
-    /// A bug: a handler panicked.
-    internal => INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "서버 내부 오류가 발생했습니다.";
-
-    /// An actor's mailbox is full: the engine sheds load.
-    overloaded => SERVICE_UNAVAILABLE, "OVERLOADED", "요청이 많아 처리할 수 없습니다. 잠시 후 다시 시도해 주세요.", retry 1;
-    /// The database is unreachable or too slow.
-    storage_unavailable => SERVICE_UNAVAILABLE, "STORAGE_UNAVAILABLE", "저장소에 일시적으로 접근할 수 없습니다. 잠시 후 다시 시도해 주세요.", retry 5;
-    /// The actor handling the request failed and is being restarted.
-    actor_failed => SERVICE_UNAVAILABLE, "ACTOR_FAILED", "요청 처리 중 일시적인 오류가 발생했습니다. 잠시 후 다시 시도해 주세요.", retry 1;
-    /// The actor stopped before the request reached it: nothing was done.
-    actor_unreachable => SERVICE_UNAVAILABLE, "ACTOR_UNREACHABLE", "일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요.", retry 1;
-    /// The request (or an actor's answer) took too long; it may still complete.
-    timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "요청 처리 시간이 초과되었습니다. 잠시 후 다시 시도해 주세요.", retry 1;
-    /// The server is shutting down.
-    shutting_down => SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "서버가 종료 중입니다. 잠시 후 다시 시도해 주세요.", retry 5;
 }
 
 impl IntoResponse for ApiError {
@@ -335,5 +247,61 @@ mod tests {
         let api = ApiError::for_seat_list(EngineError::SessionNotFound);
         assert_eq!(api.code(), "SESSION_NOT_FOUND");
         assert_eq!(api.msg, "존재하지 않는 날짜입니다.");
+    }
+
+    async fn rewritten(status: StatusCode, allow: Option<&'static str>) -> (Response, ReadBack) {
+        let mut bare = axum::http::Response::builder().status(status);
+        if let Some(allow) = allow {
+            bare = bare.header(header::ALLOW, allow);
+        }
+        let bare = bare.body(axum::body::Body::from("plain text")).unwrap();
+        let response = ensure_contract_body(bare).await;
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, 4096).await.unwrap();
+        let body: ReadBack = serde_json::from_slice(&bytes).expect("a contract body");
+        (Response::from_parts(parts, axum::body::Body::empty()), body)
+    }
+
+    /// [`ErrorBody`] read back.
+    #[derive(Debug, serde::Deserialize)]
+    struct ReadBack {
+        #[serde(rename = "errorCode")]
+        error_code: u16,
+        error: String,
+    }
+
+    #[tokio::test]
+    async fn a_bare_timeout_becomes_a_contract_503_with_retry_after() {
+        let (response, body) = rewritten(StatusCode::SERVICE_UNAVAILABLE, None).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!((body.error_code, body.error.as_str()), (503, "TIMEOUT"));
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[tokio::test]
+    async fn a_bare_405_keeps_its_allow_header() {
+        let (response, body) = rewritten(StatusCode::METHOD_NOT_ALLOWED, Some("GET,HEAD")).await;
+        assert_eq!(
+            (body.error_code, body.error.as_str()),
+            (405, "METHOD_NOT_ALLOWED")
+        );
+        assert_eq!(response.headers()[header::ALLOW], "GET,HEAD");
+    }
+
+    #[tokio::test]
+    async fn contract_bodies_and_successes_pass_through() {
+        let ok = axum::http::Response::builder()
+            .status(200)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        assert_eq!(ensure_contract_body(ok).await.status(), StatusCode::OK);
+        let contract = ApiError::seat_already_reserved().into_response();
+        let passed = ensure_contract_body(contract).await;
+        let bytes = axum::body::to_bytes(passed.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: ReadBack = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.error, "SEAT_ALREADY_RESERVED");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod balance;
+pub mod catalogue;
 pub mod concerts;
 pub mod error;
 pub mod extract;
