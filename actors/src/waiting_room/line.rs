@@ -82,18 +82,6 @@ impl Line {
         true
     }
 
-    /// The first `n` waiting tokens, front first, without taking them out.
-    pub fn front(&self, n: usize) -> Vec<(Slot, QueueToken)> {
-        self.tokens[self.head..]
-            .iter()
-            .enumerate()
-            .filter_map(|(offset, token)| {
-                token.map(|t| (Slot(self.base + (self.head + offset) as u64), t))
-            })
-            .take(n)
-            .collect()
-    }
-
     /// Every waiting token, front first.
     pub fn iter(&self) -> impl Iterator<Item = (Slot, QueueToken)> + '_ {
         self.tokens[self.head..]
@@ -174,7 +162,7 @@ mod tests {
         assert_eq!(line.position(slots[1]), None);
         assert_eq!(line.position(slots[4]), Some(4));
         assert_eq!(
-            line.front(2).iter().map(|f| f.0).collect::<Vec<_>>(),
+            line.iter().take(2).map(|f| f.0).collect::<Vec<_>>(),
             vec![slots[0], slots[2]]
         );
     }
@@ -189,7 +177,10 @@ mod tests {
             line.remove(*slot);
         }
         // At most 1024 empty slots may stay in front (compaction is amortised).
-        assert!(line.tokens.len() <= 1000 + 1024, "the empty front was cut off");
+        assert!(
+            line.tokens.len() <= 1000 + 1024,
+            "the empty front was cut off"
+        );
         assert_eq!(line.position(slots[4000]), Some(1));
         assert_eq!(line.position(slots[4999]), Some(1000));
         assert_eq!(line.position(slots[10]), None);
@@ -220,7 +211,7 @@ mod tests {
                     let expected = model.iter().position(|s| s == slot).map(|p| p + 1);
                     prop_assert_eq!(line.position(*slot), expected);
                 }
-                let front: Vec<Slot> = line.front(3).iter().map(|f| f.0).collect();
+                let front: Vec<Slot> = line.iter().take(3).map(|f| f.0).collect();
                 prop_assert_eq!(front, model.iter().take(3).copied().collect::<Vec<_>>());
             }
         }

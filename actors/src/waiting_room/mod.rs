@@ -1,29 +1,35 @@
 //! The WaitingRoom actor: issues tokens, keeps the line, admits, evicts.
 //!
 //! One actor owns the whole line, so order and positions need no locks. Every
-//! change that a client could observe is written to the store before the actor
-//! moves on (a token is issued only once its row is committed, admitted only once
-//! its admission is), so a restart rebuilds the same line and the same admissions.
+//! change that a client could observe is written to the store before the client
+//! hears of it (a token is answered only once its row is committed, admitted only
+//! once its admission is), so a restart rebuilds the same line and admissions.
+//!
+//! Issuing is pipelined: a new token takes its place in line at once and its row
+//! is written by a separate task, while the actor goes on serving polls and other
+//! joins; the answer goes out when the write reports back. Many joins are thus in
+//! flight together, and the store's group commit writes them in one transaction.
 //! Admission is event-driven: whenever a place may have opened or a waiter
 //! arrived, the actor admits as many as fit, in one store write.
 
 mod line;
 mod room;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
 use room::Room;
+pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
 
 use crate::clock::Clock;
 use crate::domain::{QueueToken, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
-use crate::store::{Store, TokenRow, TokenState};
+use crate::store::{Store, StoreError, TokenRow, TokenState};
 
 /// How many idle tokens one sweep evicts at most (one store write).
 const EVICTIONS_PER_SWEEP: usize = 10_000;
@@ -70,8 +76,16 @@ pub enum WaitingRoomMsg {
     AdmissionTimer(QueueToken),
     /// Timer: evict idle waiters.
     Sweep,
-    /// Timer: try admitting again (after a failed write, or when the rate cap reopens).
+    /// Try admitting (queued after joins, so one write admits them together; also
+    /// a timer after a failed write, or when the rate cap reopens).
     Admit,
+    /// A joining token's row was written (or not).
+    Stored {
+        /// The token.
+        token: QueueToken,
+        /// The write's outcome.
+        result: Result<(), StoreError>,
+    },
     /// Test-only fault injection: the actor panics while handling this message,
     /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
@@ -81,7 +95,7 @@ pub enum WaitingRoomMsg {
     },
 }
 
-/// The WaitingRoom actor (its state is a [`Room`]).
+/// The WaitingRoom actor.
 pub struct WaitingRoom {
     /// Where tokens and admissions are written through.
     pub store: Arc<dyn Store>,
@@ -91,9 +105,22 @@ pub struct WaitingRoom {
     pub config: RoomConfig,
 }
 
+/// The WaitingRoom's state: the [`Room`] and the answers owed to joining users.
+pub struct RoomState {
+    room: Room,
+    /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
+    joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
+    /// Stored tokens whose answer waits for the admission write already queued.
+    to_answer: Vec<QueueToken>,
+    /// An `Admit` message is in the mailbox.
+    admit_queued: bool,
+    /// When the rate-cap timer will send `Admit`, if one is set.
+    admit_timer_at: Option<Instant>,
+}
+
 impl Actor for WaitingRoom {
     type Msg = WaitingRoomMsg;
-    type State = Room;
+    type State = RoomState;
     type Arguments = ();
 
     async fn pre_start(
@@ -120,134 +147,216 @@ impl Actor for WaitingRoom {
             admitted = room.admitted(),
             "waiting room restored"
         );
-        // Every restored admission gets a timer for the rest of its TTL; a timer that
-        // fires early is harmless (it checks the deadline), so the full TTL is an upper bound.
-        for (token, remaining) in restored_deadlines(&room, now) {
+        for (token, until) in room.admitted_deadlines() {
+            let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
         }
         myself.send_interval(sweep_period(self.config.waiting_idle), || {
             WaitingRoomMsg::Sweep
         });
         let _ = myself.cast(WaitingRoomMsg::Admit);
-        Ok(room)
+        Ok(RoomState {
+            room,
+            joining: HashMap::new(),
+            to_answer: Vec::new(),
+            admit_queued: true,
+            admit_timer_at: None,
+        })
     }
 
     async fn handle(
         &self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        room: &mut Self::State,
+        state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let now = self.clock.now();
         match message {
             WaitingRoomMsg::Poll { token, reply } => {
-                room.touch(token, now);
-                reply.send(Ok(room.ticket(token, now)));
+                state.room.touch(token, now);
+                reply.send(Ok(state.room.ticket(token, now)));
             }
-            WaitingRoomMsg::Join { user_id, reply } => {
-                let answer = self.join(&myself, room, user_id, now).await;
-                reply.send(answer);
+            WaitingRoomMsg::Join { user_id, reply } => self.join(&myself, state, user_id, reply),
+            WaitingRoomMsg::Stored { token, result } => {
+                self.stored(&myself, state, token, result, now);
             }
-            WaitingRoomMsg::Identify { token, reply } => reply.send(Ok(room.identify(token))),
+            WaitingRoomMsg::Identify { token, reply } => {
+                reply.send(Ok(state.room.identify(token)));
+            }
             WaitingRoomMsg::EndAdmission { token, reply } => {
-                let answer = self.end_admission(&myself, room, token).await;
+                let answer = self.end_admission(&myself, state, token).await;
                 reply.send(answer);
             }
-            WaitingRoomMsg::Stats { reply } => reply.send(Ok((room.waiting(), room.admitted()))),
+            WaitingRoomMsg::Stats { reply } => {
+                reply.send(Ok((state.room.waiting(), state.room.admitted())));
+            }
             WaitingRoomMsg::AdmissionTimer(token) => {
-                if room.admission_is_over(token, now)
-                    && self.end_admission(&myself, room, token).await.is_err()
+                if state.room.admission_is_over(token, now)
+                    && self.end_admission(&myself, state, token).await.is_err()
                 {
                     myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::AdmissionTimer(token));
                 }
             }
-            WaitingRoomMsg::Sweep => self.sweep(room, now).await,
-            WaitingRoomMsg::Admit => self.admit_ready(&myself, room).await,
+            WaitingRoomMsg::Sweep => self.sweep(&mut state.room, now).await,
+            WaitingRoomMsg::Admit => {
+                state.admit_queued = false;
+                if state.admit_timer_at.is_some_and(|at| at <= now) {
+                    state.admit_timer_at = None;
+                }
+                self.admit_ready(&myself, state).await;
+            }
             #[cfg(feature = "testkit")]
             WaitingRoomMsg::Crash { reply } => {
                 let _unanswered = reply;
                 panic!("test-only fault injected into the waiting room")
-            },
+            }
         }
         Ok(())
     }
 }
 
 impl WaitingRoom {
-    async fn join(
+    /// Answers with the user's live token, or issues a new one: its place is taken
+    /// now, its row written by a separate task, its answer sent when that reports.
+    fn join(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        room: &mut Room,
+        state: &mut RoomState,
         user_id: UserId,
-        now: Instant,
-    ) -> EngineResult<Ticket> {
-        let token = match room.live_token_of(&user_id) {
-            Some(token) => {
-                room.touch(token, now);
-                token
+        reply: Reply<Ticket>,
+    ) {
+        let now = self.clock.now();
+        if let Some(token) = state.room.live_token_of(&user_id) {
+            match state.joining.get_mut(&token) {
+                Some(waiting) => waiting.push(reply),
+                None => {
+                    state.room.touch(token, now);
+                    reply.send(
+                        state
+                            .room
+                            .ticket(token, now)
+                            .ok_or(EngineError::ActorFailed),
+                    );
+                }
             }
-            None => {
-                let row = TokenRow {
-                    token: QueueToken::generate(),
-                    user_id: user_id.clone(),
-                    seq: room.take_seq(),
-                    state: TokenState::Waiting,
-                    issued_at: self.clock.utc_at(now),
-                    admitted_at: None,
-                };
-                self.store.insert_tokens(std::slice::from_ref(&row)).await?;
-                room.join(row.token, user_id, now);
-                self.admit_ready(myself, room).await;
-                row.token
-            }
+            return;
+        }
+        let row = TokenRow {
+            token: QueueToken::generate(),
+            user_id: user_id.clone(),
+            seq: state.room.take_seq(),
+            state: TokenState::Waiting,
+            issued_at: self.clock.utc_at(now),
+            admitted_at: None,
         };
-        room.ticket(token, self.clock.now())
-            .ok_or(EngineError::StorageUnavailable)
+        let token = row.token;
+        state.room.join(token, user_id);
+        state.joining.insert(token, vec![reply]);
+        let (store, myself) = (self.store.clone(), myself.clone());
+        tokio::spawn(async move {
+            let result = store.insert_tokens(std::slice::from_ref(&row)).await;
+            // If the actor died meanwhile, the row (if written) is restored on restart.
+            let _ = myself.cast(WaitingRoomMsg::Stored { token, result });
+        });
+    }
+
+    /// A joining token's write reported back: answer its users, after admitting it
+    /// if a place is free (one `Admit`, queued behind other joins, admits them all).
+    fn stored(
+        &self,
+        myself: &ActorRef<WaitingRoomMsg>,
+        state: &mut RoomState,
+        token: QueueToken,
+        result: Result<(), StoreError>,
+        now: Instant,
+    ) {
+        match result {
+            Ok(()) => {
+                state.room.confirm(token, now);
+                if state.room.free_places(now) > 0 {
+                    state.to_answer.push(token);
+                    if !state.admit_queued {
+                        state.admit_queued = myself.cast(WaitingRoomMsg::Admit).is_ok();
+                    }
+                } else {
+                    self.wake_when_rate_cap_reopens(myself, state, now);
+                    answer(state, token, now);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "token not stored");
+                state.room.abandon(token);
+                for reply in state.joining.remove(&token).unwrap_or_default() {
+                    reply.send(Err(error.clone().into()));
+                }
+            }
+        }
     }
 
     async fn end_admission(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        room: &mut Room,
+        state: &mut RoomState,
         token: QueueToken,
     ) -> EngineResult<()> {
-        if !room.is_admitted(token) {
+        if !state.room.is_admitted(token) {
             return Ok(());
         }
         self.store
             .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
             .await?;
-        room.end_admission(token);
-        self.admit_ready(myself, room).await;
+        state.room.end_admission(token);
+        self.admit_ready(myself, state).await;
         Ok(())
     }
 
-    /// Admits as many waiters as fit, in one store write.
-    async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, room: &mut Room) {
+    /// Admits as many waiters as fit, in one store write, then answers the joins
+    /// that were waiting to learn whether they got in.
+    async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
         let now = self.clock.now();
+        let room = &mut state.room;
         let candidates = room.admission_candidates(now);
-        if candidates.is_empty() {
-            if let Some(at) = room.rate_cap_reopens_at() {
-                myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Admit);
+        if !candidates.is_empty() {
+            match self
+                .store
+                .admit_tokens(&candidates, self.clock.utc_at(now))
+                .await
+            {
+                Ok(()) => {
+                    room.admit(&candidates, now);
+                    let ttl = self.config.active_ttl;
+                    for token in candidates {
+                        myself.send_after(ttl, move || WaitingRoomMsg::AdmissionTimer(token));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "admission not stored; retrying");
+                    myself.send_after(RETRY_AFTER, || WaitingRoomMsg::Admit);
+                }
             }
+        }
+        self.wake_when_rate_cap_reopens(myself, state, now);
+        for token in std::mem::take(&mut state.to_answer) {
+            answer(state, token, now);
+        }
+    }
+
+    /// Sets one timer for when the rate cap lets the next waiter in, if it is what
+    /// holds them back (one timer, however many joins run into the cap).
+    fn wake_when_rate_cap_reopens(
+        &self,
+        myself: &ActorRef<WaitingRoomMsg>,
+        state: &mut RoomState,
+        now: Instant,
+    ) {
+        let Some(at) = state.room.rate_cap_reopens_at() else {
+            return;
+        };
+        if state.admit_timer_at.is_some_and(|set| set <= at) {
             return;
         }
-        match self.store.admit_tokens(&candidates, self.clock.utc_at(now)).await {
-            Ok(()) => {
-                room.admit(&candidates, now);
-                let ttl = self.config.active_ttl;
-                for token in candidates {
-                    myself.send_after(ttl, move || WaitingRoomMsg::AdmissionTimer(token));
-                }
-                if let Some(at) = room.rate_cap_reopens_at() {
-                    myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Admit);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "admission not stored; retrying");
-                myself.send_after(RETRY_AFTER, || WaitingRoomMsg::Admit);
-            }
-        }
+        state.admit_timer_at = Some(at);
+        myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Admit);
     }
 
     async fn sweep(&self, room: &mut Room, now: Instant) {
@@ -269,13 +378,15 @@ impl WaitingRoom {
     }
 }
 
+/// Sends a stored token's ticket to everyone who asked for it while it joined.
+fn answer(state: &mut RoomState, token: QueueToken, now: Instant) {
+    let ticket = state.room.ticket(token, now);
+    for reply in state.joining.remove(&token).unwrap_or_default() {
+        reply.send(ticket.clone().ok_or(EngineError::ActorFailed));
+    }
+}
+
 /// How often idle waiters are looked for: a quarter of the idle time, within 1 s to 15 s.
 fn sweep_period(waiting_idle: Duration) -> Duration {
     (waiting_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
-}
-
-fn restored_deadlines(room: &Room, now: Instant) -> Vec<(QueueToken, Duration)> {
-    room.admitted_deadlines()
-        .map(|(token, until)| (token, until.saturating_duration_since(now)))
-        .collect()
 }

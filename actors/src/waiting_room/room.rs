@@ -66,8 +66,18 @@ struct Entry {
 
 #[derive(Debug)]
 enum Place {
-    Waiting { slot: Slot, last_seen: Instant },
-    Admitted { until: Instant },
+    /// Issued, its row not yet committed: it holds its place in line, but nobody
+    /// has been told about it and it cannot be admitted yet.
+    Joining {
+        slot: Slot,
+    },
+    Waiting {
+        slot: Slot,
+        last_seen: Instant,
+    },
+    Admitted {
+        until: Instant,
+    },
 }
 
 /// How many recent admissions the wait estimate looks at.
@@ -110,7 +120,10 @@ impl Room {
         let mut overdue = Vec::new();
         for row in live {
             match row.state {
-                TokenState::Waiting => room.join(row.token, row.user_id, now),
+                TokenState::Waiting => {
+                    room.join(row.token, row.user_id);
+                    room.confirm(row.token, now);
+                }
                 TokenState::Admitted => {
                     let until = admitted_until(&row);
                     if until <= now {
@@ -155,15 +168,29 @@ impl Room {
         self.by_user.get(user).copied()
     }
 
-    /// The user and status of a live token.
+    /// The user and status of a live (stored) token.
     pub fn identify(&self, token: QueueToken) -> Option<Identity> {
-        self.entries.get(&token).map(|entry| Identity {
+        let entry = self.entries.get(&token)?;
+        let status = match entry.place {
+            Place::Joining { .. } => return None,
+            Place::Waiting { .. } => LiveStatus::Waiting,
+            Place::Admitted { .. } => LiveStatus::Admitted,
+        };
+        Some(Identity {
             user_id: entry.user_id.clone(),
-            status: match entry.place {
-                Place::Waiting { .. } => LiveStatus::Waiting,
-                Place::Admitted { .. } => LiveStatus::Admitted,
-            },
+            status,
         })
+    }
+
+    /// True while the token's row is being written.
+    pub fn is_joining(&self, token: QueueToken) -> bool {
+        matches!(
+            self.entries.get(&token),
+            Some(Entry {
+                place: Place::Joining { .. },
+                ..
+            })
+        )
     }
 
     /// Records that the token was asked about, which keeps a waiting token in line.
@@ -177,10 +204,11 @@ impl Room {
         }
     }
 
-    /// What a poll of this token answers, if it is live.
+    /// What a poll of this token answers, if it is live (and stored).
     pub fn ticket(&self, token: QueueToken, now: Instant) -> Option<Ticket> {
         let entry = self.entries.get(&token)?;
         let (position, admitted) = match entry.place {
+            Place::Joining { .. } => return None,
             Place::Waiting { slot, .. } => (self.line.position(slot)?, false),
             Place::Admitted { .. } => (0, true),
         };
@@ -197,26 +225,66 @@ impl Room {
         })
     }
 
-    /// Puts a newly issued (and already stored) token at the back of the line.
-    pub fn join(&mut self, token: QueueToken, user_id: UserId, now: Instant) {
-        debug_assert!(!self.by_user.contains_key(&user_id), "one live token per user");
+    /// Puts a newly issued token at the back of the line while its row is written.
+    /// Its place is taken now, so tokens issued later stand behind it whichever
+    /// write commits first.
+    pub fn join(&mut self, token: QueueToken, user_id: UserId) {
+        debug_assert!(
+            !self.by_user.contains_key(&user_id),
+            "one live token per user"
+        );
         let slot = self.line.push(token);
         self.by_user.insert(user_id.clone(), token);
         self.entries.insert(
             token,
             Entry {
                 user_id,
-                place: Place::Waiting {
-                    slot,
-                    last_seen: now,
-                },
+                place: Place::Joining { slot },
             },
         );
     }
 
+    /// The joining token's row is committed: it waits like any other.
+    pub fn confirm(&mut self, token: QueueToken, now: Instant) {
+        if let Some(entry) = self.entries.get_mut(&token)
+            && let Place::Joining { slot } = entry.place
+        {
+            entry.place = Place::Waiting {
+                slot,
+                last_seen: now,
+            };
+        }
+    }
+
+    /// The joining token's row could not be written: it never existed. The tokens
+    /// behind it move up (positions only shrink).
+    pub fn abandon(&mut self, token: QueueToken) {
+        if let Some(Entry {
+            place: Place::Joining { slot },
+            ..
+        }) = self.entries.get(&token)
+        {
+            let slot = *slot;
+            let entry = self.entries.remove(&token).expect("present");
+            self.line.remove(slot);
+            self.by_user.remove(&entry.user_id);
+        }
+    }
+
     /// The waiting tokens that may be admitted now, front first: as many as there
-    /// are free places, within the rate cap.
-    pub fn admission_candidates(&mut self, now: Instant) -> Vec<QueueToken> {
+    /// are free places, within the rate cap, and none past a token still joining
+    /// (admission is strictly in line order).
+    pub fn admission_candidates(&self, now: Instant) -> Vec<QueueToken> {
+        self.line
+            .iter()
+            .take_while(|(_, token)| !self.is_joining(*token))
+            .take(self.free_places(now))
+            .map(|(_, token)| token)
+            .collect()
+    }
+
+    /// How many tokens could be admitted now: free places, within the rate cap.
+    pub fn free_places(&self, now: Instant) -> usize {
         let free = self.config.max_active.saturating_sub(self.admitted);
         let budget = match self.config.admission_rate_per_sec {
             Some(rate) => {
@@ -231,11 +299,7 @@ impl Room {
             }
             None => usize::MAX,
         };
-        self.line
-            .front(free.min(budget))
-            .into_iter()
-            .map(|(_, token)| token)
-            .collect()
+        free.min(budget)
     }
 
     /// When the rate cap next allows an admission, if it is what holds waiters back.
@@ -244,7 +308,11 @@ impl Room {
         if self.line.is_empty() || self.admitted >= self.config.max_active {
             return None;
         }
-        let nth_latest = self.recent_admissions.iter().rev().nth(rate.get() as usize - 1)?;
+        let nth_latest = self
+            .recent_admissions
+            .iter()
+            .rev()
+            .nth(rate.get() as usize - 1)?;
         Some(*nth_latest + Duration::from_secs(1))
     }
 
@@ -342,18 +410,110 @@ impl Room {
             .filter(|at| window_start.is_none_or(|start| **at >= start))
             .collect();
         let oldest = **recent.first()?;
-        let span = now.saturating_duration_since(oldest).max(Duration::from_secs(1));
+        let span = now
+            .saturating_duration_since(oldest)
+            .max(Duration::from_secs(1));
         let per_second = recent.len() as f64 / span.as_secs_f64();
         Some((position as f64 / per_second).ceil() as u64)
     }
-}
 
-impl Room {
     /// Every admitted token and when its admission ends.
     pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
-        self.entries.iter().filter_map(|(token, entry)| match entry.place {
-            Place::Admitted { until } => Some((*token, until)),
-            Place::Waiting { .. } => None,
-        })
+        self.entries
+            .iter()
+            .filter_map(|(token, entry)| match entry.place {
+                Place::Admitted { until } => Some((*token, until)),
+                Place::Joining { .. } | Place::Waiting { .. } => None,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(max_active: usize) -> Room {
+        let config = RoomConfig {
+            max_active,
+            active_ttl: Duration::from_secs(600),
+            waiting_idle: Duration::from_secs(60),
+            admission_rate_per_sec: None,
+        };
+        Room::restore(config, Vec::new(), 0, Instant::now(), |_| Instant::now()).0
+    }
+
+    fn user(n: usize) -> UserId {
+        UserId::parse(&format!("u{n}")).unwrap()
+    }
+
+    #[test]
+    fn a_joining_token_holds_its_place_but_blocks_admission_behind_it() {
+        let mut room = room(5);
+        let now = Instant::now();
+        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
+        for (n, token) in tokens.iter().enumerate() {
+            room.join(*token, user(n));
+        }
+        room.confirm(tokens[1], now);
+        room.confirm(tokens[2], now);
+        assert!(
+            room.admission_candidates(now).is_empty(),
+            "the first is still joining"
+        );
+        assert_eq!(
+            room.ticket(tokens[0], now),
+            None,
+            "not answered before it is stored"
+        );
+        assert_eq!(room.ticket(tokens[2], now).unwrap().position, 3);
+
+        room.abandon(tokens[0]);
+        assert_eq!(
+            room.ticket(tokens[2], now).unwrap().position,
+            2,
+            "positions shrink"
+        );
+        assert_eq!(room.live_token_of(&user(0)), None);
+        assert_eq!(room.admission_candidates(now), vec![tokens[1], tokens[2]]);
+    }
+
+    #[test]
+    fn admission_respects_max_active_and_ends_free_places() {
+        let mut room = room(2);
+        let now = Instant::now();
+        let tokens: Vec<_> = (0..4).map(|_| QueueToken::generate()).collect();
+        for (n, token) in tokens.iter().enumerate() {
+            room.join(*token, user(n));
+            room.confirm(*token, now);
+        }
+        let first = room.admission_candidates(now);
+        assert_eq!(first, tokens[..2].to_vec());
+        room.admit(&first, now);
+        assert_eq!(room.free_places(now), 0);
+        assert_eq!(room.ticket(tokens[3], now).unwrap().position, 2);
+        room.end_admission(tokens[0]);
+        assert_eq!(room.admission_candidates(now), vec![tokens[2]]);
+        assert_eq!(
+            room.identify(tokens[0]),
+            None,
+            "an ended admission is no longer live"
+        );
+    }
+
+    #[test]
+    fn idle_waiters_are_found_front_first_and_polls_keep_them() {
+        let mut room = room(0);
+        let start = Instant::now();
+        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
+        for (n, token) in tokens.iter().enumerate() {
+            room.join(*token, user(n));
+            room.confirm(*token, start);
+        }
+        let later = start + Duration::from_secs(61);
+        room.touch(tokens[1], start + Duration::from_secs(30));
+        assert_eq!(room.idle_waiting(later, 10), vec![tokens[0], tokens[2]]);
+        room.evict(&[tokens[0], tokens[2]]);
+        assert_eq!(room.ticket(tokens[1], later).unwrap().position, 1);
+        assert_eq!(room.waiting(), 1);
     }
 }

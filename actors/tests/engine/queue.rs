@@ -117,6 +117,35 @@ backend_tests! {
         assert_eq!(app.engine.queue_counts().await.unwrap(), (1, 4));
     }
 
+    /// Two hundred users join at once: five are admitted, the others get the
+    /// places 1 to 195, each exactly once; a user asking twice at once gets one token.
+    async fn concurrent_joins_get_distinct_places(db: TestDb) {
+        let app = start(&db, EngineConfig { max_active: 5, ..config() }).await;
+        let joins = (0..200).map(|n| {
+            let engine = app.engine.clone();
+            tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
+        });
+        let mut positions = Vec::new();
+        for join in joins {
+            positions.push(join.await.unwrap().unwrap().position);
+        }
+        positions.sort_unstable();
+        let mut expected = vec![0; 5];
+        expected.extend(1..=195);
+        assert_eq!(positions, expected);
+
+        let twice = (0..10).map(|_| {
+            let engine = app.engine.clone();
+            tokio::spawn(async move { engine.queue(None, Some(user("eager"))).await })
+        });
+        let mut tokens = Vec::new();
+        for join in twice {
+            tokens.push(join.await.unwrap().unwrap().token);
+        }
+        tokens.dedup();
+        assert_eq!(tokens.len(), 1, "one live token per user");
+    }
+
     /// A restart keeps every admission and every waiter's token and place.
     async fn restart_keeps_the_line_and_admissions(db: TestDb) {
         let config = EngineConfig { max_active: 2, ..config() };
