@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::EngineConfig;
 use actors::store::Store;
 use actors::testkit::TestDb;
+use actors::{Engine, EngineConfig};
 use concert::http::HttpSettings;
 use concert::server::{Application, ServeError, Settings};
 use reqwest::{Method, StatusCode};
@@ -49,6 +49,8 @@ pub struct TestApp {
     pub db_url: String,
     /// A client with no default headers.
     pub client: reqwest::Client,
+    /// The engine behind the app, for fault injection.
+    pub engine: Engine,
     shutdown: Option<oneshot::Sender<()>>,
     serving: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -71,6 +73,7 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, db_url: &str, options: AppOpt
         .await
         .expect("the app starts");
     let address = format!("http://{}", app.local_addr().expect("a local address"));
+    let engine = app.engine().clone();
     let (shutdown, signal) = oneshot::channel::<()>();
     let serving = tokio::spawn(app.run_until(async move {
         let _ = signal.await;
@@ -79,6 +82,7 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, db_url: &str, options: AppOpt
         address,
         db_url: db_url.to_owned(),
         client: reqwest::Client::new(),
+        engine,
         shutdown: Some(shutdown),
         serving: Some(serving),
     }
@@ -96,6 +100,15 @@ impl TestApp {
                 .expect("the server task")
                 .expect("a clean shutdown");
         }
+    }
+
+    /// Waits (at most `limit`) for the app to stop serving on its own, and returns why.
+    pub async fn stopped_on_its_own(mut self, limit: Duration) -> Result<(), ServeError> {
+        let serving = self.serving.take().expect("still serving");
+        tokio::time::timeout(limit, serving)
+            .await
+            .expect("the app stopped serving in time")
+            .expect("the server task")
     }
 
     /// A request to `path` on this app.

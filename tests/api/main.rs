@@ -8,6 +8,7 @@ mod admin;
 mod balance;
 mod catalog;
 mod holds;
+mod lifecycle;
 mod payments;
 mod queue;
 mod restart;
