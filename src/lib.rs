@@ -7,6 +7,8 @@
 //! The binary (`src/main.rs`) parses the configuration and calls [`server`]; the
 //! integration tests (`tests/api/`) start the same [`server::Application`] in-process.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod http;
 pub mod server;
