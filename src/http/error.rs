@@ -147,13 +147,8 @@ impl From<EngineError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::warn!(
-                status = self.status.as_u16(),
-                error = self.code,
-                "request failed"
-            );
-        }
+        // The request's span (see `http::make_span`) logs the code with the status, once.
+        tracing::Span::current().record("error", self.code);
         let body = ErrorBody {
             error_code: self.status.as_u16(),
             msg: self.msg,

@@ -129,11 +129,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
 /// The user id a new queue token is for: the query's `userId`, else the `X-User-Id`
 /// header, else none (the engine makes one). Either one invalid is 400.
-pub fn user_id(
-    query: Option<&str>,
-    parts_header: Option<&[u8]>,
-) -> Result<Option<UserId>, ApiError> {
-    let text = match (query, parts_header) {
+pub fn user_id(query: Option<&str>, header: Option<&[u8]>) -> Result<Option<UserId>, ApiError> {
+    let text = match (query, header) {
         (Some(query), _) => query,
         (None, Some(header)) => {
             std::str::from_utf8(header).map_err(|_| ApiError::invalid_user_id())?

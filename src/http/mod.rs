@@ -171,6 +171,7 @@ fn make_span(request: &Request) -> Span {
         path = %request.uri().path(),
         request_id,
         status = tracing::field::Empty,
+        error = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     )
 }
@@ -178,7 +179,12 @@ fn make_span(request: &Request) -> Span {
 fn on_response(response: &Response, latency: Duration, span: &Span) {
     span.record("status", response.status().as_u16());
     span.record("latency_ms", latency.as_millis() as u64);
-    tracing::info!("answered");
+    // Server-side failures stand out; client mistakes are routine.
+    if response.status().is_server_error() {
+        tracing::warn!("answered");
+    } else {
+        tracing::info!("answered");
+    }
 }
 
 /// The body of `GET /health`.
