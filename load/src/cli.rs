@@ -193,9 +193,9 @@ impl Options {
             sessions: pick(self.sessions, 2_000, 20).max(1),
             seats: self.seats,
             setup_timeout: self.setup_timeout.unwrap_or(Duration::from_secs(if q {
-                30
+                20
             } else {
-                300
+                60
             })),
         }
     }
@@ -220,6 +220,7 @@ mod tests {
             (64, 1_000_000, 1_000)
         );
         assert_eq!(s.duration, Duration::from_secs(10));
+        assert_eq!(s.setup_timeout, Duration::from_secs(60));
         let q = parse(&["all", "--quick"]).opts.sizes();
         assert_eq!((q.connections, q.poll_tokens, q.sessions), (16, 5_000, 20));
         assert_eq!(q.duration, Duration::from_secs(1));

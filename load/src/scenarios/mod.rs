@@ -59,19 +59,21 @@ impl Ctx {
         let prefix = format!("{}-u", self.run_id);
         let (tokens, nearest) =
             setup::admitted_users(&self.driver, &prefix, want, self.sizes.setup_timeout).await?;
+        let nearest = nearest.map_or("-".to_string(), |p| p.to_string());
         let hint = format!(
-            "start the server on a fresh database with CONCERT_MAX_ACTIVE ≥ {want} \
-             (tokens admitted by earlier runs hold their places for CONCERT_ACTIVE_TTL)"
+            "start the server on a fresh database with CONCERT_MAX_ACTIVE ≥ {want} (tokens \
+             of earlier runs keep their places: admitted ones for CONCERT_ACTIVE_TTL, waiting \
+             ones ahead in line)"
         );
         if tokens.len() < MIN_USERS {
             bail!(
-                "only {} of {want} users admitted (nearest waiting place {nearest:?}): {hint}",
+                "only {} of {want} users admitted (nearest waiting place {nearest}): {hint}",
                 tokens.len()
             );
         }
         if (tokens.len() as u64) < want {
             report.note(format!(
-                "only {} of {want} users admitted (nearest waiting place {nearest:?}); went on with them: {hint}",
+                "only {} of {want} users admitted (nearest waiting place {nearest}); went on with them: {hint}",
                 tokens.len()
             ));
         }
@@ -102,8 +104,20 @@ pub fn plan(scenario: Scenario, with_baseline: bool, classic: bool) -> Vec<Scena
     }
 }
 
-/// Runs one scenario.
+/// Runs one scenario. Besides its own checks, every request of the measured phase must
+/// have been answered: a figure measured over refused connections or timeouts is no figure.
 pub async fn run(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
+    let mut report = run_only(scenario, ctx).await?;
+    let m = &report.measured;
+    let detail = format!(
+        "{} of {} requests failed: {:?}",
+        m.errors, m.requests, m.error_kinds
+    );
+    report.check("every request answered", m.errors == 0, detail);
+    Ok(report)
+}
+
+async fn run_only(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
     match scenario {
         Scenario::Baseline => baseline::run(ctx).await,
         Scenario::Burst => burst::run(ctx).await,

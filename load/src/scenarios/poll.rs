@@ -72,9 +72,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         Some(path) => burst::load_tokens(path)?,
         None => Vec::new(),
     };
-    let from_file = tokens.len();
+    let from_file = tokens.len().min(want);
     tokens.extend(ctx.issued.iter().cloned());
     tokens.truncate(want);
+    let before_setup = tokens.len();
     let rss_before = ctx.opts.server_pid.and_then(rss_bytes);
 
     let missing = want.saturating_sub(tokens.len()) as u64;
@@ -95,6 +96,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         tokens.extend(issued.tickets.into_iter().map(|t| t.token));
     }
     let setup_s = setup_start.elapsed().as_secs_f64();
+    let issued_in_setup = tokens.len() - before_setup;
     let rss_after = ctx.opts.server_pid.and_then(rss_bytes);
     if tokens.is_empty() {
         bail!("no tokens to poll");
@@ -121,10 +123,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     report
         .figure("tokens", tokens.len() as f64)
         .figure("tokens_from_file", from_file as f64)
-        .figure(
-            "tokens_issued_in_setup",
-            missing.min(tokens.len() as u64) as f64,
-        )
+        .figure("tokens_issued_in_setup", issued_in_setup as f64)
         .figure("setup_s", setup_s)
         .figure("reconnects", outcome.reconnects as f64);
     if let Some(rate) = setup_rate {
@@ -133,10 +132,12 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
         report.figure("server_rss_before_setup_bytes", before as f64);
         report.figure("server_rss_after_setup_bytes", after as f64);
-        if missing > 0 {
+        if issued_in_setup > 0 {
+            // Crude (allocator slack, other caches), but it is the figure the memory
+            // target is stated in: RSS growth over the tokens added.
             report.figure(
                 "server_rss_growth_per_issued_token_bytes",
-                (after as f64 - before as f64) / missing as f64,
+                (after as f64 - before as f64) / issued_in_setup as f64,
             );
         }
     }
