@@ -116,7 +116,9 @@ impl Points {
         if value >= 0 {
             Ok(Self(value))
         } else {
-            Err(InvalidValue("price must be an integer of at least 0".into()))
+            Err(InvalidValue(
+                "price must be an integer of at least 0".into(),
+            ))
         }
     }
 }
@@ -165,7 +167,10 @@ impl UserId {
 
     /// A fresh user id for a client that named none: `user-` and 12 hex digits.
     pub fn generate() -> Self {
-        Self(format!("user-{}", &Uuid::new_v4().simple().to_string()[..12]))
+        Self(format!(
+            "user-{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        ))
     }
 
     /// The id as text.

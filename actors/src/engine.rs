@@ -192,10 +192,12 @@ impl Engine {
             max_restarts: config.max_restarts,
             restart_window: config.restart_window,
         };
-        let (supervisor, join) = Actor::spawn(None, Supervisor, args).await.map_err(|error| {
-            tracing::error!(%error, "engine could not start");
-            EngineError::StorageUnavailable
-        })?;
+        let (supervisor, join) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "engine could not start");
+                EngineError::StorageUnavailable
+            })?;
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
@@ -211,7 +213,9 @@ impl Engine {
     /// Stops every actor and waits for them.
     pub async fn shutdown(&self) {
         let supervisor = self.inner.supervisor.actor();
-        supervisor.drain_children_and_wait(Some(self.inner.config.call_timeout)).await;
+        supervisor
+            .drain_children_and_wait(Some(self.inner.config.call_timeout))
+            .await;
         supervisor.stop(Some("shutdown".into()));
     }
 
@@ -445,7 +449,11 @@ impl Engine {
         reservation: ReservationId,
         key: &IdempotencyKey,
     ) -> EngineResult<Option<EngineResult<PaymentRow>>> {
-        let first = self.inner.store.payment_by_key(&caller.user_id, key).await?;
+        let first = self
+            .inner
+            .store
+            .payment_by_key(&caller.user_id, key)
+            .await?;
         Ok(first.map(|payment| {
             if payment.reservation_id == reservation {
                 Ok(payment)

@@ -165,7 +165,11 @@ impl Actor for Supervisor {
                 match forget(state, &cell) {
                     Some(Child::Wallet(_)) | None => {}
                     Some(child) => {
-                        tracing::error!(?child, ?reason, "actor stopped unexpectedly; restarting it");
+                        tracing::error!(
+                            ?child,
+                            ?reason,
+                            "actor stopped unexpectedly; restarting it"
+                        );
                         note_restart(state)?;
                         restart(&myself, state, child).await?;
                     }
@@ -206,7 +210,11 @@ fn note_restart(state: &mut SupervisorState) -> Result<(), ActorProcessingErr> {
             ?window,
             "meltdown: children fail faster than they can be restarted; stopping"
         );
-        return Err(format!("meltdown: more than {} restarts in {window:?}", state.args.max_restarts).into());
+        return Err(format!(
+            "meltdown: more than {} restarts in {window:?}",
+            state.args.max_restarts
+        )
+        .into());
     }
     Ok(())
 }
@@ -244,11 +252,13 @@ async fn start(
                 clock: args.clock,
                 config: args.room.clone(),
             };
-            Actor::spawn_linked(None, actor, (), supervisor).await.map(|(actor, _)| {
-                args.registry
-                    .set_waiting_room(Some(Mailbox::new(actor.clone(), capacity)));
-                actor.get_id()
-            })
+            Actor::spawn_linked(None, actor, (), supervisor)
+                .await
+                .map(|(actor, _)| {
+                    args.registry
+                        .set_waiting_room(Some(Mailbox::new(actor.clone(), capacity)));
+                    actor.get_id()
+                })
         }
         Child::Session(entry) => {
             let actor = SessionActor {
