@@ -126,6 +126,10 @@ pub struct Options {
     /// Measure baseline first, so every HTTP figure also has its ratio to baseline.
     #[arg(long, global = true, default_value_t = true, action = ArgAction::Set)]
     pub with_baseline: bool,
+    /// Measure baseline again before every HTTP scenario, each ratio against the nearest
+    /// baseline before it: steadier ratios on a machine whose load changes within a run.
+    #[arg(long, global = true)]
+    pub baseline_each: bool,
     /// Smoke run: small sizes and 1 s phases, every scenario in a few seconds.
     #[arg(long, global = true)]
     pub quick: bool,

@@ -19,8 +19,10 @@
 //! | `all`      | baseline, hot-seat, spread (+ classic), burst, poll | all of the above |
 //!
 //! Unless `--with-baseline false`, baseline runs first in the same invocation, and each
-//! report carries `ratio_to_baseline`; spread with `--classic-db` also runs classic and
-//! reports `spread_over_classic`. The machine is shared and noisy: compare ratios.
+//! report carries `ratio_to_baseline`; with `--baseline-each` baseline runs again before
+//! every HTTP scenario and each ratio uses the baseline just before it. Spread with
+//! `--classic-db` also runs classic and reports `spread_over_classic`. The machine is
+//! shared and noisy: compare ratios, not absolute figures.
 //!
 //! # The server it expects
 //!
@@ -83,8 +85,9 @@ Scenarios: baseline (GET /health), burst (new tokens/s), poll (random polls amon
 tokens), hot-seat (U admitted users storm one 50-seat session; exactly 50 winners or exit 1),
 spread (holds across many sessions; committed holds/s), classic (the same holds as one
 Postgres transaction each, SELECT … FOR UPDATE then UPDATE), all (baseline, hot-seat, spread,
-classic, burst, poll). Baseline runs first unless --with-baseline false, and every HTTP figure
-is also reported as a ratio to it; spread is also divided by classic.
+classic, burst, poll). Baseline runs first unless --with-baseline false (or before each HTTP
+scenario with --baseline-each), and every HTTP figure is also reported as a ratio to it;
+spread is also divided by classic. The machine is noisy: compare ratios.
 
 Every phase stops at a request count or a duration, whichever comes first. Only loopback
 targets are accepted. Run the server on a fresh Postgres database, e.g.
@@ -121,7 +124,12 @@ async fn run(cli: Cli) -> Result<bool> {
         None => clock_run_id(),
     };
     let sizes = opts.sizes();
-    let steps = scenarios::plan(cli.scenario, opts.with_baseline, opts.classic_db.is_some());
+    let baselines = match (opts.with_baseline, opts.baseline_each) {
+        (false, _) => scenarios::Baselines::None,
+        (true, false) => scenarios::Baselines::First,
+        (true, true) => scenarios::Baselines::Each,
+    };
+    let steps = scenarios::plan(cli.scenario, baselines, opts.classic_db.is_some());
     let expected = scenarios::expected_server(&steps, &sizes);
 
     let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();

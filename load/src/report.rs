@@ -125,19 +125,24 @@ pub struct RunReport {
 impl RunReport {
     /// Fills in the ratios and the verdict from the scenarios.
     pub fn finish(&mut self) {
-        let primary = |name: &str| {
-            self.scenarios
-                .iter()
-                .find(|s| s.name == name)
-                .map(|s| s.primary.value)
-                .filter(|v| *v > 0.0)
-        };
-        let baseline = primary("baseline");
-        let classic = primary("classic");
+        // Each HTTP scenario is divided by the nearest baseline run before it (with
+        // --baseline-each, the one just before it; else the only one).
+        let classic = self
+            .scenarios
+            .iter()
+            .find(|s| s.name == "classic")
+            .map(|s| s.primary.value)
+            .filter(|v| *v > 0.0);
+        let mut baseline = None;
         let mut ratios = BTreeMap::new();
         for s in &mut self.scenarios {
-            if s.name == "baseline" || s.name == "classic" {
-                continue;
+            match s.name.as_str() {
+                "baseline" => {
+                    baseline = Some(s.primary.value).filter(|v| *v > 0.0);
+                    continue;
+                }
+                "classic" => continue,
+                _ => {}
             }
             if let Some(b) = baseline {
                 let r = s.primary.value / b;
@@ -310,6 +315,18 @@ mod tests {
         assert!(!r.ok);
         assert_eq!(r.failures, vec!["hot-seat: winners (49 of 50)".to_string()]);
         assert!(r.table().contains("result: FAILED"));
+    }
+
+    #[test]
+    fn each_scenario_uses_the_nearest_baseline_before_it() {
+        let r = run(vec![
+            ScenarioReport::new("baseline", "ok_per_s", 1000.0, Summary::default()),
+            ScenarioReport::new("burst", "tokens_per_s", 100.0, Summary::default()),
+            ScenarioReport::new("baseline", "ok_per_s", 500.0, Summary::default()),
+            ScenarioReport::new("poll", "polls_per_s", 400.0, Summary::default()),
+        ]);
+        assert_eq!(r.ratios["burst_over_baseline"], 0.1);
+        assert_eq!(r.ratios["poll_over_baseline"], 0.8);
     }
 
     #[test]

@@ -83,11 +83,22 @@ impl Ctx {
     }
 }
 
+/// Where baseline runs in a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baselines {
+    /// Not at all: no ratios to baseline.
+    None,
+    /// Once, first.
+    First,
+    /// Before every HTTP scenario (classic talks to Postgres, not the server).
+    Each,
+}
+
 /// The scenarios `scenario` stands for, in the order they run.
 ///
 /// `all` runs the admitted-user scenarios before burst and poll: those two leave up to
 /// a million tokens waiting in line, and users issued after them would never be admitted.
-pub fn plan(scenario: Scenario, with_baseline: bool, classic: bool) -> Vec<Scenario> {
+pub fn plan(scenario: Scenario, baselines: Baselines, classic: bool) -> Vec<Scenario> {
     use Scenario::*;
     let body = match scenario {
         Baseline => return vec![Baseline],
@@ -97,10 +108,19 @@ pub fn plan(scenario: Scenario, with_baseline: bool, classic: bool) -> Vec<Scena
         All => vec![HotSeat, Spread, Burst, Poll],
         other => vec![other],
     };
-    if with_baseline {
-        std::iter::once(Baseline).chain(body).collect()
-    } else {
-        body
+    match baselines {
+        Baselines::None => body,
+        Baselines::First => std::iter::once(Baseline).chain(body).collect(),
+        Baselines::Each => body
+            .into_iter()
+            .flat_map(|s| {
+                if s == Classic {
+                    vec![s]
+                } else {
+                    vec![Baseline, s]
+                }
+            })
+            .collect(),
     }
 }
 
@@ -170,15 +190,25 @@ mod tests {
 
     #[test]
     fn plans() {
-        assert_eq!(plan(Poll, true, false), vec![Baseline, Poll]);
-        assert_eq!(plan(Poll, false, false), vec![Poll]);
-        assert_eq!(plan(Spread, true, true), vec![Baseline, Spread, Classic]);
-        assert_eq!(plan(Classic, true, true), vec![Classic]);
-        assert_eq!(plan(Baseline, true, false), vec![Baseline]);
+        use Baselines::{Each, First};
+        assert_eq!(plan(Poll, First, false), vec![Baseline, Poll]);
+        assert_eq!(plan(Poll, Baselines::None, false), vec![Poll]);
+        assert_eq!(plan(Spread, First, true), vec![Baseline, Spread, Classic]);
+        assert_eq!(plan(Classic, First, true), vec![Classic]);
+        assert_eq!(plan(Baseline, Each, false), vec![Baseline]);
         assert_eq!(
-            plan(All, true, true),
+            plan(All, First, true),
             vec![Baseline, HotSeat, Spread, Classic, Burst, Poll]
         );
-        assert_eq!(plan(All, false, false), vec![HotSeat, Spread, Burst, Poll]);
+        assert_eq!(
+            plan(All, Baselines::None, false),
+            vec![HotSeat, Spread, Burst, Poll]
+        );
+        assert_eq!(
+            plan(All, Each, true),
+            vec![
+                Baseline, HotSeat, Baseline, Spread, Classic, Baseline, Burst, Baseline, Poll
+            ]
+        );
     }
 }
