@@ -118,7 +118,7 @@ impl Application {
         tokio::select! {
             served = server.into_future() => served?,
             () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
-            () = monitor.stopped() => {
+            _ = monitor.stopped() => {
                 tracing::error!("the engine's supervisor stopped while serving; exiting");
                 return Err(ServeError::EngineStopped);
             }

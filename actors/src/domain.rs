@@ -76,9 +76,10 @@ impl SeatNumber {
         }
     }
 
-    /// The zero-based index of this seat in a seat map.
-    pub fn index(self) -> usize {
-        self.0 as usize - 1
+    /// The zero-based index of this seat in a seat map (`None` for seat 0, which
+    /// `parse` never makes but the public field can).
+    pub fn index(self) -> Option<usize> {
+        (self.0 as usize).checked_sub(1)
     }
 }
 

@@ -7,6 +7,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use ractor::Actor;
@@ -125,15 +126,31 @@ pub struct WalletView {
     pub balance: Points,
 }
 
-/// Resolves when the engine's supervisor stops, which is fatal for the process.
+/// Why the engine stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineStop {
+    /// [`Engine::shutdown`] was called.
+    Shutdown,
+    /// The supervisor gave up (children failed faster than its restart budget) or died:
+    /// fatal for the process.
+    Failed,
+}
+
+/// Resolves when the engine's supervisor stops.
 pub struct EngineMonitor {
     supervisor: JoinHandle<()>,
+    shutting_down: Arc<AtomicBool>,
 }
 
 impl EngineMonitor {
-    /// Waits until the supervisor has stopped (meltdown, or shutdown).
-    pub async fn stopped(self) {
+    /// Waits until the supervisor has stopped, and says why.
+    pub async fn stopped(self) -> EngineStop {
         let _ = self.supervisor.await;
+        if self.shutting_down.load(Ordering::SeqCst) {
+            EngineStop::Shutdown
+        } else {
+            EngineStop::Failed
+        }
     }
 }
 
@@ -144,6 +161,7 @@ pub struct Engine {
 }
 
 struct Inner {
+    shutting_down: Arc<AtomicBool>,
     store: Arc<dyn Store>,
     config: EngineConfig,
     registry: Arc<Registry>,
@@ -198,8 +216,10 @@ impl Engine {
                 tracing::error!(%error, "engine could not start");
                 EngineError::StorageUnavailable
             })?;
+        let shutting_down = Arc::new(AtomicBool::new(false));
         let engine = Engine {
             inner: Arc::new(Inner {
+                shutting_down: shutting_down.clone(),
                 store,
                 supervisor: Mailbox::new(supervisor, config.mailbox_capacity),
                 config,
@@ -207,11 +227,25 @@ impl Engine {
                 catalog,
             }),
         };
-        Ok((engine, EngineMonitor { supervisor: join }))
+        let monitor = EngineMonitor {
+            supervisor: join,
+            shutting_down,
+        };
+        Ok((engine, monitor))
     }
 
     /// Stops every actor and waits for them.
     pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        // Told first, the supervisor takes its children's stopping for what it is.
+        let _ = self
+            .inner
+            .supervisor
+            .ask(
+                |reply| SupervisorMsg::Shutdown { reply },
+                self.inner.config.call_timeout,
+            )
+            .await;
         let supervisor = self.inner.supervisor.actor();
         supervisor
             .drain_children_and_wait(Some(self.inner.config.call_timeout))
@@ -227,6 +261,12 @@ impl Engine {
     /// The engine's configuration.
     pub fn config(&self) -> &EngineConfig {
         &self.inner.config
+    }
+
+    /// The longest an engine call can take before it answers (a payment waits for its
+    /// session, which waits for the wallet): a request timeout should be longer.
+    pub fn longest_call(&self) -> Duration {
+        self.inner.config.call_timeout * 2
     }
 
     // ---- the waiting room ----
@@ -347,16 +387,20 @@ impl Engine {
 
     // ---- holds and payments ----
 
-    /// Holds a seat for the caller, in the contract's order of checks.
+    /// Holds a seat for the caller, in the contract's order of checks: token, session,
+    /// seat number (any integer: one the session lacks is "no such seat"), seat free,
+    /// the caller's hold limit.
     pub async fn hold(
         &self,
         caller: &Caller,
         session: SessionId,
-        seat: SeatNumber,
+        seat: i64,
     ) -> EngineResult<HoldReceipt> {
         caller.require_admitted()?;
+        let mailbox = self.session(session)?;
+        let seat = SeatNumber::parse(seat).map_err(|_| EngineError::SeatNotFound)?;
         let user_id = caller.user_id.clone();
-        self.session(session)?
+        mailbox
             .ask(
                 |reply| SessionMsg::Hold {
                     user_id,
@@ -422,7 +466,7 @@ impl Engine {
                     reply,
                 },
                 // The session waits for the wallet within its own timeout; give it room.
-                self.inner.config.call_timeout * 2,
+                self.longest_call(),
             )
             .await;
         let paid = match (paid, &key) {

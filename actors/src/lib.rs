@@ -49,5 +49,7 @@ pub mod wallet;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use engine::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, WalletView};
+pub use engine::{
+    Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, EngineStop, WalletView,
+};
 pub use error::{EngineError, EngineResult};

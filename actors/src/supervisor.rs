@@ -73,6 +73,11 @@ pub enum SupervisorMsg {
     },
     /// Timer: try again to start a child that could not start.
     Respawn(Child),
+    /// The engine is shutting down: children stopping from now on stay stopped.
+    Shutdown {
+        /// Ok once noted.
+        reply: Reply<()>,
+    },
 }
 
 /// A child, as much as is needed to start it again.
@@ -94,6 +99,7 @@ pub struct SupervisorState {
     args: SupervisorArgs,
     children: HashMap<ActorId, Child>,
     recent_restarts: VecDeque<Instant>,
+    shutting_down: bool,
 }
 
 impl Actor for Supervisor {
@@ -110,6 +116,7 @@ impl Actor for Supervisor {
             args,
             children: HashMap::new(),
             recent_restarts: VecDeque::new(),
+            shutting_down: false,
         };
         // At start, a child that cannot start is fatal: the store is not usable.
         start(&myself, &mut state, Child::WaitingRoom).await?;
@@ -140,7 +147,14 @@ impl Actor for Supervisor {
                 };
                 reply.send(wallet);
             }
-            SupervisorMsg::Respawn(child) => restart(&myself, state, child).await?,
+            SupervisorMsg::Respawn(child) if !state.shutting_down => {
+                restart(&myself, state, child).await?;
+            }
+            SupervisorMsg::Respawn(_) => {}
+            SupervisorMsg::Shutdown { reply } => {
+                state.shutting_down = true;
+                reply.send(Ok(()));
+            }
         }
         Ok(())
     }
@@ -151,6 +165,10 @@ impl Actor for Supervisor {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if state.shutting_down {
+            forget(state, event.actor_cell().unwrap_or(&myself.get_cell()));
+            return Ok(());
+        }
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
                 let Some(child) = forget(state, &cell) else {

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actors::clock::Clock;
-use actors::domain::{ChargeAmount, Points, ReservationId, SeatNumber};
+use actors::domain::{ChargeAmount, Points, ReservationId};
 use actors::engine::FaultTarget;
 use actors::store::SessionRow;
 use actors::testkit::{TestDb, seed_session, user};
@@ -174,7 +174,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Hold { user, seat } => {
                 let got = h
                     .engine
-                    .hold(&h.callers[user], h.session.id, SeatNumber(seat))
+                    .hold(&h.callers[user], h.session.id, i64::from(seat))
                     .await;
                 let expected = if model.seat_taken(seat) {
                     Err(EngineError::SeatAlreadyReserved)

@@ -3,7 +3,7 @@
 //! The engine implements the contract's order of checks; the handlers only keep the
 //! token ahead of the body, which the contract asks and which an extractor cannot do.
 
-use actors::domain::{ReservationId, SeatNumber, SessionId};
+use actors::domain::{ReservationId, SessionId};
 use actors::session::HoldReceipt;
 use actors::store::PaymentRow;
 use actors::{Engine, EngineError};
@@ -99,13 +99,7 @@ pub async fn hold(
     let Ok(session) = SessionId::parse(request.session_id) else {
         return Err(EngineError::SessionNotFound.into());
     };
-    let Ok(seat) = SeatNumber::parse(request.seat_number) else {
-        // No session has this seat number, but "no such session" comes first: ask the
-        // engine whether the session exists (its 404 if not), then answer "no such seat".
-        engine.seats(session).await?;
-        return Err(EngineError::SeatNotFound.into());
-    };
-    let receipt = engine.hold(&caller, session, seat).await?;
+    let receipt = engine.hold(&caller, session, request.seat_number).await?;
     Ok((StatusCode::CREATED, Json(receipt.into())))
 }
 

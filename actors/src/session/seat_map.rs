@@ -100,7 +100,7 @@ impl SeatMap {
         user_id: &UserId,
         max_holds_per_user: u32,
     ) -> Result<(), EngineError> {
-        match self.seats.get(seat.index()) {
+        match seat.index().and_then(|i| self.seats.get(i)) {
             None => Err(EngineError::SeatNotFound),
             Some(Seat::Held(_) | Seat::Sold(_)) => Err(EngineError::SeatAlreadyReserved),
             Some(Seat::Free)
@@ -120,7 +120,7 @@ impl SeatMap {
         user_id: UserId,
         deadline: Instant,
     ) {
-        let slot = &mut self.seats[seat.index()];
+        let slot = self.slot_mut(seat);
         assert_eq!(*slot, Seat::Free, "a seat is held only when free");
         *slot = Seat::Held(id);
         self.free -= 1;
@@ -165,7 +165,7 @@ impl SeatMap {
     /// Frees the seat of a (stored) expired or released hold.
     pub fn end_hold(&mut self, id: ReservationId) -> Option<Hold> {
         let hold = self.drop_hold(id)?;
-        self.seats[hold.seat.index()] = Seat::Free;
+        *self.slot_mut(hold.seat) = Seat::Free;
         self.free += 1;
         Some(hold)
     }
@@ -173,8 +173,14 @@ impl SeatMap {
     /// Turns a (stored) paid hold into a sale.
     pub fn sell(&mut self, id: ReservationId) -> Option<Hold> {
         let hold = self.drop_hold(id)?;
-        self.seats[hold.seat.index()] = Seat::Sold(id);
+        *self.slot_mut(hold.seat) = Seat::Sold(id);
         Some(hold)
+    }
+
+    /// The seat's entry; only for seats already checked (held, sold, or about to be).
+    fn slot_mut(&mut self, seat: SeatNumber) -> &mut Seat {
+        let index = seat.index().expect("seat numbers start at 1");
+        &mut self.seats[index]
     }
 
     fn drop_hold(&mut self, id: ReservationId) -> Option<Hold> {
@@ -189,7 +195,7 @@ impl SeatMap {
     }
 
     fn mark_sold(&mut self, id: ReservationId, seat: SeatNumber) {
-        let slot = &mut self.seats[seat.index()];
+        let slot = self.slot_mut(seat);
         assert_eq!(*slot, Seat::Free, "a seat is sold at most once");
         *slot = Seat::Sold(id);
         self.free -= 1;

@@ -19,11 +19,11 @@ backend_tests! {
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
 
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(4)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 4).await.unwrap();
         assert_eq!(hold.seat_number, SeatNumber(4));
         assert_eq!(hold.price, session.price);
         assert_eq!(
-            app.engine.hold(&bob, session.id, SeatNumber(4)).await,
+            app.engine.hold(&bob, session.id, 4).await,
             Err(EngineError::SeatAlreadyReserved)
         );
         let seats = app.engine.seats(session.id).await.unwrap();
@@ -43,18 +43,26 @@ backend_tests! {
         let waiting = join(&app.engine, "bob").await;
 
         assert_eq!(
-            app.engine.hold(&waiting, session.id, SeatNumber(1)).await,
+            app.engine.hold(&waiting, session.id, 1).await,
             Err(EngineError::StillWaiting)
         );
         assert_eq!(
-            app.engine.hold(&alice, SessionId(9_999), SeatNumber(1)).await,
+            app.engine.hold(&alice, SessionId(9_999), 1).await,
             Err(EngineError::SessionNotFound)
         );
+        for seat in [11, 0, -1, 1_001, i64::MAX] {
+            assert_eq!(
+                app.engine.hold(&alice, session.id, seat).await,
+                Err(EngineError::SeatNotFound),
+                "seat {seat}"
+            );
+        }
         assert_eq!(
-            app.engine.hold(&alice, session.id, SeatNumber(11)).await,
-            Err(EngineError::SeatNotFound)
+            app.engine.hold(&alice, SessionId(9_999), 0).await,
+            Err(EngineError::SessionNotFound),
+            "the session is checked before the seat"
         );
-        assert!(app.engine.hold(&alice, session.id, SeatNumber(10)).await.is_ok());
+        assert!(app.engine.hold(&alice, session.id, 10).await.is_ok());
     }
 
     /// A user may hold at most `max_holds_per_user` seats of one session at once.
@@ -63,14 +71,14 @@ backend_tests! {
         let app = start(&db, EngineConfig { max_holds_per_user: 2, ..config() }).await;
         let alice = admitted(&app.engine, "alice").await;
         for seat in [1, 2] {
-            app.engine.hold(&alice, session.id, SeatNumber(seat)).await.unwrap();
+            app.engine.hold(&alice, session.id, i64::from(seat)).await.unwrap();
         }
         assert_eq!(
-            app.engine.hold(&alice, session.id, SeatNumber(3)).await,
+            app.engine.hold(&alice, session.id, 3).await,
             Err(EngineError::HoldLimitExceeded)
         );
         let bob = admitted(&app.engine, "bob").await;
-        assert!(app.engine.hold(&bob, session.id, SeatNumber(3)).await.is_ok());
+        assert!(app.engine.hold(&bob, session.id, 3).await.is_ok());
     }
 
     /// Releasing a hold frees its seat and gives the user's quota back.
@@ -79,7 +87,7 @@ backend_tests! {
         let app = start(&db, EngineConfig { max_holds_per_user: 1, ..config() }).await;
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
         assert_eq!(
             app.engine.release(&bob, hold.reservation_id).await,
             Err(EngineError::ReservationNotFound),
@@ -88,8 +96,8 @@ backend_tests! {
         app.engine.release(&alice, hold.reservation_id).await.unwrap();
         let row = db.store.reservation(hold.reservation_id).await.unwrap().unwrap();
         assert_eq!(row.status, ReservationStatus::Released);
-        app.engine.hold(&bob, session.id, SeatNumber(1)).await.unwrap();
-        app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        app.engine.hold(&bob, session.id, 1).await.unwrap();
+        app.engine.hold(&alice, session.id, 2).await.unwrap();
     }
 
     /// A hold lasts exactly its TTL: taken a millisecond before, free at the deadline,
@@ -100,7 +108,7 @@ backend_tests! {
         let ttl = Duration::from_secs(300);
         let app = start(&db, EngineConfig { hold_ttl: ttl, ..config() }).await;
         let alice = admitted(&app.engine, "alice").await;
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 2).await.unwrap();
         assert_eq!(hold.expires_at, app.clock.now_utc() + chrono::Duration::seconds(300));
 
         tokio::time::advance(ttl - Duration::from_millis(1)).await;
@@ -126,9 +134,9 @@ backend_tests! {
         let config = EngineConfig { hold_ttl: Duration::from_secs(300), ..config() };
         let app = start(&db, config.clone()).await;
         let alice = admitted(&app.engine, "alice").await;
-        let early = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let early = app.engine.hold(&alice, session.id, 1).await.unwrap();
         tokio::time::advance(Duration::from_secs(200)).await;
-        let late = app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        let late = app.engine.hold(&alice, session.id, 2).await.unwrap();
         app.engine.shutdown().await;
 
         tokio::time::advance(Duration::from_secs(150)).await;

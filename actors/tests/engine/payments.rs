@@ -28,7 +28,7 @@ backend_tests! {
         assert_eq!(bob.status, CallerStatus::Waiting);
 
         app.engine.charge(&alice, ChargeAmount(15_000)).await.unwrap();
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(3)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 3).await.unwrap();
         let paid = app.engine.pay(&alice, hold.reservation_id, None).await.unwrap();
         assert_eq!(paid.amount, Points(10_000));
         assert_eq!(paid.balance_after, Points(5_000));
@@ -48,7 +48,7 @@ backend_tests! {
         let app = start(&db, config()).await;
         let alice = admitted(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(9_999)).await.unwrap();
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
         assert_eq!(
             app.engine.pay(&alice, hold.reservation_id, None).await,
             Err(EngineError::InsufficientBalance)
@@ -66,7 +66,7 @@ backend_tests! {
         let app = start(&db, EngineConfig { expire_token_on_payment: false, ..config() }).await;
         let alice = admitted(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(100_000)).await.unwrap();
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
         let attempts = (0..20).map(|_| {
             let (engine, alice) = (app.engine.clone(), alice.clone());
             tokio::spawn(async move { engine.pay(&alice, hold.reservation_id, None).await })
@@ -91,8 +91,8 @@ backend_tests! {
         for caller in [&alice, &bob] {
             app.engine.charge(caller, ChargeAmount(50_000)).await.unwrap();
         }
-        let first_hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
-        let second_hold = app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        let first_hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+        let second_hold = app.engine.hold(&alice, session.id, 2).await.unwrap();
         let first = app.engine.pay(&alice, first_hold.reservation_id, key("k-1")).await.unwrap();
 
         let alice = reidentify(&app.engine, &alice).await;
@@ -109,7 +109,7 @@ backend_tests! {
             Err(EngineError::TokenExpired),
             "a new key needs an admitted token"
         );
-        let bobs_hold = app.engine.hold(&bob, session.id, SeatNumber(3)).await.unwrap();
+        let bobs_hold = app.engine.hold(&bob, session.id, 3).await.unwrap();
         assert!(app.engine.pay(&bob, bobs_hold.reservation_id, key("k-1")).await.is_ok());
     }
 
@@ -120,7 +120,7 @@ backend_tests! {
         let alice = admitted(&app.engine, "alice").await;
         let mallory = admitted(&app.engine, "mallory").await;
         app.engine.charge(&mallory, ChargeAmount(50_000)).await.unwrap();
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
         assert_eq!(
             app.engine.pay(&mallory, hold.reservation_id, None).await,
             Err(EngineError::ReservationNotFound)
@@ -146,7 +146,7 @@ backend_tests! {
         let app = start_on(slow, config, Clock::start()).await;
         let alice = admitted(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
-        let hold = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
         tokio::time::advance(Duration::from_secs(1)).await;
 
         let paid = app.engine.pay(&alice, hold.reservation_id, None).await;
@@ -259,6 +259,16 @@ mod slow_store {
         }
         async fn max_token_seq(&self) -> Result<i64, StoreError> {
             self.inner.max_token_seq().await
+        }
+        async fn apply_batch(
+            &self,
+            ops: &[WriteOp],
+        ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+            // Under group commit every payment arrives here: as slow as `commit_payment`.
+            if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
+                tokio::time::sleep(self.delay).await;
+            }
+            self.inner.apply_batch(ops).await
         }
     }
 }

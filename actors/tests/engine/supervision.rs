@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::domain::{ChargeAmount, Points, SeatNumber};
+use actors::domain::{ChargeAmount, Points};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
 use actors::{CallerStatus, EngineConfig, EngineError};
@@ -21,8 +21,8 @@ backend_tests! {
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
         app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
-        let held = app.engine.hold(&alice, session.id, SeatNumber(1)).await.unwrap();
-        app.engine.hold(&alice, session.id, SeatNumber(2)).await.unwrap();
+        let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
+        app.engine.hold(&alice, session.id, 2).await.unwrap();
 
         assert_eq!(
             app.engine.inject_fault(FaultTarget::Session(session.id)).await,
@@ -35,7 +35,7 @@ backend_tests! {
         .await;
         assert_eq!(&seats.taken[..3], &[true, true, false], "holds rebuilt from the store");
         assert_eq!(
-            app.engine.hold(&bob, session.id, SeatNumber(1)).await,
+            app.engine.hold(&bob, session.id, 1).await,
             Err(EngineError::SeatAlreadyReserved)
         );
         let paid = app.engine.pay(&alice, held.reservation_id, None).await.unwrap();
@@ -85,6 +85,21 @@ backend_tests! {
         assert_eq!((third_ticket.token, third_ticket.position), (third.token, 2));
     }
 
+    /// A shutdown stops every actor for good: nothing is restarted, and the monitor
+    /// says it was a shutdown, not a failure.
+    async fn shutdown_is_not_a_failure(db: TestDb) {
+        let session = session(&db, 5).await;
+        let app = start(&db, config()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        app.engine.charge(&alice, ChargeAmount(5)).await.unwrap();
+        app.engine.shutdown().await;
+        let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
+            .await
+            .expect("the supervisor stops");
+        assert_eq!(stopped, actors::EngineStop::Shutdown);
+        assert!(app.engine.seats(session.id).await.is_err(), "no session actor was restarted");
+    }
+
     /// Children failing faster than the restart budget allows stop the engine.
     async fn meltdown_stops_the_engine(db: TestDb) {
         let session = session(&db, 5).await;
@@ -100,8 +115,9 @@ backend_tests! {
                 Err(EngineError::ActorFailed)
             );
         }
-        tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
+        let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
             .await
             .expect("the supervisor stopped after the third restart in a minute");
+        assert_eq!(stopped, actors::EngineStop::Failed);
     }
 }
