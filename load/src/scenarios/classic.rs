@@ -42,6 +42,9 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .await
         .context("connecting to --classic-db")?;
     let free = free_connections(&mut admin).await?;
+    let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
+        .fetch_one(&mut admin)
+        .await?;
     let conns = ctx.driver.connections();
     if conns as i64 > free {
         bail!(
@@ -56,6 +59,9 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .execute(&mut admin)
         .await;
     let mut report = result?;
+    report.note(format!(
+        "synchronous_commit = {sync} (left as the database has it)"
+    ));
     if let Err(e) = dropped {
         report.note(format!("could not drop schema {schema}: {e}"));
     }
