@@ -232,6 +232,9 @@ impl RunReport {
         for (k, v) in &self.ratios {
             let _ = writeln!(out, "ratio {k} = {v:.3}");
         }
+        for f in &self.failures {
+            let _ = writeln!(out, "failed: {f}");
+        }
         let _ = writeln!(
             out,
             "{}",
@@ -314,7 +317,9 @@ mod tests {
         assert_eq!(r.scenarios[1].ratio_to_baseline, Some(0.7));
         assert!(!r.ok);
         assert_eq!(r.failures, vec!["hot-seat: winners (49 of 50)".to_string()]);
-        assert!(r.table().contains("result: FAILED"));
+        let table = r.table();
+        assert!(table.contains("failed: hot-seat: winners (49 of 50)"));
+        assert!(table.contains("result: FAILED"));
     }
 
     #[test]
