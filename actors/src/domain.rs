@@ -148,7 +148,7 @@ impl ChargeAmount {
 /// Who a token, a wallet and a reservation belong to: 1 to 64 of `A-Z a-z 0-9 _ -`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct UserId(String);
+pub struct UserId(Box<str>);
 
 impl UserId {
     /// The longest user id accepted.
@@ -158,7 +158,7 @@ impl UserId {
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         let allowed = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
         if (1..=Self::MAX_LEN).contains(&value.len()) && value.chars().all(allowed) {
-            Ok(Self(value.to_owned()))
+            Ok(Self(value.into()))
         } else {
             Err(InvalidValue(
                 "userId must be 1 to 64 characters of A-Z a-z 0-9 _ -".into(),
@@ -168,10 +168,8 @@ impl UserId {
 
     /// A fresh user id for a client that named none: `user-` and 12 hex digits.
     pub fn generate() -> Self {
-        Self(format!(
-            "user-{}",
-            &Uuid::new_v4().simple().to_string()[..12]
-        ))
+        let hex = Uuid::new_v4().simple().to_string();
+        Self(format!("user-{}", &hex[..12]).into_boxed_str())
     }
 
     /// The id as text.

@@ -1,28 +1,28 @@
-//! The line itself: waiting tokens in FIFO order with exact positions in O(log n).
+//! The line itself: waiters in FIFO order with exact positions in O(log n).
 //!
-//! Each token takes the next *slot* when it joins. A Fenwick tree over the slots
+//! Each waiter takes the next *slot* when it joins. A Fenwick tree over the slots
 //! (1 where a token still waits, 0 where it left) gives a token's 1-based position
 //! as a prefix sum, and the front of the line as the first slot still occupied.
 //! Tokens leave from anywhere (eviction) or from the front (admission); leading empty
 //! slots are cut off once they make up half of the tree, so memory follows the
 //! number of slots between the oldest waiting token and the newest one.
 //!
-//! Pure data structure: no time, no I/O. Positions only ever shrink for a token
-//! that stays, because slots are never reused and new tokens join at the back.
+//! Pure data structure: no time, no I/O. Positions only ever shrink for a waiter
+//! that stays, because slots are never reused and new waiters join at the back.
+//! The line owns its waiters (whatever the room keeps per waiting token), so a
+//! waiting token costs one vector element plus a bit of tree, and nothing else.
 
-use crate::domain::QueueToken;
-
-/// A token's place in the line; only meaningful to the [`Line`] that issued it.
+/// A waiter's place in the line; only meaningful to the [`Line`] that issued it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slot(u64);
 
-/// Waiting tokens in the order they joined.
-#[derive(Debug, Default)]
-pub struct Line {
+/// Waiters in the order they joined.
+#[derive(Debug)]
+pub struct Line<T> {
     /// The slot number of `tokens[0]`.
     base: u64,
-    /// The token in each slot from `base` on; `None` once it left.
-    tokens: Vec<Option<QueueToken>>,
+    /// The waiter in each slot from `base` on; `None` once it left.
+    tokens: Vec<Option<T>>,
     /// Fenwick tree (1-based) over `tokens[i].is_some()`.
     tree: Vec<u32>,
     /// Index into `tokens` before which every slot is empty.
@@ -31,7 +31,19 @@ pub struct Line {
     len: usize,
 }
 
-impl Line {
+impl<T> Default for Line<T> {
+    fn default() -> Self {
+        Self {
+            base: 0,
+            tokens: Vec::new(),
+            tree: Vec::new(),
+            head: 0,
+            len: 0,
+        }
+    }
+}
+
+impl<T> Line<T> {
     /// An empty line.
     pub fn new() -> Self {
         Self::default()
@@ -47,8 +59,8 @@ impl Line {
         self.len == 0
     }
 
-    /// Puts a token at the back of the line.
-    pub fn push(&mut self, token: QueueToken) -> Slot {
+    /// Puts a waiter at the back of the line.
+    pub fn push(&mut self, token: T) -> Slot {
         let index = self.tokens.len();
         self.tokens.push(Some(token));
         // The new tree node covers (i - lowbit(i), i]: its own 1 plus the sums of the
@@ -68,27 +80,36 @@ impl Line {
         Some(self.prefix_sum(index + 1) as usize)
     }
 
-    /// Takes the token in `slot` out of the line; false if it was not there.
-    pub fn remove(&mut self, slot: Slot) -> bool {
-        let Some(index) = self.index_of(slot) else {
-            return false;
-        };
-        if self.tokens[index].take().is_none() {
-            return false;
-        }
+    /// Takes the waiter in `slot` out of the line.
+    pub fn remove(&mut self, slot: Slot) -> Option<T> {
+        let index = self.index_of(slot)?;
+        let waiter = self.tokens[index].take()?;
         self.add(index + 1, -1);
         self.len -= 1;
         self.skip_empty_front();
-        true
+        Some(waiter)
     }
 
-    /// Every waiting token, front first.
-    pub fn iter(&self) -> impl Iterator<Item = (Slot, QueueToken)> + '_ {
+    /// The waiter in `slot`.
+    pub fn get(&self, slot: Slot) -> Option<&T> {
+        self.tokens[self.index_of(slot)?].as_ref()
+    }
+
+    /// The waiter in `slot`, to change it.
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut T> {
+        let index = self.index_of(slot)?;
+        self.tokens[index].as_mut()
+    }
+
+    /// Every waiter, front first.
+    pub fn iter(&self) -> impl Iterator<Item = (Slot, &T)> + '_ {
         self.tokens[self.head..]
             .iter()
             .enumerate()
             .filter_map(|(offset, token)| {
-                token.map(|t| (Slot(self.base + (self.head + offset) as u64), t))
+                token
+                    .as_ref()
+                    .map(|t| (Slot(self.base + (self.head + offset) as u64), t))
             })
     }
 
@@ -147,6 +168,7 @@ fn lowbit(i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::QueueToken;
     use proptest::prelude::*;
 
     #[test]
@@ -157,8 +179,8 @@ mod tests {
             slots.iter().map(|s| line.position(*s)).collect::<Vec<_>>(),
             vec![Some(1), Some(2), Some(3), Some(4), Some(5)]
         );
-        assert!(line.remove(slots[1]));
-        assert!(!line.remove(slots[1]));
+        assert!(line.remove(slots[1]).is_some());
+        assert!(line.remove(slots[1]).is_none());
         assert_eq!(line.position(slots[1]), None);
         assert_eq!(line.position(slots[4]), Some(4));
         assert_eq!(
@@ -203,7 +225,7 @@ mod tests {
                 } else {
                     let slot = all[pick as usize % all.len()];
                     let was_there = model.contains(&slot);
-                    prop_assert_eq!(line.remove(slot), was_there);
+                    prop_assert_eq!(line.remove(slot).is_some(), was_there);
                     model.retain(|s| *s != slot);
                 }
                 prop_assert_eq!(line.len(), model.len());

@@ -1,12 +1,21 @@
 //! The waiting room's state machine: who holds which token, who waits where,
 //! who is admitted until when. Pure: the actor around it does the I/O and timers,
 //! and passes the time in, so every rule here is testable without a runtime.
+//!
+//! Memory is the constraint at a million waiting tokens: each waiter is stored
+//! once, in the [`Line`], and the two indexes over it (by token, by user) are
+//! `hashbrown::HashTable`s of bare slot numbers that hash and compare through
+//! the line, so neither copies a token or a user id. Admitted tokens (at most
+//! max-active) live in an ordinary map.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::line::{Line, Slot};
 use crate::domain::{QueueToken, UserId};
@@ -58,26 +67,23 @@ pub struct Ticket {
     pub estimated_wait_seconds: Option<u64>,
 }
 
+/// A waiting token, stored once, in its slot of the line.
 #[derive(Debug)]
-struct Entry {
+struct Waiter {
+    token: QueueToken,
     user_id: UserId,
-    place: Place,
+    /// Whole seconds since the room's epoch, rounded up: eviction may come up to a
+    /// second late, never early, and the field takes 4 bytes instead of 16.
+    last_seen_secs: u32,
+    /// Its row is still being written: it holds its place but is not yet live.
+    joining: bool,
 }
 
+/// An admitted token.
 #[derive(Debug)]
-enum Place {
-    /// Issued, its row not yet committed: it holds its place in line, but nobody
-    /// has been told about it and it cannot be admitted yet.
-    Joining {
-        slot: Slot,
-    },
-    Waiting {
-        slot: Slot,
-        last_seen: Instant,
-    },
-    Admitted {
-        until: Instant,
-    },
+struct Admission {
+    user_id: UserId,
+    until: Instant,
 }
 
 /// How many recent admissions the wait estimate looks at.
@@ -86,15 +92,30 @@ const RECENT_ADMISSIONS: usize = 256;
 const ESTIMATE_WINDOW: Duration = Duration::from_secs(300);
 
 /// Every live token, the line, and the admitted set.
-#[derive(Debug)]
 pub struct Room {
     config: RoomConfig,
-    entries: HashMap<QueueToken, Entry>,
-    by_user: HashMap<UserId, QueueToken>,
-    line: Line,
-    admitted: usize,
+    /// The zero of `Waiter::last_seen_secs`.
+    epoch: Instant,
+    line: Line<Waiter>,
+    /// Slots of waiting tokens, found by token.
+    by_token: HashTable<Slot>,
+    /// Slots of waiting tokens, found by user.
+    by_user: HashTable<Slot>,
+    hasher: DefaultHashBuilder,
+    admitted: HashMap<QueueToken, Admission>,
+    admitted_users: HashMap<UserId, QueueToken>,
     next_seq: i64,
     recent_admissions: VecDeque<Instant>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room")
+            .field("waiting", &self.line.len())
+            .field("admitted", &self.admitted.len())
+            .field("next_seq", &self.next_seq)
+            .finish()
+    }
 }
 
 impl Room {
@@ -110,10 +131,13 @@ impl Room {
     ) -> (Self, Vec<QueueToken>) {
         let mut room = Self {
             config,
-            entries: HashMap::with_capacity(live.len()),
-            by_user: HashMap::with_capacity(live.len()),
+            epoch: now,
             line: Line::new(),
-            admitted: 0,
+            by_token: HashTable::with_capacity(live.len()),
+            by_user: HashTable::with_capacity(live.len()),
+            hasher: DefaultHashBuilder::default(),
+            admitted: HashMap::new(),
+            admitted_users: HashMap::new(),
             next_seq: max_seq + 1,
             recent_admissions: VecDeque::new(),
         };
@@ -129,15 +153,10 @@ impl Room {
                     if until <= now {
                         overdue.push(row.token);
                     } else {
-                        room.by_user.insert(row.user_id.clone(), row.token);
-                        room.entries.insert(
-                            row.token,
-                            Entry {
-                                user_id: row.user_id,
-                                place: Place::Admitted { until },
-                            },
-                        );
-                        room.admitted += 1;
+                        room.admitted_users.insert(row.user_id.clone(), row.token);
+                        let user_id = row.user_id;
+                        room.admitted
+                            .insert(row.token, Admission { user_id, until });
                     }
                 }
                 TokenState::Expired | TokenState::Evicted => {}
@@ -153,75 +172,78 @@ impl Room {
         seq
     }
 
-    /// Waiting tokens.
+    /// Waiting tokens (joining ones included).
     pub fn waiting(&self) -> usize {
         self.line.len()
     }
 
     /// Admitted tokens.
     pub fn admitted(&self) -> usize {
-        self.admitted
+        self.admitted.len()
     }
 
     /// The user's live token, if any.
     pub fn live_token_of(&self, user: &UserId) -> Option<QueueToken> {
-        self.by_user.get(user).copied()
+        if let Some(token) = self.admitted_users.get(user) {
+            return Some(*token);
+        }
+        let slot = self.slot_of_user(user)?;
+        self.line.get(slot).map(|waiter| waiter.token)
     }
 
     /// The user and status of a live (stored) token.
     pub fn identify(&self, token: QueueToken) -> Option<Identity> {
-        let entry = self.entries.get(&token)?;
-        let status = match entry.place {
-            Place::Joining { .. } => return None,
-            Place::Waiting { .. } => LiveStatus::Waiting,
-            Place::Admitted { .. } => LiveStatus::Admitted,
-        };
-        Some(Identity {
-            user_id: entry.user_id.clone(),
-            status,
+        if let Some(admission) = self.admitted.get(&token) {
+            return Some(Identity {
+                user_id: admission.user_id.clone(),
+                status: LiveStatus::Admitted,
+            });
+        }
+        let waiter = self.waiter(token)?;
+        (!waiter.joining).then(|| Identity {
+            user_id: waiter.user_id.clone(),
+            status: LiveStatus::Waiting,
         })
     }
 
     /// True while the token's row is being written.
     pub fn is_joining(&self, token: QueueToken) -> bool {
-        matches!(
-            self.entries.get(&token),
-            Some(Entry {
-                place: Place::Joining { .. },
-                ..
-            })
-        )
+        self.waiter(token).is_some_and(|waiter| waiter.joining)
     }
 
     /// Records that the token was asked about, which keeps a waiting token in line.
     pub fn touch(&mut self, token: QueueToken, now: Instant) {
-        if let Some(Entry {
-            place: Place::Waiting { last_seen, .. },
-            ..
-        }) = self.entries.get_mut(&token)
+        let seen = self.secs_since_epoch(now);
+        if let Some(slot) = self.slot_of(token)
+            && let Some(waiter) = self.line.get_mut(slot)
         {
-            *last_seen = now;
+            waiter.last_seen_secs = seen;
         }
     }
 
     /// What a poll of this token answers, if it is live (and stored).
     pub fn ticket(&self, token: QueueToken, now: Instant) -> Option<Ticket> {
-        let entry = self.entries.get(&token)?;
-        let (position, admitted) = match entry.place {
-            Place::Joining { .. } => return None,
-            Place::Waiting { slot, .. } => (self.line.position(slot)?, false),
-            Place::Admitted { .. } => (0, true),
-        };
+        if let Some(admission) = self.admitted.get(&token) {
+            return Some(Ticket {
+                token,
+                user_id: admission.user_id.clone(),
+                position: 0,
+                admitted: true,
+                estimated_wait_seconds: Some(0),
+            });
+        }
+        let slot = self.slot_of(token)?;
+        let waiter = self.line.get(slot)?;
+        if waiter.joining {
+            return None;
+        }
+        let position = self.line.position(slot)?;
         Some(Ticket {
             token,
-            user_id: entry.user_id.clone(),
+            user_id: waiter.user_id.clone(),
             position,
-            admitted,
-            estimated_wait_seconds: if admitted {
-                Some(0)
-            } else {
-                self.estimate_wait_seconds(position, now)
-            },
+            admitted: false,
+            estimated_wait_seconds: self.estimate_wait_seconds(position, now),
         })
     }
 
@@ -230,44 +252,42 @@ impl Room {
     /// write commits first.
     pub fn join(&mut self, token: QueueToken, user_id: UserId) {
         debug_assert!(
-            !self.by_user.contains_key(&user_id),
+            self.live_token_of(&user_id).is_none(),
             "one live token per user"
         );
-        let slot = self.line.push(token);
-        self.by_user.insert(user_id.clone(), token);
-        self.entries.insert(
+        let token_hash = self.hasher.hash_one(token);
+        let user_hash = self.hasher.hash_one(&user_id);
+        let slot = self.line.push(Waiter {
             token,
-            Entry {
-                user_id,
-                place: Place::Joining { slot },
-            },
-        );
+            user_id,
+            last_seen_secs: 0,
+            joining: true,
+        });
+        let (line, hasher) = (&self.line, &self.hasher);
+        self.by_token.insert_unique(token_hash, slot, |s| {
+            hasher.hash_one(line.get(*s).expect("indexed slots are occupied").token)
+        });
+        self.by_user.insert_unique(user_hash, slot, |s| {
+            hasher.hash_one(&line.get(*s).expect("indexed slots are occupied").user_id)
+        });
     }
 
     /// The joining token's row is committed: it waits like any other.
     pub fn confirm(&mut self, token: QueueToken, now: Instant) {
-        if let Some(entry) = self.entries.get_mut(&token)
-            && let Place::Joining { slot } = entry.place
+        let seen = self.secs_since_epoch(now);
+        if let Some(slot) = self.slot_of(token)
+            && let Some(waiter) = self.line.get_mut(slot)
         {
-            entry.place = Place::Waiting {
-                slot,
-                last_seen: now,
-            };
+            waiter.joining = false;
+            waiter.last_seen_secs = seen;
         }
     }
 
     /// The joining token's row could not be written: it never existed. The tokens
     /// behind it move up (positions only shrink).
     pub fn abandon(&mut self, token: QueueToken) {
-        if let Some(Entry {
-            place: Place::Joining { slot },
-            ..
-        }) = self.entries.get(&token)
-        {
-            let slot = *slot;
-            let entry = self.entries.remove(&token).expect("present");
-            self.line.remove(slot);
-            self.by_user.remove(&entry.user_id);
+        if self.is_joining(token) {
+            self.take_waiter(token);
         }
     }
 
@@ -277,15 +297,15 @@ impl Room {
     pub fn admission_candidates(&self, now: Instant) -> Vec<QueueToken> {
         self.line
             .iter()
-            .take_while(|(_, token)| !self.is_joining(*token))
+            .take_while(|(_, waiter)| !waiter.joining)
             .take(self.free_places(now))
-            .map(|(_, token)| token)
+            .map(|(_, waiter)| waiter.token)
             .collect()
     }
 
     /// How many tokens could be admitted now: free places, within the rate cap.
     pub fn free_places(&self, now: Instant) -> usize {
-        let free = self.config.max_active.saturating_sub(self.admitted);
+        let free = self.config.max_active.saturating_sub(self.admitted.len());
         let budget = match self.config.admission_rate_per_sec {
             Some(rate) => {
                 let second_ago = now.checked_sub(Duration::from_secs(1));
@@ -305,7 +325,7 @@ impl Room {
     /// When the rate cap next allows an admission, if it is what holds waiters back.
     pub fn rate_cap_reopens_at(&self) -> Option<Instant> {
         let rate = self.config.admission_rate_per_sec?;
-        if self.line.is_empty() || self.admitted >= self.config.max_active {
+        if self.line.is_empty() || self.admitted.len() >= self.config.max_active {
             return None;
         }
         let nth_latest = self
@@ -319,17 +339,16 @@ impl Room {
     /// Moves (already stored) admissions from the line to the admitted set.
     pub fn admit(&mut self, tokens: &[QueueToken], now: Instant) {
         for token in tokens {
-            let Some(entry) = self.entries.get_mut(token) else {
+            let Some(waiter) = self.take_waiter(*token) else {
                 continue;
             };
-            if let Place::Waiting { slot, .. } = entry.place {
-                self.line.remove(slot);
-                entry.place = Place::Admitted {
-                    until: now + self.config.active_ttl,
-                };
-                self.admitted += 1;
-                self.recent_admissions.push_back(now);
-            }
+            let until = now + self.config.active_ttl;
+            self.admitted_users
+                .insert(waiter.user_id.clone(), waiter.token);
+            let user_id = waiter.user_id;
+            self.admitted
+                .insert(waiter.token, Admission { user_id, until });
+            self.recent_admissions.push_back(now);
         }
         while self.recent_admissions.len() > RECENT_ADMISSIONS {
             self.recent_admissions.pop_front();
@@ -337,51 +356,38 @@ impl Room {
         // A restart may bring back more admissions than a lowered max-active allows;
         // they are honoured until they end, but no admission is ever added past the cap.
         assert!(
-            tokens.is_empty() || self.admitted <= self.config.max_active,
+            tokens.is_empty() || self.admitted.len() <= self.config.max_active,
             "admitted tokens exceed max-active"
         );
     }
 
     /// True if the token is admitted and its time is up at `now`.
     pub fn admission_is_over(&self, token: QueueToken, now: Instant) -> bool {
-        matches!(
-            self.entries.get(&token),
-            Some(Entry { place: Place::Admitted { until }, .. }) if *until <= now
-        )
+        self.admitted.get(&token).is_some_and(|a| a.until <= now)
     }
 
     /// True if the token is admitted.
     pub fn is_admitted(&self, token: QueueToken) -> bool {
-        matches!(
-            self.entries.get(&token),
-            Some(Entry {
-                place: Place::Admitted { .. },
-                ..
-            })
-        )
+        self.admitted.contains_key(&token)
     }
 
     /// Forgets an admitted token whose (already stored) admission ended.
     pub fn end_admission(&mut self, token: QueueToken) {
-        if self.is_admitted(token) {
-            let entry = self.entries.remove(&token).expect("checked above");
-            self.by_user.remove(&entry.user_id);
-            self.admitted -= 1;
+        if let Some(admission) = self.admitted.remove(&token) {
+            self.admitted_users.remove(&admission.user_id);
         }
     }
 
     /// Waiting tokens not asked about for the idle time, front first, at most `limit`.
     pub fn idle_waiting(&self, now: Instant, limit: usize) -> Vec<QueueToken> {
+        let now_secs = self.secs_since_epoch(now);
+        let idle_secs = self.config.waiting_idle.as_secs_f64().ceil() as u32;
         self.line
             .iter()
-            .filter(|(_, token)| {
-                matches!(
-                    self.entries.get(token),
-                    Some(Entry { place: Place::Waiting { last_seen, .. }, .. })
-                        if now.saturating_duration_since(*last_seen) >= self.config.waiting_idle
-                )
+            .filter(|(_, waiter)| {
+                !waiter.joining && now_secs.saturating_sub(waiter.last_seen_secs) >= idle_secs
             })
-            .map(|(_, token)| token)
+            .map(|(_, waiter)| waiter.token)
             .take(limit)
             .collect()
     }
@@ -389,17 +395,15 @@ impl Room {
     /// Forgets waiting tokens whose (already stored) eviction happened.
     pub fn evict(&mut self, tokens: &[QueueToken]) {
         for token in tokens {
-            if let Some(Entry {
-                place: Place::Waiting { slot, .. },
-                ..
-            }) = self.entries.get(token)
-            {
-                let slot = *slot;
-                let entry = self.entries.remove(token).expect("present");
-                self.line.remove(slot);
-                self.by_user.remove(&entry.user_id);
+            if self.waiter(*token).is_some_and(|waiter| !waiter.joining) {
+                self.take_waiter(*token);
             }
         }
+    }
+
+    /// Every admitted token and when its admission ends.
+    pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
+        self.admitted.iter().map(|(token, a)| (*token, a.until))
     }
 
     fn estimate_wait_seconds(&self, position: usize, now: Instant) -> Option<u64> {
@@ -417,14 +421,48 @@ impl Room {
         Some((position as f64 / per_second).ceil() as u64)
     }
 
-    /// Every admitted token and when its admission ends.
-    pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
-        self.entries
-            .iter()
-            .filter_map(|(token, entry)| match entry.place {
-                Place::Admitted { until } => Some((*token, until)),
-                Place::Joining { .. } | Place::Waiting { .. } => None,
+    /// Seconds since the epoch, rounded up (see `Waiter::last_seen_secs`).
+    fn secs_since_epoch(&self, now: Instant) -> u32 {
+        let since = now.saturating_duration_since(self.epoch);
+        u32::try_from(since.as_secs() + u64::from(since.subsec_nanos() > 0)).unwrap_or(u32::MAX)
+    }
+
+    fn slot_of(&self, token: QueueToken) -> Option<Slot> {
+        let line = &self.line;
+        self.by_token
+            .find(self.hasher.hash_one(token), |s| {
+                line.get(*s).is_some_and(|w| w.token == token)
             })
+            .copied()
+    }
+
+    fn slot_of_user(&self, user: &UserId) -> Option<Slot> {
+        let line = &self.line;
+        self.by_user
+            .find(self.hasher.hash_one(user), |s| {
+                line.get(*s).is_some_and(|w| w.user_id == *user)
+            })
+            .copied()
+    }
+
+    fn waiter(&self, token: QueueToken) -> Option<&Waiter> {
+        self.line.get(self.slot_of(token)?)
+    }
+
+    /// Takes a waiting token out of the line and both indexes.
+    fn take_waiter(&mut self, token: QueueToken) -> Option<Waiter> {
+        let slot = self.slot_of(token)?;
+        let user_hash = self.hasher.hash_one(&self.line.get(slot)?.user_id);
+        if let Ok(entry) = self
+            .by_token
+            .find_entry(self.hasher.hash_one(token), |s| *s == slot)
+        {
+            entry.remove();
+        }
+        if let Ok(entry) = self.by_user.find_entry(user_hash, |s| *s == slot) {
+            entry.remove();
+        }
+        self.line.remove(slot)
     }
 }
 
