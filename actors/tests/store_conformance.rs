@@ -9,12 +9,13 @@ use actors::backend_tests;
 use actors::domain::{ChargeAmount, ConcertId, IdempotencyKey, Points, QueueToken, SeatNumber};
 use actors::store::{
     NewPayment, NewSession, ReservationRow, ReservationStatus, SessionRow, Store, StoreError,
-    TokenRow, TokenState,
+    TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 use actors::testkit::{
     TestDb, execute_raw, new_hold, query_i64, reopen, seed_session, session_date, user,
 };
 use chrono::{DateTime, TimeZone, Utc};
+use uuid::Uuid;
 
 /// A fixed instant plus `secs` seconds.
 fn at(secs: i64) -> DateTime<Utc> {
@@ -57,6 +58,159 @@ fn waiting(who: &str, seq: i64) -> TokenRow {
         issued_at: at(seq),
         admitted_at: None,
     }
+}
+
+/// A waiting token with a fixed value, so that two databases can be given the same one.
+fn waiting_as(n: u128, who: &str, seq: i64) -> TokenRow {
+    TokenRow {
+        token: QueueToken(Uuid::from_u128(n)),
+        ..waiting(who, seq)
+    }
+}
+
+/// Another fresh database on `db`'s backend.
+async fn twin(db: &TestDb) -> TestDb {
+    match db.store.backend() {
+        "sqlite" => actors::testkit::sqlite().await,
+        _ => actors::testkit::postgres()
+            .await
+            .expect("Postgres runs this test, so it is there"),
+    }
+}
+
+/// What `op`'s own method answers (one transaction per op).
+async fn apply_one(store: &dyn Store, op: &WriteOp) -> Result<WriteOutcome, StoreError> {
+    match op {
+        WriteOp::InsertHold(hold) => store.insert_hold(hold).await.map(WriteOutcome::Hold),
+        WriteOp::EndHold { id, status, at } => store
+            .end_hold(*id, *status, *at)
+            .await
+            .map(WriteOutcome::HoldEnded),
+        WriteOp::Charge { user, amount, at } => store
+            .charge(user, *amount, *at)
+            .await
+            .map(WriteOutcome::Balance),
+        WriteOp::CommitPayment(p) => store.commit_payment(p).await.map(WriteOutcome::Payment),
+        WriteOp::InsertTokens(t) => store.insert_tokens(t).await.map(|()| WriteOutcome::Done),
+        WriteOp::AdmitTokens { tokens, at } => store
+            .admit_tokens(tokens, *at)
+            .await
+            .map(|()| WriteOutcome::Done),
+        WriteOp::EndTokens { tokens, state, at } => store
+            .end_tokens(tokens, *state, *at)
+            .await
+            .map(|()| WriteOutcome::Done),
+    }
+}
+
+/// Sets up a session, wallets, holds (one paid), a token, and returns a batch that
+/// mixes writes that commit with writes the store refuses, some refused or allowed
+/// only because of an earlier op of the same batch. Deterministic: two fresh
+/// databases get equal batches.
+async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
+    let session = seed_session(store, 10, 300).await;
+    store
+        .charge(&user("alice"), points(1000), at(0))
+        .await
+        .unwrap();
+    store
+        .charge(&user("bob"), points(100), at(0))
+        .await
+        .unwrap();
+    store
+        .charge(&user("carol"), points(1000), at(0))
+        .await
+        .unwrap();
+    let alices = hold(store, &session, 1, "alice").await;
+    let bobs = hold(store, &session, 2, "bob").await;
+    let carols = hold(store, &session, 3, "carol").await;
+    store
+        .commit_payment(&payment(&carols, Some("k")))
+        .await
+        .unwrap();
+    let daves = hold(store, &session, 4, "dave").await; // dave never charged
+    let erin = waiting_as(1, "erin", 1);
+    store
+        .insert_tokens(std::slice::from_ref(&erin))
+        .await
+        .unwrap();
+    let end = |id, status, secs| WriteOp::EndHold {
+        id,
+        status,
+        at: at(secs),
+    };
+    vec![
+        /* 0 */ WriteOp::InsertHold(new_hold(&session, 5, &user("frank"), at(10))),
+        /* 1 */ WriteOp::InsertHold(new_hold(&session, 1, &user("frank"), at(10))),
+        /* 2 */ WriteOp::CommitPayment(payment(&alices, Some("a"))),
+        /* 3 */ WriteOp::CommitPayment(payment(&bobs, None)),
+        /* 4 */ WriteOp::CommitPayment(payment(&carols, Some("k2"))),
+        /* 5 */ WriteOp::CommitPayment(payment(&daves, None)),
+        /* 6 */ WriteOp::InsertHold(new_hold(&session, 5, &user("gina"), at(11))),
+        /* 7 */
+        WriteOp::Charge {
+            user: user("bob"),
+            amount: points(500),
+            at: at(20),
+        },
+        /* 8 */ WriteOp::CommitPayment(payment(&bobs, Some("b"))),
+        /* 9 */ end(daves.id, ReservationStatus::Released, 30),
+        /* 10 */ end(daves.id, ReservationStatus::Expired, 31),
+        /* 11 */ end(carols.id, ReservationStatus::Held, 32),
+        /* 12 */ WriteOp::InsertTokens(vec![waiting_as(2, "erin", 2)]),
+        /* 13 */ WriteOp::InsertTokens(vec![waiting_as(3, "gina", 3)]),
+        /* 14 */
+        WriteOp::AdmitTokens {
+            tokens: vec![erin.token],
+            at: at(40),
+        },
+        /* 15 */
+        WriteOp::EndTokens {
+            tokens: vec![erin.token],
+            state: TokenState::Waiting,
+            at: at(41),
+        },
+        /* 16 */ WriteOp::InsertHold(new_hold(&session, 11, &user("gina"), at(42))),
+        /* 17 */
+        WriteOp::Charge {
+            user: user("dave"),
+            amount: points(50),
+            at: at(43),
+        },
+    ]
+}
+
+/// Batch answers with every reservation id set to 0.
+fn without_ids(
+    results: &[Result<WriteOutcome, StoreError>],
+) -> Vec<Result<WriteOutcome, StoreError>> {
+    let mut results = results.to_vec();
+    for result in &mut results {
+        if let Ok(WriteOutcome::Hold(row)) = result {
+            row.id = actors::domain::ReservationId(0);
+        }
+    }
+    results
+}
+
+/// Everything a batch may have changed, for comparing two databases.
+async fn state_of(db: &TestDb) -> Vec<i64> {
+    let mut state = Vec::new();
+    for sql in [
+        "SELECT COUNT(*) FROM reservations WHERE status = 'held'",
+        "SELECT COUNT(*) FROM reservations WHERE status = 'paid'",
+        "SELECT COUNT(*) FROM reservations WHERE status = 'released'",
+        "SELECT COUNT(*) FROM payments",
+        "SELECT COUNT(*) FROM ledger",
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM ledger",
+        "SELECT COUNT(*) FROM wallets",
+        "SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM wallets",
+        "SELECT COUNT(*) FROM queue_tokens WHERE state = 'waiting'",
+        "SELECT COUNT(*) FROM queue_tokens WHERE state = 'admitted'",
+    ] {
+        state.push(count(db, sql).await);
+    }
+    state
 }
 
 async fn count(db: &TestDb, sql: &str) -> i64 {
@@ -510,6 +664,142 @@ backend_tests! {
         // Nor can raw SQL reserve a seat the session lacks.
         assert!(execute_raw(&db, &insert(11, "held")).await.is_err());
         assert_eq!(db.store.live_reservations(session.id).await.unwrap().len(), 1);
+    }
+
+    async fn a_batch_commits_what_it_can_and_answers_each_op_as_its_own_method(db: TestDb) {
+        let ops = mixed_batch(&*db.store).await;
+        let batched = db.store.apply_batch(&ops).await.expect("the batch commits");
+
+        // The same ops, one transaction each, on a twin database.
+        let single = twin(&db).await;
+        assert_eq!(mixed_batch(&*single.store).await, ops, "both databases get the same batch");
+        let mut one_by_one = Vec::new();
+        for op in &ops {
+            one_by_one.push(apply_one(&*single.store, op).await);
+        }
+        assert_eq!(batched, one_by_one);
+
+        // And the answers are the ones the ops call for, in order.
+        assert_eq!(batched.len(), ops.len());
+        let ok = |i: usize| batched[i].as_ref().unwrap_or_else(|e| panic!("op {i}: {e:?}")).clone();
+        let WriteOutcome::Hold(franks) = ok(0) else { panic!("op 0: {:?}", batched[0]) };
+        assert_eq!((franks.seat_number, franks.user_id.clone()), (SeatNumber(5), user("frank")));
+        assert_eq!(batched[1], Err(StoreError::SeatTaken));
+        let WriteOutcome::Payment(alices) = ok(2) else { panic!("op 2: {:?}", batched[2]) };
+        assert_eq!(alices.balance_after, Points(700));
+        assert_eq!(batched[3], Err(StoreError::InsufficientBalance));
+        assert!(matches!(batched[4], Err(StoreError::Conflict(_))), "{:?}", batched[4]);
+        assert_eq!(batched[5], Err(StoreError::InsufficientBalance));
+        assert_eq!(batched[6], Err(StoreError::SeatTaken), "op 0 of the same batch took it");
+        assert_eq!(ok(7), WriteOutcome::Balance(Points(600)));
+        let WriteOutcome::Payment(bobs) = ok(8) else { panic!("op 8: {:?}", batched[8]) };
+        assert_eq!(bobs.balance_after, Points(300), "op 7's charge paid for it");
+        assert_eq!(ok(9), WriteOutcome::HoldEnded(true));
+        assert_eq!(ok(10), WriteOutcome::HoldEnded(false));
+        assert!(matches!(batched[11], Err(StoreError::Conflict(_))), "{:?}", batched[11]);
+        assert!(matches!(batched[12], Err(StoreError::Conflict(_))), "{:?}", batched[12]);
+        assert_eq!(ok(13), WriteOutcome::Done);
+        assert_eq!(ok(14), WriteOutcome::Done);
+        assert!(matches!(batched[15], Err(StoreError::Conflict(_))), "{:?}", batched[15]);
+        assert_eq!(batched[16], Err(StoreError::NotFound));
+        assert_eq!(ok(17), WriteOutcome::Balance(Points(50)));
+
+        // A refused op left nothing behind: dave's failed payment made no wallet row
+        // of its own (op 17 made the one there is), erin kept her one token.
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM wallets WHERE user_id = 'dave'").await, 1);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM queue_tokens WHERE user_id = 'erin'").await, 1);
+        assert_eq!(state_of(&db).await, state_of(&single).await);
+
+        // Committed: a restart sees it.
+        let restarted = reopen(&db).await;
+        assert_eq!(restarted.balance(&user("bob")).await.unwrap(), Points(300));
+        assert_eq!(restarted.live_reservations(franks.session_id).await.unwrap().len(), 4);
+    }
+
+    async fn a_run_of_holds_is_answered_as_one_hold_at_a_time(db: TestDb) {
+        // Consecutive holds (Postgres writes them with one statement): free seats, a
+        // seat taken before, one seat twice in the run, and a run with a seat the
+        // session lacks (which fails such a statement as a whole).
+        async fn setup(store: &dyn Store) -> Vec<WriteOp> {
+            let session = seed_session(store, 10, 300).await;
+            hold(store, &session, 1, "alice").await;
+            let h = |seat, who: &str| WriteOp::InsertHold(new_hold(&session, seat, &user(who), at(5)));
+            vec![
+                h(2, "bob"), h(1, "bob"), h(3, "bob"), h(3, "carol"), h(4, "carol"), h(2, "dave"),
+                WriteOp::Charge { user: user("bob"), amount: points(10), at: at(6) },
+                h(5, "erin"), h(11, "erin"), h(6, "erin"), h(5, "frank"),
+            ]
+        }
+        let ops = setup(&*db.store).await;
+        let batched = db.store.apply_batch(&ops).await.unwrap();
+        let single = twin(&db).await;
+        assert_eq!(setup(&*single.store).await, ops);
+        let mut one_by_one = Vec::new();
+        for op in &ops {
+            one_by_one.push(apply_one(&*single.store, op).await);
+        }
+        // Equal but for the ids: a run Postgres rolls back (the one with seat 11)
+        // used up sequence values, so later ids skip some. Ids still ascend in order.
+        assert_eq!(without_ids(&batched), without_ids(&one_by_one));
+        let ids: Vec<_> = batched.iter().filter_map(|r| match r {
+            Ok(WriteOutcome::Hold(row)) => Some(row.id),
+            _ => None,
+        }).collect();
+        assert!(ids.is_sorted(), "{ids:?}");
+
+        let won: Vec<bool> = batched.iter().map(Result::is_ok).collect();
+        assert_eq!(won, [true, false, true, false, true, false, true, true, false, true, false]);
+        assert_eq!(batched[1], Err(StoreError::SeatTaken));
+        assert_eq!(batched[3], Err(StoreError::SeatTaken));
+        assert_eq!(batched[8], Err(StoreError::NotFound));
+        let WriteOutcome::Hold(carols) = batched[4].clone().unwrap() else { panic!() };
+        assert_eq!((carols.seat_number, carols.user_id), (SeatNumber(4), user("carol")));
+        assert_eq!(state_of(&db).await, state_of(&single).await);
+    }
+
+    async fn an_empty_batch_answers_nothing(db: TestDb) {
+        assert_eq!(db.store.apply_batch(&[]).await, Ok(Vec::new()));
+    }
+
+    async fn a_batch_of_refusals_commits_nothing(db: TestDb) {
+        let store = &*db.store;
+        let session = seed_session(store, 10, 300).await;
+        let taken = hold(store, &session, 1, "alice").await;
+        let before = state_of(&db).await;
+        let ops = [
+            WriteOp::InsertHold(new_hold(&session, 1, &user("bob"), at(1))),
+            WriteOp::CommitPayment(payment(&taken, None)),
+            WriteOp::InsertHold(new_hold(&session, 99, &user("bob"), at(1))),
+        ];
+        assert_eq!(
+            store.apply_batch(&ops).await,
+            Ok(vec![
+                Err(StoreError::SeatTaken),
+                Err(StoreError::InsufficientBalance),
+                Err(StoreError::NotFound),
+            ])
+        );
+        assert_eq!(state_of(&db).await, before);
+        assert_eq!(count(&db, "SELECT COUNT(*) FROM wallets").await, 0);
+    }
+
+    async fn a_large_batch_commits_every_op(db: TestDb) {
+        let store = &*db.store;
+        let session = seed_session(store, 500, 10).await;
+        let ops: Vec<WriteOp> = (1..=500)
+            .map(|seat| WriteOp::InsertHold(new_hold(&session, seat, &user(&format!("u{seat}")), at(0))))
+            .chain((1..=100).map(|i| WriteOp::Charge { user: user(&format!("u{i}")), amount: points(i), at: at(1) }))
+            .collect();
+        let results = store.apply_batch(&ops).await.unwrap();
+        assert_eq!(results.len(), 600);
+        for (i, result) in results.iter().enumerate() {
+            match result {
+                Ok(WriteOutcome::Hold(row)) => assert_eq!(row.seat_number, SeatNumber(i as u32 + 1)),
+                Ok(WriteOutcome::Balance(balance)) => assert_eq!(*balance, Points(i as i64 - 499)),
+                other => panic!("op {i}: {other:?}"),
+            }
+        }
+        assert_eq!(store.live_reservations(session.id).await.unwrap().len(), 500);
     }
 
     #[paused]

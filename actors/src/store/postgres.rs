@@ -3,31 +3,35 @@
 //! Each method is one statement or one transaction. Constraint violations are
 //! mapped per call to what they mean there (a unique violation is a taken seat in
 //! [`Store::insert_hold`], a conflict in [`Store::commit_payment`]); everything else
-//! goes through `common::store_error`. Row decoding is shared with SQLite (`common.rs`);
-//! the waiting room's tokens are in `postgres/tokens.rs`.
+//! goes through `common::store_error`. Row decoding is shared with SQLite (`common.rs`).
+//! The writes live in `postgres/writes.rs` (reservations, wallets, payments) and
+//! `postgres/tokens.rs` (the waiting room's tokens), as functions on a connection
+//! that the single-op methods and [`Store::apply_batch`] (`postgres/batch.rs`) share.
 
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 
 use super::common::{
     ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
-    SessionRecord, check_payable, ended_status, hold_error, micros, migrate_error, payment_error,
-    pool_options, rows, seat_int, session_error, store_error,
+    SessionRecord, migrate_error, pool_options, rows, session_error, store_error,
 };
 use super::{
     Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, PoolSettings, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 use crate::domain::{
     ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
     UserId,
 };
 
+mod batch;
 mod tokens;
+mod writes;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -57,6 +61,12 @@ impl PgStore {
             .map_err(store_error)?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
+    }
+
+    /// A pooled connection, for a write of one statement: it runs without a
+    /// transaction of its own (the statement is one), saving a BEGIN and a COMMIT.
+    async fn connection(&self) -> Result<PoolConnection<Postgres>, StoreError> {
+        self.pool.acquire().await.map_err(store_error)
     }
 }
 
@@ -141,22 +151,7 @@ impl Store for PgStore {
     }
 
     async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO reservations \
-             (session_id, seat_number, user_id, price, status, held_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'held', $5, $6) RETURNING {RESERVATION_COLUMNS}"
-        ));
-        let record: ReservationRecord = sqlx::query_as(sql)
-            .bind(hold.session_id.0)
-            .bind(seat_int(hold.seat_number)?)
-            .bind(hold.user_id.as_str())
-            .bind(hold.price.0)
-            .bind(micros(hold.held_at))
-            .bind(micros(hold.expires_at))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(hold_error)?;
-        record.try_into()
+        writes::insert_hold(&mut *self.connection().await?, hold).await
     }
 
     async fn end_hold(
@@ -165,17 +160,7 @@ impl Store for PgStore {
         status: ReservationStatus,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let status = ended_status(status)?;
-        let done = sqlx::query(
-            "UPDATE reservations SET status = $2, ended_at = $3 WHERE id = $1 AND status = 'held'",
-        )
-        .bind(id.0)
-        .bind(status)
-        .bind(micros(at))
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        writes::end_hold(&mut *self.connection().await?, id, status, at).await
     }
 
     async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
@@ -207,103 +192,16 @@ impl Store for PgStore {
         at: DateTime<Utc>,
     ) -> Result<Points, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-        let balance: i64 = sqlx::query_scalar(
-            "INSERT INTO wallets (user_id, balance) VALUES ($1, $2) \
-             ON CONFLICT (user_id) DO UPDATE SET balance = wallets.balance + excluded.balance \
-             RETURNING balance",
-        )
-        .bind(user.as_str())
-        .bind(amount.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query(
-            "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'charge', $2, $3)",
-        )
-        .bind(user.as_str())
-        .bind(amount.0)
-        .bind(micros(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let balance = writes::charge(&mut tx, user, amount, at).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Points(balance))
+        Ok(balance)
     }
 
     async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
-        let user = payment.user_id.as_str();
-        let amount = payment.amount.0;
         let mut tx = self.pool.begin().await.map_err(store_error)?;
-
-        // Lock the reservation: a concurrent payment of it waits here, then sees `paid`.
-        let held: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT user_id, status, price FROM reservations WHERE id = $1 FOR UPDATE",
-        )
-        .bind(payment.reservation_id.0)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        check_payable(held, payment)?;
-
-        // A user who never charged has a balance of 0: enough for a free seat.
-        sqlx::query("INSERT INTO wallets (user_id, balance) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let balance_after: Option<i64> = sqlx::query_scalar(
-            "UPDATE wallets SET balance = balance - $2 WHERE user_id = $1 AND balance >= $2 \
-             RETURNING balance",
-        )
-        .bind(user)
-        .bind(amount)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        let Some(balance_after) = balance_after else {
-            return Err(StoreError::InsufficientBalance);
-        };
-
-        let paid_at = micros(payment.paid_at);
-        let payment_id: i64 = sqlx::query_scalar(
-            "INSERT INTO payments \
-             (reservation_id, user_id, amount, balance_after, idempotency_key, paid_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(payment.reservation_id.0)
-        .bind(user)
-        .bind(amount)
-        .bind(balance_after)
-        .bind(payment.idempotency_key.as_ref().map(IdempotencyKey::as_str))
-        .bind(paid_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        sqlx::query(
-            "INSERT INTO ledger (user_id, kind, amount, payment_id, created_at) \
-             VALUES ($1, 'payment', $2, $3, $4)",
-        )
-        .bind(user)
-        .bind(-amount)
-        .bind(payment_id)
-        .bind(paid_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        sqlx::query("UPDATE reservations SET status = 'paid' WHERE id = $1 AND status = 'held'")
-            .bind(payment.reservation_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(payment_error)?;
-
-        let sql = sqlx::AssertSqlSafe(format!("{PAYMENT_SELECT}p.id = $1"));
-        let record: PaymentRecord = sqlx::query_as(sql)
-            .bind(payment_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let paid = writes::commit_payment(&mut tx, payment).await?;
         tx.commit().await.map_err(store_error)?;
-        record.try_into()
+        Ok(paid)
     }
 
     async fn payment_by_key(
@@ -339,7 +237,7 @@ impl Store for PgStore {
     // ---- waiting room: see tokens.rs ----
 
     async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
-        tokens::insert(&self.pool, tokens).await
+        tokens::insert(&mut *self.connection().await?, tokens).await
     }
 
     async fn admit_tokens(
@@ -347,7 +245,7 @@ impl Store for PgStore {
         tokens: &[QueueToken],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tokens::admit(&self.pool, tokens, at).await
+        tokens::admit(&mut *self.connection().await?, tokens, at).await
     }
 
     async fn end_tokens(
@@ -356,7 +254,7 @@ impl Store for PgStore {
         state: TokenState,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tokens::end(&self.pool, tokens, state, at).await
+        tokens::end(&mut *self.connection().await?, tokens, state, at).await
     }
 
     async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
@@ -369,5 +267,14 @@ impl Store for PgStore {
 
     async fn max_token_seq(&self) -> Result<i64, StoreError> {
         tokens::max_seq(&self.pool).await
+    }
+
+    // ---- group commit: see batch.rs ----
+
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        batch::apply_batch(&self.pool, ops).await
     }
 }

@@ -6,8 +6,10 @@
 //! instants and dates are text (sqlx writes RFC 3339 and `YYYY-MM-DD`, what the
 //! schema's CHECKs expect), and tokens are text. The file is opened in WAL mode
 //! with `synchronous = FULL`, so a committed call survives a power cut. Row
-//! decoding is shared with Postgres (`common.rs`); the waiting room's tokens are in
-//! `sqlite/tokens.rs`.
+//! decoding is shared with Postgres (`common.rs`). The writes live in
+//! `sqlite/writes.rs` (reservations, wallets, payments, and [`Store::apply_batch`])
+//! and `sqlite/tokens.rs` (the waiting room's tokens), as functions on a connection
+//! that the single-op methods and the batch share.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -16,18 +18,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Transaction;
 use sqlx::migrate::Migrator;
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqliteSynchronous,
 };
 
 use super::common::{
     ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
-    SessionRecord, check_payable, ended_status, hold_error, micros, migrate_error, payment_error,
-    pool_options, rows, seat_int, session_error, store_error,
+    SessionRecord, migrate_error, pool_options, rows, session_error, store_error,
 };
 use super::{
     Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, PoolSettings, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 use crate::domain::{
     ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
@@ -35,6 +37,7 @@ use crate::domain::{
 };
 
 mod tokens;
+mod writes;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -78,6 +81,13 @@ impl SqliteStore {
             .map_err(store_error)?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
+    }
+
+    /// A pooled connection, for a write of one statement: SQLite runs it as its own
+    /// transaction (autocommit), which needs no `BEGIN IMMEDIATE` since it reads
+    /// nothing before it writes.
+    async fn connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool.acquire().await.map_err(store_error)
     }
 }
 
@@ -161,22 +171,7 @@ impl Store for SqliteStore {
     }
 
     async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!(
-            "INSERT INTO reservations \
-             (session_id, seat_number, user_id, price, status, held_at, expires_at) \
-             VALUES ($1, $2, $3, $4, 'held', $5, $6) RETURNING {RESERVATION_COLUMNS}"
-        ));
-        let record: ReservationRecord = sqlx::query_as(sql)
-            .bind(hold.session_id.0)
-            .bind(seat_int(hold.seat_number)?)
-            .bind(hold.user_id.as_str())
-            .bind(hold.price.0)
-            .bind(micros(hold.held_at))
-            .bind(micros(hold.expires_at))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(hold_error)?;
-        record.try_into()
+        writes::insert_hold(&mut *self.connection().await?, hold).await
     }
 
     async fn end_hold(
@@ -185,17 +180,7 @@ impl Store for SqliteStore {
         status: ReservationStatus,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let status = ended_status(status)?;
-        let done = sqlx::query(
-            "UPDATE reservations SET status = $2, ended_at = $3 WHERE id = $1 AND status = 'held'",
-        )
-        .bind(id.0)
-        .bind(status)
-        .bind(micros(at))
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(done.rows_affected() == 1)
+        writes::end_hold(&mut *self.connection().await?, id, status, at).await
     }
 
     async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
@@ -227,102 +212,16 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<Points, StoreError> {
         let mut tx = begin_write(&self.pool).await?;
-        let balance: i64 = sqlx::query_scalar(
-            "INSERT INTO wallets (user_id, balance) VALUES ($1, $2) \
-             ON CONFLICT (user_id) DO UPDATE SET balance = wallets.balance + excluded.balance \
-             RETURNING balance",
-        )
-        .bind(user.as_str())
-        .bind(amount.0)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        sqlx::query(
-            "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'charge', $2, $3)",
-        )
-        .bind(user.as_str())
-        .bind(amount.0)
-        .bind(micros(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        let balance = writes::charge(&mut tx, user, amount, at).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Points(balance))
+        Ok(balance)
     }
 
     async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
-        let user = payment.user_id.as_str();
-        let amount = payment.amount.0;
-        // The write lock, taken up front, serialises this with every other payment.
         let mut tx = begin_write(&self.pool).await?;
-
-        let held: Option<(String, String, i64)> =
-            sqlx::query_as("SELECT user_id, status, price FROM reservations WHERE id = $1")
-                .bind(payment.reservation_id.0)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(store_error)?;
-        check_payable(held, payment)?;
-
-        // A user who never charged has a balance of 0: enough for a free seat.
-        sqlx::query("INSERT INTO wallets (user_id, balance) VALUES ($1, 0) ON CONFLICT DO NOTHING")
-            .bind(user)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let balance_after: Option<i64> = sqlx::query_scalar(
-            "UPDATE wallets SET balance = balance - $2 WHERE user_id = $1 AND balance >= $2 \
-             RETURNING balance",
-        )
-        .bind(user)
-        .bind(amount)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        let Some(balance_after) = balance_after else {
-            return Err(StoreError::InsufficientBalance);
-        };
-
-        let paid_at = micros(payment.paid_at);
-        let payment_id: i64 = sqlx::query_scalar(
-            "INSERT INTO payments \
-             (reservation_id, user_id, amount, balance_after, idempotency_key, paid_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(payment.reservation_id.0)
-        .bind(user)
-        .bind(amount)
-        .bind(balance_after)
-        .bind(payment.idempotency_key.as_ref().map(IdempotencyKey::as_str))
-        .bind(paid_at)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        sqlx::query(
-            "INSERT INTO ledger (user_id, kind, amount, payment_id, created_at) \
-             VALUES ($1, 'payment', $2, $3, $4)",
-        )
-        .bind(user)
-        .bind(-amount)
-        .bind(payment_id)
-        .bind(paid_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(payment_error)?;
-        sqlx::query("UPDATE reservations SET status = 'paid' WHERE id = $1 AND status = 'held'")
-            .bind(payment.reservation_id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(payment_error)?;
-
-        let sql = sqlx::AssertSqlSafe(format!("{PAYMENT_SELECT}p.id = $1"));
-        let record: PaymentRecord = sqlx::query_as(sql)
-            .bind(payment_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
+        let paid = writes::commit_payment(&mut tx, payment).await?;
         tx.commit().await.map_err(store_error)?;
-        record.try_into()
+        Ok(paid)
     }
 
     async fn payment_by_key(
@@ -358,7 +257,13 @@ impl Store for SqliteStore {
     // ---- waiting room: see tokens.rs ----
 
     async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
-        tokens::insert(&self.pool, tokens).await
+        if tokens.is_empty() {
+            return Ok(());
+        }
+        // Several statements for many tokens: all or none needs a transaction.
+        let mut tx = begin_write(&self.pool).await?;
+        tokens::insert(&mut tx, tokens).await?;
+        tx.commit().await.map_err(store_error)
     }
 
     async fn admit_tokens(
@@ -366,7 +271,7 @@ impl Store for SqliteStore {
         tokens: &[QueueToken],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tokens::admit(&self.pool, tokens, at).await
+        tokens::admit(&mut *self.connection().await?, tokens, at).await
     }
 
     async fn end_tokens(
@@ -375,7 +280,7 @@ impl Store for SqliteStore {
         state: TokenState,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        tokens::end(&self.pool, tokens, state, at).await
+        tokens::end(&mut *self.connection().await?, tokens, state, at).await
     }
 
     async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
@@ -388,6 +293,15 @@ impl Store for SqliteStore {
 
     async fn max_token_seq(&self) -> Result<i64, StoreError> {
         tokens::max_seq(&self.pool).await
+    }
+
+    // ---- group commit: see writes.rs ----
+
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        writes::apply_batch(&self.pool, ops).await
     }
 }
 

@@ -19,7 +19,7 @@ use crate::domain::{
 };
 use crate::store::{
     Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 
 /// Runs the future `make` builds on the database runtime, holding a paused clock still.
@@ -189,5 +189,16 @@ impl Store for OffClockStore {
 
     async fn max_token_seq(&self) -> Result<i64, StoreError> {
         self.call(|s| async move { s.max_token_seq().await }).await
+    }
+
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        // Forwarded, not left to the trait's default: the default would apply the
+        // ops one by one, each in its own transaction.
+        let ops = ops.to_vec();
+        self.call(move |s| async move { s.apply_batch(&ops).await })
+            .await
     }
 }

@@ -1,8 +1,9 @@
 //! The waiting room's tokens on PostgreSQL: batches travel as arrays (one
-//! statement, all or none, no bind-parameter limit).
+//! statement, all or none, no bind-parameter limit). The writes take a connection,
+//! so that a group-commit batch runs them inside its transaction (`writes.rs`).
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgPool;
+use sqlx::postgres::{PgConnection, PgPool};
 
 use crate::domain::QueueToken;
 use crate::store::common::{
@@ -13,7 +14,7 @@ use crate::store::{StoreError, TokenRow, TokenState};
 const TOKEN_COLUMNS: &str = "token::text AS token, user_id, seq, state, issued_at, admitted_at";
 
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens).
-pub(super) async fn insert(pool: &PgPool, tokens: &[TokenRow]) -> Result<(), StoreError> {
+pub(super) async fn insert(conn: &mut PgConnection, tokens: &[TokenRow]) -> Result<(), StoreError> {
     if tokens.is_empty() {
         return Ok(());
     }
@@ -35,7 +36,7 @@ pub(super) async fn insert(pool: &PgPool, tokens: &[TokenRow]) -> Result<(), Sto
     .bind(states)
     .bind(issued)
     .bind(admitted)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(token_error)?;
     Ok(())
@@ -43,7 +44,7 @@ pub(super) async fn insert(pool: &PgPool, tokens: &[TokenRow]) -> Result<(), Sto
 
 /// [`Store::admit_tokens`](crate::store::Store::admit_tokens).
 pub(super) async fn admit(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tokens: &[QueueToken],
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -56,7 +57,7 @@ pub(super) async fn admit(
     )
     .bind(tokens.iter().copied().map(token_text).collect::<Vec<_>>())
     .bind(micros(at))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(store_error)?;
     Ok(())
@@ -64,7 +65,7 @@ pub(super) async fn admit(
 
 /// [`Store::end_tokens`](crate::store::Store::end_tokens).
 pub(super) async fn end(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     tokens: &[QueueToken],
     state: TokenState,
     at: DateTime<Utc>,
@@ -80,7 +81,7 @@ pub(super) async fn end(
     .bind(tokens.iter().copied().map(token_text).collect::<Vec<_>>())
     .bind(state)
     .bind(micros(at))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(store_error)?;
     Ok(())

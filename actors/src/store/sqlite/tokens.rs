@@ -1,11 +1,12 @@
 //! The waiting room's tokens on SQLite: new tokens go in as multi-row `INSERT`s
 //! in one transaction; updates take the tokens as one JSON array (`json_each`).
+//! The writes take a connection, so that a group-commit batch runs them inside its
+//! transaction (`writes.rs`).
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use sqlx::sqlite::{Sqlite, SqlitePool};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
 
-use super::begin_write;
 use crate::domain::QueueToken;
 use crate::store::common::{
     TokenRecord, ended_state, micros, rows, store_error, token_error, token_text,
@@ -17,12 +18,13 @@ const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at"
 /// Rows per `INSERT`: 6 parameters each, far below SQLite's limit of 32766.
 const TOKENS_PER_INSERT: usize = 1000;
 
-/// [`Store::insert_tokens`](crate::store::Store::insert_tokens).
-pub(super) async fn insert(pool: &SqlitePool, tokens: &[TokenRow]) -> Result<(), StoreError> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let mut tx = begin_write(pool).await?;
+/// [`Store::insert_tokens`](crate::store::Store::insert_tokens): one `INSERT` per
+/// [`TOKENS_PER_INSERT`] tokens, so all or none only inside the caller's write
+/// transaction.
+pub(super) async fn insert(
+    conn: &mut SqliteConnection,
+    tokens: &[TokenRow],
+) -> Result<(), StoreError> {
     for chunk in tokens.chunks(TOKENS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
             "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at, admitted_at) ",
@@ -37,16 +39,16 @@ pub(super) async fn insert(pool: &SqlitePool, tokens: &[TokenRow]) -> Result<(),
         });
         insert
             .build()
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(token_error)?;
     }
-    tx.commit().await.map_err(store_error)
+    Ok(())
 }
 
 /// [`Store::admit_tokens`](crate::store::Store::admit_tokens).
 pub(super) async fn admit(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     tokens: &[QueueToken],
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -60,7 +62,7 @@ pub(super) async fn admit(
     )
     .bind(token_array(tokens))
     .bind(micros(at))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(store_error)?;
     Ok(())
@@ -68,7 +70,7 @@ pub(super) async fn admit(
 
 /// [`Store::end_tokens`](crate::store::Store::end_tokens).
 pub(super) async fn end(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     tokens: &[QueueToken],
     state: TokenState,
     at: DateTime<Utc>,
@@ -84,7 +86,7 @@ pub(super) async fn end(
     .bind(token_array(tokens))
     .bind(state)
     .bind(micros(at))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(store_error)?;
     Ok(())
