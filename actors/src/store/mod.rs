@@ -7,9 +7,12 @@
 //! twice, overdraw a wallet or pay a reservation twice.
 //!
 //! - [`postgres::PgStore`] for production,
-//! - [`sqlite::SqliteStore`], the embedded default (`cargo run` needs no server).
+//! - [`sqlite::SqliteStore`], the embedded default (`cargo run` needs no server);
+//! - [`group_commit::GroupCommit`], a decorator over either that commits many
+//!   callers' writes in shared transactions.
 
 mod common;
+pub mod group_commit;
 pub mod postgres;
 pub mod sqlite;
 
@@ -375,24 +378,30 @@ pub trait Store: Send + Sync + 'static {
         for op in ops {
             results.push(match op {
                 WriteOp::InsertHold(hold) => self.insert_hold(hold).await.map(WriteOutcome::Hold),
-                WriteOp::EndHold { id, status, at } => {
-                    self.end_hold(*id, *status, *at).await.map(WriteOutcome::HoldEnded)
-                }
-                WriteOp::Charge { user, amount, at } => {
-                    self.charge(user, *amount, *at).await.map(WriteOutcome::Balance)
-                }
-                WriteOp::CommitPayment(payment) => {
-                    self.commit_payment(payment).await.map(WriteOutcome::Payment)
-                }
-                WriteOp::InsertTokens(tokens) => {
-                    self.insert_tokens(tokens).await.map(|()| WriteOutcome::Done)
-                }
-                WriteOp::AdmitTokens { tokens, at } => {
-                    self.admit_tokens(tokens, *at).await.map(|()| WriteOutcome::Done)
-                }
-                WriteOp::EndTokens { tokens, state, at } => {
-                    self.end_tokens(tokens, *state, *at).await.map(|()| WriteOutcome::Done)
-                }
+                WriteOp::EndHold { id, status, at } => self
+                    .end_hold(*id, *status, *at)
+                    .await
+                    .map(WriteOutcome::HoldEnded),
+                WriteOp::Charge { user, amount, at } => self
+                    .charge(user, *amount, *at)
+                    .await
+                    .map(WriteOutcome::Balance),
+                WriteOp::CommitPayment(payment) => self
+                    .commit_payment(payment)
+                    .await
+                    .map(WriteOutcome::Payment),
+                WriteOp::InsertTokens(tokens) => self
+                    .insert_tokens(tokens)
+                    .await
+                    .map(|()| WriteOutcome::Done),
+                WriteOp::AdmitTokens { tokens, at } => self
+                    .admit_tokens(tokens, *at)
+                    .await
+                    .map(|()| WriteOutcome::Done),
+                WriteOp::EndTokens { tokens, state, at } => self
+                    .end_tokens(tokens, *state, *at)
+                    .await
+                    .map(|()| WriteOutcome::Done),
             });
         }
         Ok(results)

@@ -1,0 +1,438 @@
+//! Group commit: a [`Store`] decorator that gathers the writes of many callers
+//! into shared transactions.
+//!
+//! The on-sale minute is many small writes (a hold, a token, a ledger row), each
+//! waiting on the commit's fsync. Committing them one by one caps the engine at the
+//! disk's fsyncs per second; committing them together pays one fsync per batch.
+//!
+//! Each write method of [`GroupCommit`] puts its [`WriteOp`] and a reply slot in a
+//! bounded queue and waits. Writer tasks take the first queued op, then whatever
+//! else is already queued (up to [`GroupCommitSettings::max_batch`]), and hand the
+//! batch to the inner store's [`Store::apply_batch`]: one transaction, a savepoint
+//! per op. Only after that transaction has committed does each caller get its own
+//! op's answer, so "answered" still means "committed" (a refused op, such as a taken
+//! seat, is answered with its refusal and leaves the others alone). While one batch
+//! commits, the next accumulates in the queue: that is where batches come from, with
+//! no timer and no added latency when the engine is idle (`max_wait` may add a
+//! wait, but defaults to none).
+//!
+//! # Bounds
+//!
+//! The queue holds at most [`GroupCommitSettings::queue_capacity`] ops; a write that
+//! finds it full is answered [`StoreError::Unavailable`] (`write queue full`) at
+//! once: overload is answered, never absorbed.
+//!
+//! # Ordering
+//!
+//! No order is kept between writes that are in flight together: with several
+//! writers, two batches commit concurrently, in either order. A write that must
+//! follow another must be submitted after the first has been answered (then it is
+//! committed, and the second sees it). That is how the engine already writes: each
+//! piece of contended state has one owner (an actor) that awaits a write before the
+//! next write on the same rows; the writes it pipelines (the WaitingRoom's new
+//! tokens) touch rows of their own. Within one batch, ops are applied in queue
+//! order, and a later op sees the earlier ones' effects.
+//!
+//! # Failure
+//!
+//! If the batch's transaction fails (the outer `Err` of `apply_batch`), every op of
+//! it gets that error: none of it committed. If the store panics mid-batch, its ops
+//! get `Unavailable` and the writer carries on. If the writers are gone (their
+//! runtime shut down), a write gets `Unavailable` at once, and one already queued
+//! gets it as soon as its reply slot is dropped: never a hang. A write once queued
+//! is applied even if its caller stops waiting for the answer.
+//!
+//! Reads, [`Store::create_concert`] and [`Store::create_session`] (admin writes,
+//! rare) pass straight through, as does [`Store::apply_batch`] itself.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::{
+    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
+};
+use crate::domain::{
+    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
+    UserId,
+};
+
+/// How [`GroupCommit`] batches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupCommitSettings {
+    /// The most ops in one transaction (at least 1).
+    pub max_batch: usize,
+    /// How long a writer waits for more ops once it has one, while its batch is
+    /// short of `max_batch`. Zero (the default) sends what is queued at once.
+    pub max_wait: Duration,
+    /// Writer tasks, hence batches committing at once (at least 1).
+    pub writers: usize,
+    /// The most ops queued; a write beyond it is refused at once (at least 1).
+    pub queue_capacity: usize,
+}
+
+impl GroupCommitSettings {
+    /// The defaults for a backend ([`Store::backend`]): batches of up to 256 ops, no
+    /// wait, a queue of 8192, and one writer on SQLite (it has one writer anyway:
+    /// a second would wait on the write lock) or four on Postgres (so that one batch
+    /// fills while others commit, and fsyncs overlap).
+    pub fn for_backend(backend: &str) -> Self {
+        Self {
+            max_batch: 256,
+            max_wait: Duration::ZERO,
+            writers: if backend == "sqlite" { 1 } else { 4 },
+            queue_capacity: 8192,
+        }
+    }
+}
+
+/// What [`GroupCommit`] has done since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Batches whose transaction committed.
+    pub batches: u64,
+    /// Ops answered from committed batches (each accepted or refused on its own).
+    pub ops: u64,
+    /// Batches whose transaction failed (or whose store panicked): all their ops failed.
+    pub failed_batches: u64,
+    /// Ops of those failed batches.
+    pub failed_ops: u64,
+    /// Writes refused at once: the queue was full, or the writers were gone.
+    pub rejected: u64,
+    /// The most ops one batch held.
+    pub largest_batch: u64,
+    /// Ops queued right now, not yet taken by a writer.
+    pub queued: usize,
+}
+
+/// The group-commit decorator (see the module docs).
+pub struct GroupCommit {
+    inner: Arc<dyn Store>,
+    queue: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+}
+
+impl std::fmt::Debug for GroupCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("backend", &self.inner.backend())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// One queued write and where its answer goes.
+struct Job {
+    op: WriteOp,
+    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+}
+
+#[derive(Default)]
+struct Counters {
+    batches: AtomicU64,
+    ops: AtomicU64,
+    failed_batches: AtomicU64,
+    failed_ops: AtomicU64,
+    rejected: AtomicU64,
+    largest_batch: AtomicU64,
+}
+
+impl GroupCommit {
+    /// Wraps `inner` and spawns the writer tasks on the current tokio runtime (so it
+    /// must be called inside one). The writers stop once this is dropped and the
+    /// queue is drained.
+    pub fn new(inner: Arc<dyn Store>, settings: GroupCommitSettings) -> Self {
+        let (queue, receiver) = mpsc::channel(settings.queue_capacity.max(1));
+        // Several writers share one receiver: each holds the lock only while it
+        // gathers a batch, never while the batch commits.
+        let receiver = Arc::new(Mutex::new(receiver));
+        let counters = Arc::new(Counters::default());
+        for _ in 0..settings.writers.max(1) {
+            tokio::spawn(writer(
+                Arc::clone(&inner),
+                Arc::clone(&receiver),
+                Arc::clone(&counters),
+                settings.max_batch.max(1),
+                settings.max_wait,
+            ));
+        }
+        Self {
+            inner,
+            queue,
+            counters,
+        }
+    }
+
+    /// [`GroupCommit::new`], as the `Arc<dyn Store>` the engine takes.
+    pub fn wrap(inner: Arc<dyn Store>, settings: GroupCommitSettings) -> Arc<dyn Store> {
+        Arc::new(Self::new(inner, settings))
+    }
+
+    /// What has been committed so far, and what is queued.
+    pub fn stats(&self) -> GroupCommitStats {
+        let c = &self.counters;
+        GroupCommitStats {
+            batches: c.batches.load(Ordering::Relaxed),
+            ops: c.ops.load(Ordering::Relaxed),
+            failed_batches: c.failed_batches.load(Ordering::Relaxed),
+            failed_ops: c.failed_ops.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+            largest_batch: c.largest_batch.load(Ordering::Relaxed),
+            queued: self.queue.max_capacity() - self.queue.capacity(),
+        }
+    }
+
+    /// Queues `op` and waits for its batch to commit.
+    async fn submit(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        if let Err(refused) = self.queue.try_send(Job { op, reply }) {
+            self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable(match refused {
+                TrySendError::Full(_) => "write queue full".into(),
+                TrySendError::Closed(_) => "group commit stopped: no writer is running".into(),
+            }));
+        }
+        // The reply slot is dropped unanswered only if its writer went away.
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "group commit: the writer stopped before answering".into(),
+            ))
+        })
+    }
+}
+
+/// A writer task: gathers a batch, commits it, answers it; until the queue closes.
+async fn writer(
+    inner: Arc<dyn Store>,
+    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
+    counters: Arc<Counters>,
+    max_batch: usize,
+    max_wait: Duration,
+) {
+    loop {
+        let mut jobs = Vec::with_capacity(max_batch);
+        {
+            let mut receiver = receiver.lock().await;
+            // The first op, and whatever else is already queued.
+            if receiver.recv_many(&mut jobs, max_batch).await == 0 {
+                return; // Closed and drained: the decorator is gone.
+            }
+            if !max_wait.is_zero() {
+                let deadline = tokio::time::Instant::now() + max_wait;
+                while jobs.len() < max_batch {
+                    let room = max_batch - jobs.len();
+                    let more = receiver.recv_many(&mut jobs, room);
+                    match tokio::time::timeout_at(deadline, more).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break, // The wait is over, or the queue closed.
+                    }
+                }
+            }
+        }
+        commit(&inner, jobs, &counters).await;
+    }
+}
+
+/// Applies one batch and answers each of its ops.
+async fn commit(inner: &Arc<dyn Store>, jobs: Vec<Job>, counters: &Counters) {
+    let n = jobs.len();
+    let (ops, replies): (Vec<WriteOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
+    // A task of its own, so that a panic in the store fails this batch, not the writer.
+    let store = Arc::clone(inner);
+    let applied = tokio::spawn(async move { store.apply_batch(&ops).await }).await;
+    let results = match applied {
+        Ok(Ok(mut results)) => {
+            counters.batches.fetch_add(1, Ordering::Relaxed);
+            counters.ops.fetch_add(n as u64, Ordering::Relaxed);
+            counters
+                .largest_batch
+                .fetch_max(n as u64, Ordering::Relaxed);
+            // A store that answers the wrong number of results is broken; the ops
+            // it did not answer must still hear something.
+            let missing =
+                StoreError::Unavailable("the store left an op of the batch unanswered".into());
+            results.resize(n, Err(missing));
+            results
+        }
+        Ok(Err(error)) => failed(counters, n, error),
+        Err(panic) => failed(
+            counters,
+            n,
+            StoreError::Unavailable(format!("the batch's store call failed: {panic}")),
+        ),
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        // The caller may have stopped waiting; its write is committed all the same.
+        let _ = reply.send(result);
+    }
+}
+
+/// Counts a batch that did not commit and answers each of its `n` ops with `error`.
+fn failed(
+    counters: &Counters,
+    n: usize,
+    error: StoreError,
+) -> Vec<Result<WriteOutcome, StoreError>> {
+    counters.failed_batches.fetch_add(1, Ordering::Relaxed);
+    counters.failed_ops.fetch_add(n as u64, Ordering::Relaxed);
+    tracing::warn!(ops = n, %error, "group commit: a batch failed, none of it committed");
+    vec![Err(error); n]
+}
+
+/// The answer of an op whose outcome is not the variant its method answers: a
+/// broken store, reported rather than panicked on.
+fn mismatch(outcome: &WriteOutcome) -> StoreError {
+    StoreError::Unavailable(format!("group commit: unexpected outcome {outcome:?}"))
+}
+
+#[async_trait]
+impl Store for GroupCommit {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    // ---- passed through ----
+
+    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        self.inner.create_concert(title).await
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
+        self.inner.create_session(session).await
+    }
+
+    async fn catalog(&self) -> Result<Catalog, StoreError> {
+        self.inner.catalog().await
+    }
+
+    async fn live_reservations(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<ReservationRow>, StoreError> {
+        self.inner.live_reservations(session).await
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
+        self.inner.reservation(id).await
+    }
+
+    async fn balance(&self, user: &UserId) -> Result<Points, StoreError> {
+        self.inner.balance(user).await
+    }
+
+    async fn payment_by_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        self.inner.payment_by_key(user, key).await
+    }
+
+    async fn payment_for_reservation(
+        &self,
+        id: ReservationId,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        self.inner.payment_for_reservation(id).await
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.inner.live_tokens().await
+    }
+
+    async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
+        self.inner.token(token).await
+    }
+
+    async fn max_token_seq(&self) -> Result<i64, StoreError> {
+        self.inner.max_token_seq().await
+    }
+
+    /// Already a batch: one transaction of the inner store, not queued.
+    async fn apply_batch(
+        &self,
+        ops: &[WriteOp],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        self.inner.apply_batch(ops).await
+    }
+
+    // ---- batched ----
+
+    async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
+        match self.submit(WriteOp::InsertHold(hold.clone())).await? {
+            WriteOutcome::Hold(row) => Ok(row),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn end_hold(
+        &self,
+        id: ReservationId,
+        status: ReservationStatus,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        match self.submit(WriteOp::EndHold { id, status, at }).await? {
+            WriteOutcome::HoldEnded(ended) => Ok(ended),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn charge(
+        &self,
+        user: &UserId,
+        amount: ChargeAmount,
+        at: DateTime<Utc>,
+    ) -> Result<Points, StoreError> {
+        let user = user.clone();
+        match self.submit(WriteOp::Charge { user, amount, at }).await? {
+            WriteOutcome::Balance(balance) => Ok(balance),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
+        match self.submit(WriteOp::CommitPayment(payment.clone())).await? {
+            WriteOutcome::Payment(row) => Ok(row),
+            other => Err(mismatch(&other)),
+        }
+    }
+
+    async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
+        done(self.submit(WriteOp::InsertTokens(tokens.to_vec())).await?)
+    }
+
+    async fn admit_tokens(
+        &self,
+        tokens: &[QueueToken],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        done(self.submit(WriteOp::AdmitTokens { tokens, at }).await?)
+    }
+
+    async fn end_tokens(
+        &self,
+        tokens: &[QueueToken],
+        state: TokenState,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let tokens = tokens.to_vec();
+        done(
+            self.submit(WriteOp::EndTokens { tokens, state, at })
+                .await?,
+        )
+    }
+}
+
+/// The answer of a token write.
+fn done(outcome: WriteOutcome) -> Result<(), StoreError> {
+    match outcome {
+        WriteOutcome::Done => Ok(()),
+        other => Err(mismatch(&other)),
+    }
+}
