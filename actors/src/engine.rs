@@ -23,6 +23,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Mailbox;
 use crate::registry::Registry;
 use crate::session::{HoldConfig, HoldReceipt, SeatsView, SessionMsg};
+use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
 use crate::store::{NewSession, PaymentRow, ReservationStatus, SessionRow, Store};
 use crate::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use crate::waiting_room::{LiveStatus, RoomConfig, Ticket, WaitingRoomMsg};
@@ -51,6 +52,9 @@ pub struct EngineConfig {
     pub call_timeout: Duration,
     /// A wallet stops after this long without a message.
     pub wallet_idle: Duration,
+    /// Commit the actors' writes together (see `store::group_commit`); off, each
+    /// write is its own transaction.
+    pub group_commit: bool,
     /// Actor restarts allowed within `restart_window` before the engine gives up.
     pub max_restarts: usize,
     /// See `max_restarts`.
@@ -70,6 +74,7 @@ impl Default for EngineConfig {
             mailbox_capacity: 4096,
             call_timeout: Duration::from_secs(5),
             wallet_idle: Duration::from_secs(60),
+            group_commit: true,
             max_restarts: 20,
             restart_window: Duration::from_secs(10),
         }
@@ -187,6 +192,12 @@ impl Engine {
         config: EngineConfig,
         clock: Clock,
     ) -> EngineResult<(Engine, EngineMonitor)> {
+        let store = if config.group_commit {
+            let settings = GroupCommitSettings::for_backend(store.backend());
+            GroupCommit::wrap(store, settings)
+        } else {
+            store
+        };
         let catalog = Arc::new(Catalog::from_store(store.catalog().await?));
         let registry = Arc::new(Registry::default());
         let args = SupervisorArgs {

@@ -123,7 +123,7 @@ impl Actor for Wallet {
             WalletMsg::Crash { reply } => {
                 let _unanswered = reply;
                 panic!("test-only fault injected into a wallet")
-            },
+            }
         }
         assert!(state.balance.0 >= 0, "a balance never goes below zero");
         state.last_active = now;
@@ -133,7 +133,10 @@ impl Actor for Wallet {
 
 impl Wallet {
     async fn pay(&self, state: &mut WalletState, payment: NewPayment) -> EngineResult<PaymentRow> {
-        assert_eq!(payment.user_id, state.user_id, "a wallet pays for its own user");
+        assert_eq!(
+            payment.user_id, state.user_id,
+            "a wallet pays for its own user"
+        );
         if state.balance < payment.amount {
             return Err(EngineError::InsufficientBalance);
         }
