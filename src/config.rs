@@ -78,6 +78,10 @@ pub struct Config {
     #[arg(long, env = "CONCERT_MAILBOX_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub mailbox_capacity: u32,
 
+    /// Requests handled at once, across all routes; past it, 503 at once instead of a pile of waiting requests.
+    #[arg(long, env = "CONCERT_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
     /// At most this many admissions per second (unset: as fast as places free up).
     #[arg(long, env = "CONCERT_ADMISSION_RATE")]
     pub admission_rate: Option<NonZeroU32>,
@@ -115,6 +119,7 @@ impl Config {
             body_limit: self.body_limit,
             // An empty key would let an empty header in: the contract treats it as unset.
             admin_key: self.admin_key.clone().filter(|key| !key.is_empty()),
+            max_in_flight: self.max_in_flight as usize,
         }
     }
 }

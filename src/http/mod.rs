@@ -18,13 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::Engine;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
+use axum::{BoxError, Json, Router, middleware};
 use serde::Serialize;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -45,6 +48,8 @@ pub struct HttpSettings {
     pub body_limit: usize,
     /// The `X-Admin-Key` that opens the admin routes; `None` closes them (403).
     pub admin_key: Option<String>,
+    /// Requests handled at once, across all routes; past it, 503 `OVERLOADED` at once.
+    pub max_in_flight: usize,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -53,6 +58,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("request_timeout", &self.request_timeout)
             .field("body_limit", &self.body_limit)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
+            .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
 }
@@ -63,6 +69,7 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(15),
             body_limit: 16 * 1024,
             admin_key: None,
+            max_in_flight: 1024,
         }
     }
 }
@@ -147,6 +154,16 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
+        // Bounded intake in front of the whole engine. Each actor's mailbox bounds what
+        // waits at that actor; this bounds the rest: requests waiting on the database
+        // pool, the sum over thousands of wallets, and the bodies they hold. A request
+        // past the limit is answered 503 `OVERLOADED` at once, never queued. The
+        // semaphore is global: `Router::layer` gives each route its own copy of a layer.
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            ApiError::overloaded()
+        }))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
         // A bare 503 from here is turned into the contract's `TIMEOUT` above.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
