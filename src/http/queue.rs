@@ -18,7 +18,7 @@ use super::extract::{Authorization, Query, user_id};
 pub struct QueueQuery {
     /// Who a new token is for: 1 to 64 of `A-Z a-z 0-9 _ -` (also accepted as header `X-User-Id`).
     #[serde(rename = "userId")]
-    #[param(rename = "userId")]
+    #[param(rename = "userId", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub user_id: Option<String>,
 }
 
@@ -61,7 +61,7 @@ impl From<Ticket> for QueueResponse {
     params(
         QueueQuery,
         ("Authorization" = Option<String>, Header, description = "The queue token (`Bearer ` prefix optional)"),
-        ("X-User-Id" = Option<String>, Header, description = "Who a new token is for, when the query names nobody"),
+        ("X-User-Id" = Option<String>, Header, description = "Who a new token is for, when the query names nobody", pattern = "^[A-Za-z0-9_-]{1,64}$"),
     ),
     responses(
         (status = 200, description = "The token's place in line", body = QueueResponse),

@@ -163,7 +163,7 @@ impl From<PaymentRow> for PaymentResponse {
     tag = "reservations",
     params(
         ("Authorization" = String, Header, description = "An admitted queue token (for a retry with a key: the user's token, even expired)"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters; makes the payment safe to retry"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 128 visible ASCII characters; makes the payment safe to retry", pattern = "^[!-~]{1,128}$"),
     ),
     request_body = PayRequest,
     responses(
