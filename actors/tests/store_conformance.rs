@@ -757,6 +757,25 @@ backend_tests! {
         assert_eq!(state_of(&db).await, state_of(&single).await);
     }
 
+    /// Consecutive token inserts (Postgres writes them with one statement): one that
+    /// conflicts (a second live token for a user) is refused alone; the others commit.
+    async fn a_run_of_new_tokens_is_answered_as_one_token_at_a_time(db: TestDb) {
+        let store = &*db.store;
+        store.insert_tokens(&[waiting("alice", 1)]).await.unwrap();
+        let (bob, carol) = (waiting("bob", 3), waiting("carol", 4));
+        let ops = vec![
+            WriteOp::InsertTokens(vec![bob.clone()]),
+            WriteOp::InsertTokens(vec![waiting("alice", 2)]),
+            WriteOp::InsertTokens(vec![carol.clone()]),
+        ];
+        let answers = store.apply_batch(&ops).await.unwrap();
+        assert_eq!(answers[0], Ok(WriteOutcome::Done));
+        assert!(matches!(answers[1], Err(StoreError::Conflict(_))), "{:?}", answers[1]);
+        assert_eq!(answers[2], Ok(WriteOutcome::Done));
+        let live: Vec<_> = store.live_tokens().await.unwrap().into_iter().map(|t| t.user_id).collect();
+        assert_eq!(live, vec![user("alice"), user("bob"), user("carol")]);
+    }
+
     async fn an_empty_batch_answers_nothing(db: TestDb) {
         assert_eq!(db.store.apply_batch(&[]).await, Ok(Vec::new()));
     }

@@ -14,6 +14,10 @@
 //! answer is still the single-op method's. (Only the ids can differ: the rolled-back
 //! statement used up sequence values, which Postgres never hands out again. Ids
 //! have gaps anyway, after every refused insert.)
+//!
+//! The same goes for a run of new tokens (the waiting room's burst): their rows go
+//! in as one multi-row insert under one savepoint; if that is refused (a second live
+//! token for a user, which the waiting room never asks for), each op is retried alone.
 
 use std::collections::HashMap;
 
@@ -24,7 +28,7 @@ use super::{tokens, writes};
 use crate::store::common::{
     RESERVATION_COLUMNS, ReservationRecord, micros, rows, seat_int, store_error,
 };
-use crate::store::{NewHold, ReservationRow, StoreError, WriteOp, WriteOutcome};
+use crate::store::{NewHold, ReservationRow, StoreError, TokenRow, WriteOp, WriteOutcome};
 
 /// See the module docs.
 pub(super) async fn apply_batch(
@@ -45,6 +49,18 @@ pub(super) async fn apply_batch(
                 _ => None,
             })
             .collect();
+        let tokens: Vec<&[TokenRow]> = rest
+            .iter()
+            .map_while(|op| match op {
+                WriteOp::InsertTokens(rows) => Some(rows.as_slice()),
+                _ => None,
+            })
+            .collect();
+        if tokens.len() > 1 && tokens_under_savepoint(&mut tx, &tokens).await? {
+            results.extend(tokens.iter().map(|_| Ok(WriteOutcome::Done)));
+            rest = &rest[tokens.len()..];
+            continue;
+        }
         let answered = if holds.len() > 1 {
             holds_under_savepoint(&mut tx, &holds).await?
         } else {
@@ -105,6 +121,27 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteOutcome, St
         WriteOp::EndTokens { tokens, state, at } => tokens::end(conn, tokens, *state, *at)
             .await
             .map(|()| WriteOutcome::Done),
+    }
+}
+
+/// A run of token inserts as one, under a savepoint: true if it went in; false if it
+/// was refused (rolled back: the caller applies the ops one at a time). The `Err` is
+/// the savepoint's own failure, as in [`under_savepoint`].
+async fn tokens_under_savepoint(
+    conn: &mut PgConnection,
+    runs: &[&[TokenRow]],
+) -> Result<bool, StoreError> {
+    let rows: Vec<TokenRow> = runs.iter().flat_map(|rows| rows.iter().cloned()).collect();
+    let mut savepoint = conn.begin().await.map_err(store_error)?;
+    match tokens::insert(&mut savepoint, &rows).await {
+        Ok(()) => {
+            savepoint.commit().await.map_err(store_error)?;
+            Ok(true)
+        }
+        Err(_) => {
+            savepoint.rollback().await.map_err(store_error)?;
+            Ok(false)
+        }
     }
 }
 
