@@ -161,4 +161,11 @@ mod tests {
     fn zero_max_active_is_refused() {
         assert!(Config::try_parse_from(["concert", "--max-active", "0"]).is_err());
     }
+
+    #[test]
+    fn max_in_flight_reaches_the_http_layer_and_zero_is_refused() {
+        assert_eq!(parse(&[]).http().max_in_flight, 1024);
+        assert_eq!(parse(&["--max-in-flight", "16"]).http().max_in_flight, 16);
+        assert!(Config::try_parse_from(["concert", "--max-in-flight", "0"]).is_err());
+    }
 }
