@@ -407,17 +407,18 @@ impl Room {
     }
 
     fn estimate_wait_seconds(&self, position: usize, now: Instant) -> Option<u64> {
+        // Admissions are recorded in time order: the recent ones are a suffix.
         let window_start = now.checked_sub(ESTIMATE_WINDOW);
-        let recent: Vec<&Instant> = self
+        let recent = self
             .recent_admissions
             .iter()
-            .filter(|at| window_start.is_none_or(|start| **at >= start))
-            .collect();
-        let oldest = **recent.first()?;
+            .rev()
+            .take_while(|at| window_start.is_none_or(|start| **at >= start));
+        let (count, oldest) = recent.fold((0usize, None), |(n, _), at| (n + 1, Some(*at)));
         let span = now
-            .saturating_duration_since(oldest)
+            .saturating_duration_since(oldest?)
             .max(Duration::from_secs(1));
-        let per_second = recent.len() as f64 / span.as_secs_f64();
+        let per_second = count as f64 / span.as_secs_f64();
         Some((position as f64 / per_second).ceil() as u64)
     }
 
@@ -535,6 +536,39 @@ mod tests {
             room.identify(tokens[0]),
             None,
             "an ended admission is no longer live"
+        );
+    }
+
+    #[test]
+    fn the_wait_estimate_follows_the_recent_admission_rate() {
+        let mut room = room(100);
+        let start = Instant::now();
+        let tokens: Vec<_> = (0..15).map(|_| QueueToken::generate()).collect();
+        for (n, token) in tokens.iter().enumerate() {
+            room.join(*token, user(n));
+            room.confirm(*token, start);
+        }
+        assert_eq!(
+            room.ticket(tokens[14], start)
+                .unwrap()
+                .estimated_wait_seconds,
+            None
+        );
+        // Ten admissions over ten seconds: one a second.
+        for n in 0..10 {
+            room.admit(&[tokens[n]], start + Duration::from_secs(n as u64 + 1));
+        }
+        let now = start + Duration::from_secs(11);
+        let ticket = room.ticket(tokens[14], now).unwrap();
+        assert_eq!(ticket.position, 5);
+        assert_eq!(ticket.estimated_wait_seconds, Some(5));
+        // Long after, the old admissions fall out of the window: unknown again.
+        let much_later = now + ESTIMATE_WINDOW + Duration::from_secs(10);
+        assert_eq!(
+            room.ticket(tokens[14], much_later)
+                .unwrap()
+                .estimated_wait_seconds,
+            None
         );
     }
 
