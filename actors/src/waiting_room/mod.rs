@@ -12,7 +12,7 @@
 //! Admission is event-driven: whenever a place may have opened or a waiter
 //! arrived, the actor admits as many as fit, in one store write.
 
-mod line;
+pub mod line;
 mod room;
 
 use std::collections::HashMap;
