@@ -10,10 +10,40 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actors::EngineConfig;
-use clap::Parser;
+use actors::invariants::Limits;
 use clap::builder::BoolishValueParser;
+use clap::{Parser, Subcommand};
 
 use crate::http::HttpSettings;
+
+/// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies
+/// the database's invariants and exits.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "concert", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do instead of serving.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// The server's settings (`check` reads the database, max-active and hold-limit ones).
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// A subcommand: anything but serving.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Command {
+    /// Verify the database's invariants instead of serving.
+    ///
+    /// Reads the database named by DATABASE_URL in one read-only snapshot (safe beside a
+    /// running server) and checks every invariant: no seat held or sold twice, held + sold
+    /// within each session's seats, every payment with exactly one debit of its price,
+    /// balances equal to their ledgers and never negative, admitted tokens within
+    /// --max-active, one live token per user, the line served in order, …
+    /// Prints each violation on its own line and exits 1 if there is any; otherwise
+    /// prints a one-line summary and exits 0. Exits 2 if the database cannot be read.
+    Check,
+}
 
 /// `concert`: the concert reservation server.
 #[derive(Debug, Clone, Parser)]
@@ -25,7 +55,14 @@ pub struct Config {
     pub addr: SocketAddr,
 
     /// Database: `sqlite:FILE` (embedded, created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite:concert.db")]
+    // Env value hidden from `--help`: a Postgres URL may carry a password.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite:concert.db",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: String,
 
     /// Life of an unpaid hold.
@@ -37,7 +74,7 @@ pub struct Config {
     pub active_ttl: Duration,
 
     /// Admitted tokens at once.
-    #[arg(long, env = "CONCERT_MAX_ACTIVE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "CONCERT_MAX_ACTIVE", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_active: u32,
 
     /// A waiting token unpolled this long is evicted from the line.
@@ -45,7 +82,7 @@ pub struct Config {
     pub waiting_idle: Duration,
 
     /// Live holds per user per session.
-    #[arg(long, env = "CONCERT_MAX_HOLDS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "CONCERT_MAX_HOLDS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_holds_per_user: u32,
 
     /// A payment ends the payer's admission, so the next in line is admitted.
@@ -112,6 +149,14 @@ impl Config {
         }
     }
 
+    /// The limits `concert check` holds the database to: the ones the server enforces.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_active: self.max_active.into(),
+            max_holds_per_user: self.max_holds_per_user.into(),
+        }
+    }
+
     /// The HTTP layer's part of the configuration.
     pub fn http(&self) -> HttpSettings {
         HttpSettings {
@@ -155,6 +200,42 @@ mod tests {
             parse(&["--admin-key", "k"]).http().admin_key.as_deref(),
             Some("k")
         );
+    }
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut argv = vec!["concert"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).expect("a valid command line")
+    }
+
+    #[test]
+    fn without_a_subcommand_the_server_serves_with_its_flags() {
+        let parsed = cli(&["--addr", "127.0.0.1:9000", "--max-active", "7"]);
+        assert_eq!(parsed.command, None);
+        assert_eq!(parsed.config.addr.port(), 9000);
+        assert_eq!(parsed.config.max_active, 7);
+    }
+
+    #[test]
+    fn check_reads_the_database_and_limits_given_before_or_after_it() {
+        let after = cli(&[
+            "check",
+            "--database-url",
+            "sqlite:x.db",
+            "--max-active",
+            "3",
+        ]);
+        assert_eq!(after.command, Some(Command::Check));
+        assert_eq!(after.config.database_url, "sqlite:x.db");
+        assert_eq!(after.config.limits().max_active, 3);
+        let before = cli(&["--max-holds-per-user", "2", "check"]);
+        assert_eq!(before.command, Some(Command::Check));
+        assert_eq!(before.config.limits().max_holds_per_user, 2);
+    }
+
+    #[test]
+    fn check_refuses_the_servers_other_flags_after_it() {
+        assert!(Cli::try_parse_from(["concert", "check", "--addr", "127.0.0.1:1"]).is_err());
     }
 
     #[test]

@@ -1,17 +1,21 @@
 //! `concert`: serves the reservation API. See `concert --help` for every setting.
+//! `concert check` verifies the database's invariants instead (see `concert check --help`).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use concert::config::Config;
+use concert::config::{Cli, Command, Config};
 use concert::server::{Application, Settings, shutdown_signal};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = Config::parse();
+    let Cli { command, config } = Cli::parse();
+    if let Some(Command::Check) = command {
+        return check(&config).await;
+    }
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|error| {
         eprintln!(
             "invalid log filter {:?} ({error}); using \"info\"",
@@ -49,4 +53,26 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(address = %app.local_addr()?, "serving");
     app.run_until(shutdown_signal()).await?;
     Ok(())
+}
+
+/// `concert check`: 0 when every invariant holds, 1 on any violation, 2 when the
+/// database cannot be read. Violations and the summary go to stdout, errors to stderr.
+async fn check(config: &Config) -> ExitCode {
+    match actors::invariants::check(&config.database_url, &config.limits()).await {
+        Ok(report) if report.is_clean() => {
+            println!("ok: {}", report.summary());
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for violation in &report.violations {
+                println!("{violation}");
+            }
+            println!("FAILED: {}", report.summary());
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("concert check: {error}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -38,6 +38,7 @@ pub mod clock;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod invariants;
 pub mod mailbox;
 pub mod registry;
 pub mod session;
