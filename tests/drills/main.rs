@@ -1,0 +1,14 @@
+//! Drills against the real `concert` binary (`CARGO_BIN_EXE_concert`), each on a fresh
+//! database: SQLite always, Postgres when `DATABASE_URL` names one (the test kit's
+//! `postgres()`; `REQUIRE_POSTGRES=1` turns a skip into a failure).
+//!
+//! - `crash`: twenty SIGKILLs under a mixed load; nothing acknowledged is lost.
+//! - `outage`: Postgres unreachable for ten seconds under load (Postgres only).
+//!
+//! Each drill prints its seed (`DRILL_SEED=<n>` replays its choices) and its figures,
+//! which `docs/reliability.md` quotes.
+
+mod crash;
+mod outage;
+mod proxy;
+mod support;

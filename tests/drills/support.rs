@@ -1,0 +1,499 @@
+//! What the drills share: the real `concert` binary as a child process (free port,
+//! `/health` before load, SIGKILL), `concert check`, an HTTP client that tells an
+//! answer from a lost request, the contract's error shape, and a seeded RNG.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+/// The binary under test, built by cargo for this test target.
+pub const BIN: &str = env!("CARGO_BIN_EXE_concert");
+
+/// The admin key the drills start the server with.
+pub const ADMIN_KEY: &str = "drill-admin-key";
+
+/// Prints straight to the process's stderr: libtest captures `eprintln!`, and a drill's
+/// seed and figures should show in a passing run too.
+pub fn say(line: impl AsRef<str>) {
+    let _ = writeln!(std::io::stderr(), "{}", line.as_ref());
+}
+
+// ---- randomness ----
+
+/// SplitMix64: small, seedable, and good enough to pick moments and seats.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The drill's seed: `DRILL_SEED` if set (to replay a run), else from the clock.
+    pub fn seed(drill: &str) -> u64 {
+        let seed = std::env::var("DRILL_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_nanos() as u64)
+            });
+        say(format!(
+            "{drill}: seed {seed} (replay with DRILL_SEED={seed})"
+        ));
+        seed
+    }
+
+    /// A generator for the `n`th worker of a drill seeded with `seed`.
+    pub fn fork(seed: u64, n: u64) -> Self {
+        let mut rng = Self(seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        rng.next();
+        rng
+    }
+
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+}
+
+// ---- the server process ----
+
+/// A scratch folder for server logs, removed unless the test fails.
+pub struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    /// A new folder under the temporary directory.
+    pub fn new(drill: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("concert-drill-{drill}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("create a scratch folder");
+        Self { dir }
+    }
+
+    /// A path inside it.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            say(format!("drill logs kept in {}", self.dir.display()));
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The environment every drill server gets: nothing inherited from `CONCERT_*`, so a
+/// developer's settings cannot change a drill.
+fn command(db_url: &str, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CONCERT_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("DATABASE_URL", db_url);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command
+}
+
+/// The `concert` binary, serving.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Its log file.
+    pub log: PathBuf,
+    /// From spawn to the first 200 from `/health`.
+    pub startup: Duration,
+}
+
+impl Server {
+    /// Starts the binary on `db_url` on a free port and waits (at most 60 s) for
+    /// `/health`. A port taken between choosing and binding is retried (5 tries).
+    pub async fn start(db_url: &str, env: &[(&str, String)], log: &Path) -> Server {
+        let mut last_failure = String::new();
+        for _ in 0..5 {
+            let port = free_port();
+            let started = Instant::now();
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(log)
+                .expect("open the server log");
+            let mut child = command(db_url, env)
+                .env("CONCERT_ADDR", format!("127.0.0.1:{port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(file.try_clone().expect("clone the log handle")))
+                .stderr(Stdio::from(file))
+                .kill_on_drop(true)
+                .spawn()
+                .expect("spawn the concert binary");
+            let base = format!("http://127.0.0.1:{port}");
+            let probe = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()
+                .expect("a client");
+            let deadline = started + Duration::from_secs(60);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    last_failure = format!("exited with {status} before serving");
+                    break;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.start_kill();
+                    let _ = child.wait().await;
+                    panic!(
+                        "the server did not answer /health within 60 s; log: {}",
+                        tail(log)
+                    );
+                }
+                let healthy = probe
+                    .get(format!("{base}/health"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if healthy {
+                    return Server {
+                        child,
+                        base,
+                        log: log.to_owned(),
+                        startup: started.elapsed(),
+                    };
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+        panic!(
+            "the server would not start: {last_failure}; log: {}",
+            tail(log)
+        );
+    }
+
+    /// SIGKILL: no shutdown hook runs, buffered nothing is flushed.
+    pub async fn kill(mut self) {
+        self.child.start_kill().expect("SIGKILL the server");
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the killed server is reaped")
+            .expect("wait for the server");
+        assert!(!status.success(), "a SIGKILLed process does not exit 0");
+    }
+
+    /// Why the process ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// A port nobody listens on right now (the OS picks it).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// The last lines of a log, for a failure message.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(40);
+    format!("{}:\n{}", log.display(), lines[from..].join("\n"))
+}
+
+/// `concert check` on `db_url` with the same limits as the server: (passed, output).
+pub async fn concert_check(db_url: &str, env: &[(&str, String)]) -> (bool, String, Duration) {
+    let started = Instant::now();
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        command(db_url, env)
+            .arg("check")
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("concert check finishes within 120 s")
+    .expect("run concert check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text, started.elapsed())
+}
+
+// ---- HTTP ----
+
+/// What became of a request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// The server answered.
+    Http {
+        /// Its status.
+        status: u16,
+        /// Its body (a JSON string value when the body was not JSON).
+        body: Value,
+        /// From send to the end of the body.
+        elapsed: Duration,
+    },
+    /// No answer: connection refused or cut, or the client's timeout.
+    Lost {
+        /// reqwest's account.
+        error: String,
+        /// From send to the failure.
+        elapsed: Duration,
+        /// The client's own timeout fired (the server hung).
+        timed_out: bool,
+    },
+}
+
+impl Answer {
+    /// The status, if answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Answer::Http { status, .. } => Some(*status),
+            Answer::Lost { .. } => None,
+        }
+    }
+
+    /// The body of a 2xx answer.
+    pub fn ok(&self) -> Option<&Value> {
+        match self {
+            Answer::Http { status, body, .. } if (200..300).contains(status) => Some(body),
+            _ => None,
+        }
+    }
+
+    /// The body, if answered.
+    pub fn body(&self) -> Option<&Value> {
+        match self {
+            Answer::Http { body, .. } => Some(body),
+            Answer::Lost { .. } => None,
+        }
+    }
+
+    /// How long it took.
+    pub fn elapsed(&self) -> Duration {
+        match self {
+            Answer::Http { elapsed, .. } | Answer::Lost { elapsed, .. } => *elapsed,
+        }
+    }
+}
+
+/// Whether an error answer has the contract's shape: exactly `errorCode` (= the
+/// status), a non-empty `msg` and a SCREAMING_SNAKE_CASE `error`.
+pub fn contract_error(status: u16, body: &Value) -> bool {
+    let Some(object) = body.as_object() else {
+        return false;
+    };
+    object.len() == 3
+        && object.get("errorCode") == Some(&json!(status))
+        && object
+            .get("msg")
+            .and_then(Value::as_str)
+            .is_some_and(|m| !m.is_empty())
+        && object
+            .get("error")
+            .and_then(Value::as_str)
+            .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+}
+
+/// A client for one running server.
+#[derive(Clone)]
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// A client for `base` whose requests give up after `timeout` (then `Lost`).
+    pub fn new(base: &str, timeout: Duration) -> Self {
+        Self {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("a client"),
+        }
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                return Answer::Lost {
+                    timed_out: error.is_timeout(),
+                    error: error.to_string(),
+                    elapsed: started.elapsed(),
+                };
+            }
+        };
+        let status = response.status().as_u16();
+        match response.text().await {
+            Ok(text) => Answer::Http {
+                status,
+                body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                elapsed: started.elapsed(),
+            },
+            Err(error) => Answer::Lost {
+                timed_out: error.is_timeout(),
+                error: error.to_string(),
+                elapsed: started.elapsed(),
+            },
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// `GET /concert/wating?userId=…`: the user's live token or a new one.
+    pub async fn join(&self, user: &str) -> Answer {
+        self.send(self.request(Method::GET, &format!("/concert/wating?userId={user}")))
+            .await
+    }
+
+    /// `GET /concert/wating` with a token.
+    pub async fn poll(&self, token: &str) -> Answer {
+        self.send(
+            self.request(Method::GET, "/concert/wating")
+                .header("Authorization", token),
+        )
+        .await
+    }
+
+    /// `PATCH /concert/balance`.
+    pub async fn charge(&self, token: &str, amount: i64) -> Answer {
+        let request = self
+            .request(Method::PATCH, "/concert/balance")
+            .header("Authorization", token)
+            .json(&json!({ "amount": amount }));
+        self.send(request).await
+    }
+
+    /// `GET /concert/balance`.
+    pub async fn balance(&self, token: &str) -> Answer {
+        self.send(
+            self.request(Method::GET, "/concert/balance")
+                .header("Authorization", token),
+        )
+        .await
+    }
+
+    /// `POST /concert/reservation`.
+    pub async fn hold(&self, token: &str, session: i64, seat: i64) -> Answer {
+        let request = self
+            .request(Method::POST, "/concert/reservation")
+            .header("Authorization", token)
+            .json(&json!({ "sessionId": session, "seatNumber": seat }));
+        self.send(request).await
+    }
+
+    /// `POST /concert/payment` with an `Idempotency-Key`.
+    pub async fn pay(&self, token: &str, reservation: i64, key: &str) -> Answer {
+        let request = self
+            .request(Method::POST, "/concert/payment")
+            .header("Authorization", token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "reservationId": reservation }));
+        self.send(request).await
+    }
+
+    /// `GET /concert/seat/{session}`.
+    pub async fn seats(&self, session: i64) -> Answer {
+        self.send(self.request(Method::GET, &format!("/concert/seat/{session}")))
+            .await
+    }
+
+    /// `GET /concert/session/{concert}`.
+    pub async fn sessions(&self, concert: i64) -> Answer {
+        self.send(self.request(Method::GET, &format!("/concert/session/{concert}")))
+            .await
+    }
+
+    /// `POST /admin/concerts`, then one session of `seats` seats at `price`: the ids.
+    pub async fn add_concert(&self, seats: u32, price: i64, sessions: usize) -> (i64, Vec<i64>) {
+        let concert = self
+            .send(
+                self.request(Method::POST, "/admin/concerts")
+                    .header("X-Admin-Key", ADMIN_KEY)
+                    .json(&json!({ "title": "Drill concert" })),
+            )
+            .await;
+        let concert = concert
+            .ok()
+            .and_then(|b| b["concertId"].as_i64())
+            .unwrap_or_else(|| panic!("create a concert: {concert:?}"));
+        let mut ids = Vec::new();
+        for day in 0..sessions {
+            let session = self
+                .send(
+                    self.request(Method::POST, &format!("/admin/concerts/{concert}/sessions"))
+                        .header("X-Admin-Key", ADMIN_KEY)
+                        .json(&json!({
+                            "date": format!("2024-09-{:02}", day + 1),
+                            "seatCount": seats,
+                            "price": price,
+                        })),
+                )
+                .await;
+            ids.push(
+                session
+                    .ok()
+                    .and_then(|b| b["sessionId"].as_i64())
+                    .unwrap_or_else(|| panic!("create a session: {session:?}")),
+            );
+        }
+        (concert, ids)
+    }
+}
+
+/// The token of a queue answer.
+pub fn token_of(body: &Value) -> Option<String> {
+    body["token"].as_str().map(str::to_owned)
+}
+
+/// `(isProcessing, watingNumber)` of a queue answer.
+pub fn queue_state(body: &Value) -> (bool, i64) {
+    (
+        body["isProcessing"].as_bool().unwrap_or(false),
+        body["watingNumber"].as_i64().unwrap_or(-1),
+    )
+}
+
+/// A duration as milliseconds with one decimal.
+pub fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
