@@ -3,8 +3,8 @@
 //! every suite runs on SQLite, and on Postgres when `DATABASE_URL=postgres://…` is set.
 //!
 //! Each suite prints the figures `docs/reliability.md` quotes (`cargo test --test safety
-//! -- --nocapture` shows them) and ends with [`invariants::assert_holds`], which reads the
-//! database and checks what must hold whatever happened over HTTP.
+//! -- --nocapture` shows them) and ends with [`invariants::assert_holds`]: `concert
+//! check` on its database, which must pass whatever happened over HTTP.
 
 #[path = "../api/helpers.rs"]
 #[allow(dead_code)] // shared with tests/api; not every helper is used here
