@@ -452,6 +452,11 @@ impl Engine {
         if let Some(key) = &key
             && let Some(first) = self.replay(caller, reservation, key).await?
         {
+            // A retry after a crash or a lost answer: the first attempt may not have
+            // got as far as ending the admission. Ending it twice is harmless.
+            if first.is_ok() && caller.status == CallerStatus::Admitted {
+                self.end_admission_after_payment(caller.token).await;
+            }
             return first;
         }
         caller.require_admitted()?;
@@ -490,9 +495,7 @@ impl Engine {
             }
             (paid, _) => paid,
         }?;
-        if self.inner.config.expire_token_on_payment {
-            self.end_admission(caller.token).await;
-        }
+        self.end_admission_after_payment(caller.token).await;
         Ok(paid)
     }
 
@@ -529,6 +532,13 @@ impl Engine {
             .await?
             .filter(|row| row.user_id == caller.user_id)
             .ok_or(EngineError::ReservationNotFound)
+    }
+
+    /// Ends the payer's admission, if the configuration says a payment does.
+    async fn end_admission_after_payment(&self, token: QueueToken) {
+        if self.inner.config.expire_token_on_payment {
+            self.end_admission(token).await;
+        }
     }
 
     async fn end_admission(&self, token: QueueToken) {

@@ -555,8 +555,8 @@ mod tests {
             None
         );
         // Ten admissions over ten seconds: one a second.
-        for n in 0..10 {
-            room.admit(&[tokens[n]], start + Duration::from_secs(n as u64 + 1));
+        for (n, token) in tokens.iter().take(10).enumerate() {
+            room.admit(&[*token], start + Duration::from_secs(n as u64 + 1));
         }
         let now = start + Duration::from_secs(11);
         let ticket = room.ticket(tokens[14], now).unwrap();

@@ -113,6 +113,34 @@ backend_tests! {
         assert!(app.engine.pay(&bob, bobs_hold.reservation_id, key("k-1")).await.is_ok());
     }
 
+    /// A payment that committed just before a crash (its admission never ended): the
+    /// retry with its key answers it, and ends the admission, admitting the next.
+    async fn a_replayed_payment_ends_the_admission(db: TestDb) {
+        let session = session(&db, 5).await;
+        let app = start(&db, EngineConfig { max_active: 1, ..config() }).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = join(&app.engine, "bob").await;
+        app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
+        let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+        let first = db
+            .store
+            .commit_payment(&actors::store::NewPayment {
+                reservation_id: hold.reservation_id,
+                user_id: alice.user_id.clone(),
+                amount: hold.price,
+                idempotency_key: key("before-the-crash"),
+                paid_at: app.clock.now_utc(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(reidentify(&app.engine, &alice).await.status, CallerStatus::Admitted);
+
+        let replay = app.engine.pay(&alice, hold.reservation_id, key("before-the-crash")).await;
+        assert_eq!(replay, Ok(first));
+        assert_eq!(reidentify(&app.engine, &alice).await.status, CallerStatus::Expired);
+        assert_eq!(reidentify(&app.engine, &bob).await.status, CallerStatus::Admitted);
+    }
+
     /// Another user's reservation is not found, and pays nothing.
     async fn another_users_reservation_is_not_found(db: TestDb) {
         let session = session(&db, 5).await;
