@@ -69,6 +69,8 @@ pub struct WalletState {
     user_id: UserId,
     balance: Points,
     last_active: Instant,
+    /// A write failed with an unknown outcome: the balance is read again before use.
+    stale: bool,
 }
 
 impl Actor for Wallet {
@@ -87,6 +89,7 @@ impl Actor for Wallet {
             user_id,
             balance,
             last_active: self.clock.now(),
+            stale: false,
         })
     }
 
@@ -107,18 +110,32 @@ impl Actor for Wallet {
                 }
                 return Ok(());
             }
-            WalletMsg::Balance { reply } => reply.send(Ok(state.balance)),
+            WalletMsg::Balance { reply } => {
+                reply.send(self.fresh(state).await.map(|()| state.balance));
+            }
             WalletMsg::Charge { amount, reply } => {
+                if let Err(error) = self.fresh(state).await {
+                    reply.send(Err(error));
+                    return Ok(());
+                }
                 let charged = self
                     .store
                     .charge(&state.user_id, amount, self.clock.now_utc())
                     .await;
-                if let Ok(balance) = charged {
-                    state.balance = balance;
+                match &charged {
+                    Ok(balance) => state.balance = *balance,
+                    Err(StoreError::Unavailable(_)) => state.stale = true,
+                    Err(_) => {}
                 }
                 reply.send(charged.map_err(EngineError::from));
             }
-            WalletMsg::Pay { payment, reply } => reply.send(self.pay(state, payment).await),
+            WalletMsg::Pay { payment, reply } => {
+                let paid = match self.fresh(state).await {
+                    Ok(()) => self.pay(state, payment).await,
+                    Err(error) => Err(error),
+                };
+                reply.send(paid);
+            }
             #[cfg(feature = "testkit")]
             WalletMsg::Crash { reply } => {
                 let _unanswered = reply;
@@ -132,6 +149,15 @@ impl Actor for Wallet {
 }
 
 impl Wallet {
+    /// Reads the balance again if a write's outcome was unknown.
+    async fn fresh(&self, state: &mut WalletState) -> EngineResult<()> {
+        if state.stale {
+            state.balance = self.store.balance(&state.user_id).await?;
+            state.stale = false;
+        }
+        Ok(())
+    }
+
     async fn pay(&self, state: &mut WalletState, payment: NewPayment) -> EngineResult<PaymentRow> {
         assert_eq!(
             payment.user_id, state.user_id,
@@ -154,7 +180,10 @@ impl Wallet {
             }
             Err(StoreError::Conflict(_)) => Err(EngineError::AlreadyPaid),
             Err(StoreError::NotFound) => Err(EngineError::ReservationNotFound),
-            Err(error) => Err(error.into()),
+            Err(error) => {
+                state.stale = true;
+                Err(error.into())
+            }
         }
     }
 }

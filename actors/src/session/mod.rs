@@ -20,7 +20,9 @@ use crate::clock::Clock;
 use crate::domain::{IdempotencyKey, Points, ReservationId, SeatNumber, SessionId, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::{Mailbox, Reply};
-use crate::store::{NewHold, NewPayment, PaymentRow, ReservationStatus, SessionRow, Store};
+use crate::store::{
+    NewHold, NewPayment, PaymentRow, ReservationStatus, SessionRow, Store, StoreError,
+};
 use crate::wallet::WalletMsg;
 use seat_map::SeatMap;
 
@@ -137,6 +139,9 @@ pub struct SessionActor {
 pub struct SessionState {
     seats: SeatMap,
     available: Arc<AtomicUsize>,
+    /// A write failed with an unknown outcome (the store may have committed it):
+    /// the map is rebuilt from the store before it is trusted again.
+    needs_resync: bool,
 }
 
 impl SessionState {
@@ -158,17 +163,11 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let live = self.store.live_reservations(args.session.id).await?;
-        let clock = self.clock;
-        let seats = SeatMap::restore(args.session, live, |row| clock.instant_at(row.expires_at));
-        let now = clock.now();
-        for (id, hold) in seats.holds() {
-            let remaining = hold.deadline.saturating_duration_since(now);
-            myself.send_after(remaining, move || SessionMsg::Expire(id));
-        }
+        let seats = self.load(&myself, args.session).await?;
         let state = SessionState {
             seats,
             available: args.available,
+            needs_resync: false,
         };
         state.publish();
         Ok(state)
@@ -180,6 +179,23 @@ impl Actor for SessionActor {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if state.needs_resync && !self.resync(&myself, state).await {
+            // The store is still out of reach: refuse what needs the map, retry timers.
+            match message {
+                SessionMsg::Hold { reply, .. } => reply.send(Err(EngineError::StorageUnavailable)),
+                SessionMsg::Release { reply, .. } => {
+                    reply.send(Err(EngineError::StorageUnavailable))
+                }
+                SessionMsg::Pay { reply, .. } => reply.send(Err(EngineError::StorageUnavailable)),
+                SessionMsg::Seats { reply } => reply.send(Err(EngineError::StorageUnavailable)),
+                SessionMsg::Expire(id) => {
+                    myself.send_after(RETRY_AFTER, move || SessionMsg::Expire(id));
+                }
+                #[cfg(feature = "testkit")]
+                SessionMsg::Crash { reply } => reply.send(Err(EngineError::StorageUnavailable)),
+            }
+            return Ok(());
+        }
         match message {
             SessionMsg::Hold {
                 user_id,
@@ -224,6 +240,42 @@ impl Actor for SessionActor {
 }
 
 impl SessionActor {
+    /// The session's seat map as the store has it, with an expiry timer per hold
+    /// (a hold already known keeps its timer too: a spare `Expire` is harmless).
+    async fn load(
+        &self,
+        myself: &ActorRef<SessionMsg>,
+        session: SessionRow,
+    ) -> Result<SeatMap, StoreError> {
+        let live = self.store.live_reservations(session.id).await?;
+        let clock = self.clock;
+        let seats = SeatMap::restore(session, live, |row| clock.instant_at(row.expires_at));
+        let now = clock.now();
+        for (id, hold) in seats.holds() {
+            let remaining = hold.deadline.saturating_duration_since(now);
+            myself.send_after(remaining, move || SessionMsg::Expire(id));
+        }
+        Ok(seats)
+    }
+
+    /// Rebuilds the map from the store after a write of unknown outcome; false if the
+    /// store cannot be read yet.
+    async fn resync(&self, myself: &ActorRef<SessionMsg>, state: &mut SessionState) -> bool {
+        match self.load(myself, state.seats.session().clone()).await {
+            Ok(seats) => {
+                tracing::info!(session = %seats.session().id, "seat map resynchronised with the store");
+                state.seats = seats;
+                state.needs_resync = false;
+                state.publish();
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "seat map not resynchronised yet");
+                false
+            }
+        }
+    }
+
     async fn hold(
         &self,
         myself: &ActorRef<SessionMsg>,
@@ -250,9 +302,15 @@ impl SessionActor {
             held_at: self.clock.utc_at(now),
             expires_at: self.clock.utc_at(deadline),
         };
-        let row = self.store.insert_hold(&hold).await.inspect_err(|error| {
-            tracing::warn!(%error, session = %session.id, %seat, "hold not stored");
-        })?;
+        let row = match self.store.insert_hold(&hold).await {
+            Ok(row) => row,
+            Err(error) => {
+                tracing::warn!(%error, session = %session.id, %seat, "hold not stored");
+                // Maybe it was: the connection may have broken after the commit.
+                state.needs_resync |= matches!(error, StoreError::Unavailable(_));
+                return Err(error.into());
+            }
+        };
         state.seats.hold(row.id, seat, user_id, deadline);
         state.publish();
         let id = row.id;
@@ -370,10 +428,13 @@ impl SessionActor {
         id: ReservationId,
         status: ReservationStatus,
     ) -> EngineResult<()> {
-        let ended = self
-            .store
-            .end_hold(id, status, self.clock.now_utc())
-            .await?;
+        let ended = match self.store.end_hold(id, status, self.clock.now_utc()).await {
+            Ok(ended) => ended,
+            Err(error) => {
+                state.needs_resync |= matches!(error, StoreError::Unavailable(_));
+                return Err(error.into());
+            }
+        };
         if ended {
             state.seats.end_hold(id);
         } else {

@@ -36,7 +36,10 @@
 //! # Failure
 //!
 //! If the batch's transaction fails (the outer `Err` of `apply_batch`), every op of
-//! it gets that error: none of it committed. If the store panics mid-batch, its ops
+//! it gets that error. Usually none of it committed; but when the connection breaks
+//! after `COMMIT` was sent, the outcome is unknown, as with any single write: the
+//! actors treat `Unavailable` from a write as "maybe written" and settle it from the
+//! store before they act on that state again. If the store panics mid-batch, its ops
 //! get `Unavailable` and the writer carries on. If the writers are gone (their
 //! runtime shut down), a write gets `Unavailable` at once, and one already queued
 //! gets it as soon as its reply slot is dropped: never a hang. A write once queued

@@ -254,7 +254,10 @@ impl WaitingRoom {
         state.joining.insert(token, vec![reply]);
         let (store, myself) = (self.store.clone(), myself.clone());
         tokio::spawn(async move {
-            let result = store.insert_tokens(std::slice::from_ref(&row)).await;
+            let result = match store.insert_tokens(std::slice::from_ref(&row)).await {
+                Err(StoreError::Unavailable(error)) => settle_insert(&*store, token, error).await,
+                other => other,
+            };
             // If the actor died meanwhile, the row (if written) is restored on restart.
             let _ = myself.cast(WaitingRoomMsg::Stored { token, result });
         });
@@ -376,6 +379,34 @@ impl WaitingRoom {
             Err(error) => tracing::warn!(%error, "eviction not stored; next sweep retries"),
         }
     }
+}
+
+/// How many times, and how far apart, a token insert of unknown outcome is looked up.
+const SETTLE_TRIES: u32 = 8;
+const SETTLE_FIRST_PAUSE: Duration = Duration::from_millis(100);
+
+/// A token insert failed with `Unavailable`, which may mean the connection broke
+/// after the commit: the row may exist. Abandoning a token whose row exists would
+/// leave a ghost that blocks its user's next join, so ask the store (backing off,
+/// about 25 s at most) whether it does. Still unknown: a failure (the row, if any,
+/// is found again at the next restart).
+async fn settle_insert(
+    store: &dyn Store,
+    token: QueueToken,
+    error: String,
+) -> Result<(), StoreError> {
+    let mut pause = SETTLE_FIRST_PAUSE;
+    for _ in 0..SETTLE_TRIES {
+        match store.token(token).await {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) => return Err(StoreError::Unavailable(error)),
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    Err(StoreError::Unavailable(error))
 }
 
 /// Sends a stored token's ticket to everyone who asked for it while it joined.

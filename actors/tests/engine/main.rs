@@ -3,7 +3,9 @@
 //! `DATABASE_URL` names one. Time-dependent tests run under tokio's paused clock.
 
 mod common;
+mod faulty_store;
 mod holds;
+mod lost_replies;
 mod payments;
 mod queue;
 mod supervision;

@@ -1,7 +1,6 @@
 //! Payments: the one-transaction sale, insufficient funds, duplicates, idempotency
 //! keys, ownership, and a hold that cannot expire while its payment is in flight.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
@@ -12,6 +11,7 @@ use actors::testkit::TestDb;
 use actors::{CallerStatus, EngineConfig, EngineError};
 
 use crate::common::*;
+use crate::faulty_store::FaultyStore;
 
 fn key(text: &str) -> Option<IdempotencyKey> {
     Some(IdempotencyKey::parse(text).unwrap())
@@ -165,7 +165,8 @@ backend_tests! {
     #[paused]
     async fn hold_cannot_expire_while_its_payment_is_in_flight(db: TestDb) {
         let session = session(&db, 5).await;
-        let slow = Arc::new(SlowPayments { inner: db.store.clone(), delay: Duration::from_secs(3) });
+        let slow = FaultyStore::new(db.store.clone());
+        slow.set_payment_delay(Duration::from_secs(3));
         let config = EngineConfig {
             hold_ttl: Duration::from_secs(2),
             call_timeout: Duration::from_secs(10),
@@ -184,119 +185,5 @@ backend_tests! {
         let row = db.store.reservation(hold.reservation_id).await.unwrap().unwrap();
         assert_eq!(row.status, ReservationStatus::Paid);
         assert!(app.engine.seats(session.id).await.unwrap().taken[0]);
-    }
-}
-
-/// A store whose payment commits take `delay` of (test) time.
-struct SlowPayments {
-    inner: Arc<dyn actors::store::Store>,
-    delay: Duration,
-}
-
-mod slow_store {
-    use super::SlowPayments;
-    use actors::domain::*;
-    use actors::store::*;
-    use chrono::{DateTime, Utc};
-
-    #[async_trait::async_trait]
-    impl Store for SlowPayments {
-        fn backend(&self) -> &'static str {
-            self.inner.backend()
-        }
-        async fn create_concert(&self, t: &ConcertTitle) -> Result<ConcertRow, StoreError> {
-            self.inner.create_concert(t).await
-        }
-        async fn create_session(&self, s: &NewSession) -> Result<SessionRow, StoreError> {
-            self.inner.create_session(s).await
-        }
-        async fn catalog(&self) -> Result<Catalog, StoreError> {
-            self.inner.catalog().await
-        }
-        async fn live_reservations(&self, s: SessionId) -> Result<Vec<ReservationRow>, StoreError> {
-            self.inner.live_reservations(s).await
-        }
-        async fn insert_hold(&self, h: &NewHold) -> Result<ReservationRow, StoreError> {
-            self.inner.insert_hold(h).await
-        }
-        async fn end_hold(
-            &self,
-            id: ReservationId,
-            s: ReservationStatus,
-            at: DateTime<Utc>,
-        ) -> Result<bool, StoreError> {
-            self.inner.end_hold(id, s, at).await
-        }
-        async fn reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<ReservationRow>, StoreError> {
-            self.inner.reservation(id).await
-        }
-        async fn balance(&self, u: &UserId) -> Result<Points, StoreError> {
-            self.inner.balance(u).await
-        }
-        async fn charge(
-            &self,
-            u: &UserId,
-            a: ChargeAmount,
-            at: DateTime<Utc>,
-        ) -> Result<Points, StoreError> {
-            self.inner.charge(u, a, at).await
-        }
-        async fn commit_payment(&self, p: &NewPayment) -> Result<PaymentRow, StoreError> {
-            tokio::time::sleep(self.delay).await;
-            self.inner.commit_payment(p).await
-        }
-        async fn payment_by_key(
-            &self,
-            u: &UserId,
-            k: &IdempotencyKey,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_by_key(u, k).await
-        }
-        async fn payment_for_reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_for_reservation(id).await
-        }
-        async fn insert_tokens(&self, t: &[TokenRow]) -> Result<(), StoreError> {
-            self.inner.insert_tokens(t).await
-        }
-        async fn admit_tokens(
-            &self,
-            t: &[QueueToken],
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.admit_tokens(t, at).await
-        }
-        async fn end_tokens(
-            &self,
-            t: &[QueueToken],
-            s: TokenState,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.end_tokens(t, s, at).await
-        }
-        async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-            self.inner.live_tokens().await
-        }
-        async fn token(&self, t: QueueToken) -> Result<Option<TokenRow>, StoreError> {
-            self.inner.token(t).await
-        }
-        async fn max_token_seq(&self) -> Result<i64, StoreError> {
-            self.inner.max_token_seq().await
-        }
-        async fn apply_batch(
-            &self,
-            ops: &[WriteOp],
-        ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-            // Under group commit every payment arrives here: as slow as `commit_payment`.
-            if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
-                tokio::time::sleep(self.delay).await;
-            }
-            self.inner.apply_batch(ops).await
-        }
     }
 }

@@ -100,6 +100,8 @@ fn failed(
 ) -> Vec<Result<WriteOutcome, StoreError>> {
     counters.failed_batches.fetch_add(1, Ordering::Relaxed);
     counters.failed_ops.fetch_add(n as u64, Ordering::Relaxed);
-    tracing::warn!(ops = n, %error, "group commit: a batch failed, none of it committed");
+    // Usually nothing of the batch committed; but if the connection broke after
+    // COMMIT was sent, it may have. Callers treat `Unavailable` as "outcome unknown".
+    tracing::warn!(ops = n, %error, "group commit: a batch failed or its outcome is unknown");
     vec![Err(error); n]
 }

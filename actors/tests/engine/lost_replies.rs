@@ -1,0 +1,65 @@
+//! Writes that commit although the caller is told `Unavailable` (the connection
+//! broke after COMMIT): the actors must not trust their memory until they have
+//! asked the store, or a held seat shows free, a token blocks its user, a balance lies.
+
+use actors::backend_tests;
+use actors::clock::Clock;
+use actors::domain::{ChargeAmount, Points};
+use actors::store::ReservationStatus;
+use actors::testkit::{TestDb, user};
+use actors::{CallerStatus, EngineError};
+
+use crate::common::*;
+use crate::faulty_store::FaultyStore;
+
+backend_tests! {
+    /// A hold that committed unseen: the seat map is rebuilt before it is used again,
+    /// so the seat shows taken and nobody else gets it.
+    async fn a_hold_committed_unseen_is_found_again(db: TestDb) {
+        let session = session(&db, 5).await;
+        let faulty = FaultyStore::new(db.store.clone());
+        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = admitted(&app.engine, "bob").await;
+
+        faulty.lose_replies(1);
+        assert_eq!(app.engine.hold(&alice, session.id, 2).await, Err(EngineError::StorageUnavailable));
+        let stored = db.store.live_reservations(session.id).await.unwrap();
+        assert_eq!(stored.len(), 1, "the hold did commit");
+        assert_eq!(stored[0].status, ReservationStatus::Held);
+
+        assert!(app.engine.seats(session.id).await.unwrap().taken[1], "the map follows the store");
+        assert_eq!(app.engine.hold(&bob, session.id, 2).await, Err(EngineError::SeatAlreadyReserved));
+        assert_eq!(app.engine.sessions(session.concert_id).unwrap()[0].available, 4);
+    }
+
+    /// A token whose insert committed unseen is confirmed from the store, not
+    /// abandoned: its user gets it, and can join again later.
+    async fn a_token_committed_unseen_is_confirmed(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        faulty.lose_replies(1);
+        let ticket = app.engine.queue(None, Some(user("alice"))).await.unwrap();
+        assert!(db.store.token(ticket.token).await.unwrap().is_some());
+        let again = app.engine.queue(None, Some(user("alice"))).await.unwrap();
+        assert_eq!(again.token, ticket.token, "one token, not a ghost and a second one");
+        let caller = app.engine.identify(Some(&ticket.token.to_string())).await.unwrap();
+        assert_eq!(caller.status, CallerStatus::Admitted);
+    }
+
+    /// A charge that committed unseen: the wallet reads its balance again before the
+    /// next answer, so the balance it reports is the store's.
+    async fn a_charge_committed_unseen_is_in_the_next_balance(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        let alice = join(&app.engine, "alice").await;
+        app.engine.charge(&alice, ChargeAmount(100)).await.unwrap();
+        faulty.lose_replies(1);
+        assert_eq!(
+            app.engine.charge(&alice, ChargeAmount(50)).await,
+            Err(EngineError::StorageUnavailable)
+        );
+        assert_eq!(app.engine.balance(&alice).await.unwrap().balance, Points(150));
+        assert_eq!(app.engine.charge(&alice, ChargeAmount(1)).await.unwrap().balance, Points(151));
+    }
+}
