@@ -463,7 +463,8 @@ impl Engine {
         let row = self.own_reservation(caller, reservation).await?;
         match row.status {
             ReservationStatus::Held => {}
-            ReservationStatus::Paid => return Err(EngineError::AlreadyPaid),
+            // Paid since the key was looked up: by a request with the same key, maybe.
+            ReservationStatus::Paid => return self.paid_meanwhile(caller, reservation, &key).await,
             ReservationStatus::Expired | ReservationStatus::Released => {
                 return Err(EngineError::ReservationExpired);
             }
@@ -485,18 +486,29 @@ impl Engine {
                 self.longest_call(),
             )
             .await;
-        let paid = match (paid, &key) {
-            // Another request with the same key won the race: answer its payment.
-            (Err(EngineError::AlreadyPaid), Some(key)) => {
-                match self.replay(caller, reservation, key).await? {
-                    Some(first) => first,
-                    None => Err(EngineError::AlreadyPaid),
-                }
-            }
-            (paid, _) => paid,
+        let paid = match paid {
+            Err(EngineError::AlreadyPaid) => self.paid_meanwhile(caller, reservation, &key).await,
+            paid => paid,
         }?;
         self.end_admission_after_payment(caller.token).await;
         Ok(paid)
+    }
+
+    /// The answer when the reservation turns out paid by a racing request: that
+    /// payment again if it was made with the caller's key, else 409.
+    async fn paid_meanwhile(
+        &self,
+        caller: &Caller,
+        reservation: ReservationId,
+        key: &Option<IdempotencyKey>,
+    ) -> EngineResult<PaymentRow> {
+        let Some(key) = key else {
+            return Err(EngineError::AlreadyPaid);
+        };
+        match self.replay(caller, reservation, key).await? {
+            Some(first) => first,
+            None => Err(EngineError::AlreadyPaid),
+        }
     }
 
     /// The payment made with this key by this user: `Some(Ok)` if it paid this

@@ -32,6 +32,12 @@ impl<T> Reply<T> {
         }
     }
 
+    /// True when the caller stopped waiting (it timed out and was answered 503): an
+    /// actor skips a write nobody will hear of, rather than apply it unseen.
+    pub fn is_abandoned(&self) -> bool {
+        self.port.is_closed()
+    }
+
     /// Answers the caller. A caller that gave up (timed out) is not an error.
     pub fn send(self, value: EngineResult<T>) {
         let _ = self.port.send(value);

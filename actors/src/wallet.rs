@@ -114,6 +114,11 @@ impl Actor for Wallet {
                 reply.send(self.fresh(state).await.map(|()| state.balance));
             }
             WalletMsg::Charge { amount, reply } => {
+                if reply.is_abandoned() {
+                    // Its caller was told 503 and may charge again: applying it now
+                    // would charge twice.
+                    return Ok(());
+                }
                 if let Err(error) = self.fresh(state).await {
                     reply.send(Err(error));
                     return Ok(());

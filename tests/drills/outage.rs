@@ -144,9 +144,6 @@ async fn postgres_unreachable_for_ten_seconds_under_load() {
 /// The same with a link that flaps for ten seconds, each time losing the reply to a
 /// `COMMIT` that Postgres carried out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "engine: a write whose COMMIT reply is lost is answered 503 and forgotten by its \
-            actor although it committed (ghost holds: seat shown free, 409 to every hold; \
-            ghost tokens: user locked out with 503, QUEUE_ORDER); see docs/reliability.md"]
 async fn commits_whose_reply_is_lost_on_a_flapping_link() {
     drill(Failure::LostCommitReplies).await;
 }

@@ -79,23 +79,18 @@ async fn concurrent_retries_racing_the_first_payment(db: TestDb) {
     app.stop().await;
 }
 
-/// Not in `backend_tests!`, which takes no `#[ignore]`. The race loses answers today:
-/// a request that finds no payment under its key, then reads the reservation after the
-/// winner committed, is answered 409 ALREADY_PAID (`Engine::pay` returns on a `Paid`
-/// row without looking the key up again): in 6 runs of 10 on either backend, 2 to 36
-/// of the 50 answers. Remove the `#[ignore]`s once the engine replays there
-/// (`cargo test --test safety -- racing --include-ignored` runs them).
+/// A request that finds no payment under its key, then reads the reservation after
+/// the winner committed, must still get the winner's answer (the engine looks the key
+/// up again whenever it finds the reservation paid).
 mod concurrent_retries_racing_the_first_payment_all_answer_it {
     use super::*;
 
     #[tokio::test]
-    #[ignore = "engine bug: Engine::pay answers 409 ALREADY_PAID to a same-key retry racing the first payment"]
     async fn sqlite() {
         concurrent_retries_racing_the_first_payment(actors::testkit::sqlite().await).await;
     }
 
     #[tokio::test]
-    #[ignore = "engine bug: Engine::pay answers 409 ALREADY_PAID to a same-key retry racing the first payment"]
     async fn postgres() {
         if let Some(db) = actors::testkit::postgres().await {
             concurrent_retries_racing_the_first_payment(db).await;

@@ -197,6 +197,8 @@ impl Actor for SessionActor {
             return Ok(());
         }
         match message {
+            // A hold whose caller gave up (answered 503) would take a seat nobody knows of.
+            SessionMsg::Hold { reply, .. } if reply.is_abandoned() => {}
             SessionMsg::Hold {
                 user_id,
                 seat,

@@ -74,6 +74,9 @@ pub enum WaitingRoomMsg {
     },
     /// Timer: an admission's active TTL may have passed.
     AdmissionTimer(QueueToken),
+    /// Timer: an admission ended on demand whose write failed (perhaps only its
+    /// reply was lost): write the end again until it is stored.
+    RetryEnd(QueueToken),
     /// Timer: evict idle waiters.
     Sweep,
     /// Try admitting (queued after joins, so one write admits them together; also
@@ -185,7 +188,15 @@ impl Actor for WaitingRoom {
             }
             WaitingRoomMsg::EndAdmission { token, reply } => {
                 let answer = self.end_admission(&myself, state, token).await;
+                if answer.is_err() {
+                    myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::RetryEnd(token));
+                }
                 reply.send(answer);
+            }
+            WaitingRoomMsg::RetryEnd(token) => {
+                if self.end_admission(&myself, state, token).await.is_err() {
+                    myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::RetryEnd(token));
+                }
             }
             WaitingRoomMsg::Stats { reply } => {
                 reply.send(Ok((state.room.waiting(), state.room.admitted())));

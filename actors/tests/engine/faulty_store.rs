@@ -11,6 +11,7 @@ use std::time::Duration;
 pub struct FaultyStore {
     inner: Arc<dyn actors::store::Store>,
     payment_delay: Mutex<Duration>,
+    charge_delay: Mutex<Duration>,
     lost_replies: AtomicUsize,
 }
 
@@ -20,6 +21,7 @@ impl FaultyStore {
         Arc::new(Self {
             inner,
             payment_delay: Mutex::new(Duration::ZERO),
+            charge_delay: Mutex::new(Duration::ZERO),
             lost_replies: AtomicUsize::new(0),
         })
     }
@@ -31,6 +33,15 @@ impl FaultyStore {
 
     fn payment_delay(&self) -> Duration {
         *self.payment_delay.lock().unwrap()
+    }
+
+    /// Every batch with a charge takes this long to commit.
+    pub fn set_charge_delay(&self, delay: Duration) {
+        *self.charge_delay.lock().unwrap() = delay;
+    }
+
+    fn charge_delay(&self) -> Duration {
+        *self.charge_delay.lock().unwrap()
     }
 
     /// The next `n` batches commit, but their callers are told `Unavailable`.
@@ -147,6 +158,9 @@ mod forwarding {
             // Under group commit every payment arrives here: as slow as `commit_payment`.
             if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
                 tokio::time::sleep(self.payment_delay()).await;
+            }
+            if ops.iter().any(|op| matches!(op, WriteOp::Charge { .. })) {
+                tokio::time::sleep(self.charge_delay()).await;
             }
             let answers = self.inner.apply_batch(ops).await?;
             if self.take_lost_reply() {

@@ -47,6 +47,32 @@ backend_tests! {
         assert_eq!(caller.status, CallerStatus::Admitted);
     }
 
+    /// A charge whose caller gave up waiting (answered 503) while it was queued is not
+    /// applied: the client may charge again, and must not be charged twice.
+    #[paused]
+    async fn a_charge_whose_caller_gave_up_is_not_applied(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let config = actors::EngineConfig {
+            call_timeout: std::time::Duration::from_millis(1_500),
+            ..config()
+        };
+        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let alice = join(&app.engine, "alice").await;
+        app.engine.charge(&alice, ChargeAmount(1)).await.unwrap();
+        faulty.set_charge_delay(std::time::Duration::from_secs(2));
+        let (engine, first_caller) = (app.engine.clone(), alice.clone());
+        let first = tokio::spawn(async move { engine.charge(&first_caller, ChargeAmount(10)).await });
+        tokio::task::yield_now().await;
+        // Both callers give up at 1.5 s. The first charge is already being written
+        // (it commits at 2 s); the second, queued behind it, is skipped at its turn.
+        assert_eq!(app.engine.charge(&alice, ChargeAmount(100)).await, Err(EngineError::Timeout));
+        let _ = first.await.unwrap();
+        faulty.set_charge_delay(std::time::Duration::ZERO);
+        let balance = app.engine.balance(&alice).await.unwrap().balance;
+        assert_eq!(balance, Points(11), "the first charge (whatever its caller heard), not the abandoned one");
+        assert_eq!(db.store.balance(&alice.user_id).await.unwrap(), Points(11));
+    }
+
     /// A charge that committed unseen: the wallet reads its balance again before the
     /// next answer, so the balance it reports is the store's.
     async fn a_charge_committed_unseen_is_in_the_next_balance(db: TestDb) {
