@@ -265,10 +265,7 @@ impl WaitingRoom {
         state.joining.insert(token, vec![reply]);
         let (store, myself) = (self.store.clone(), myself.clone());
         tokio::spawn(async move {
-            let result = match store.insert_tokens(std::slice::from_ref(&row)).await {
-                Err(StoreError::Unavailable(error)) => settle_insert(&*store, token, error).await,
-                other => other,
-            };
+            let result = write_token(&*store, &row).await;
             // If the actor died meanwhile, the row (if written) is restored on restart.
             let _ = myself.cast(WaitingRoomMsg::Stored { token, result });
         });
@@ -392,32 +389,41 @@ impl WaitingRoom {
     }
 }
 
-/// How many times, and how far apart, a token insert of unknown outcome is looked up.
-const SETTLE_TRIES: u32 = 8;
-const SETTLE_FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// How many times, and how far apart, a token insert is tried while the store is out
+/// of reach (about 30 s in all; the joins waiting for it time out long before).
+const INSERT_TRIES: u32 = 30;
+const INSERT_PAUSE: Duration = Duration::from_secs(1);
 
-/// A token insert failed with `Unavailable`, which may mean the connection broke
-/// after the commit: the row may exist. Abandoning a token whose row exists would
-/// leave a ghost that blocks its user's next join, so ask the store (backing off,
-/// about 25 s at most) whether it does. Still unknown: a failure (the row, if any,
-/// is found again at the next restart).
-async fn settle_insert(
-    store: &dyn Store,
-    token: QueueToken,
-    error: String,
-) -> Result<(), StoreError> {
-    let mut pause = SETTLE_FIRST_PAUSE;
-    for _ in 0..SETTLE_TRIES {
-        match store.token(token).await {
-            Ok(Some(_)) => return Ok(()),
-            Ok(None) => return Err(StoreError::Unavailable(error)),
-            Err(_) => {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
+/// Writes a new token's row. `Unavailable` may mean the connection broke after the
+/// commit, so the store is asked whether the row exists; if it does not, the insert is
+/// tried again. Giving up on a row that exists would leave a ghost that blocks its
+/// user's next join; giving up on one still being retried would answer a join made
+/// after the store came back with 503.
+async fn write_token(store: &dyn Store, row: &TokenRow) -> Result<(), StoreError> {
+    let mut last_error = String::new();
+    for attempt in 0..INSERT_TRIES {
+        if attempt > 0 {
+            tokio::time::sleep(INSERT_PAUSE).await;
+        }
+        match store.insert_tokens(std::slice::from_ref(row)).await {
+            Ok(()) => return Ok(()),
+            // A retry that finds its own row (the first try committed unseen).
+            Err(StoreError::Conflict(error)) => {
+                return match store.token(row.token).await {
+                    Ok(Some(_)) => Ok(()),
+                    _ => Err(StoreError::Conflict(error)),
+                };
             }
+            Err(StoreError::Unavailable(error)) => {
+                if let Ok(Some(_)) = store.token(row.token).await {
+                    return Ok(());
+                }
+                last_error = error;
+            }
+            Err(other) => return Err(other),
         }
     }
-    Err(StoreError::Unavailable(error))
+    Err(StoreError::Unavailable(last_error))
 }
 
 /// Sends a stored token's ticket to everyone who asked for it while it joined.
