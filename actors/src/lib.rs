@@ -18,10 +18,12 @@
 //! | [`registry`] | where the engine finds running actors |
 //! | [`catalog`] | concerts and sessions in memory, with each session's published availability |
 //! | [`mailbox`] | the bounded intake in front of every actor (overload is a 503, not a queue) |
-//! | [`store`] | the `Store` trait the actors write through; Postgres and SQLite backends |
+//! | [`store`] | the `Store` trait the actors write through; Postgres and SQLite backends; group commit |
+//! | [`invariants`] | `concert check`: every invariant verified from the database alone |
 //! | [`domain`] | ids and validated values every layer shares |
 //! | [`error`] | `EngineError`: every outcome a client can see other than success |
 //! | [`clock`] | ties timers (tokio time) to timestamps (UTC), so paused-clock tests drive both |
+//! | `testkit` (feature) | fresh SQLite/Postgres databases per test, `backend_tests!`, fixtures |
 //!
 //! # Life of a request
 //!
