@@ -108,7 +108,7 @@ pub struct WaitingRoom {
     pub config: RoomConfig,
 }
 
-/// The WaitingRoom's state: the [`Room`] and the answers owed to joining users.
+/// The WaitingRoom's state: the room (line, admissions) and the answers owed to joining users.
 pub struct RoomState {
     room: Room,
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
