@@ -166,6 +166,7 @@ pub struct Engine {
 }
 
 struct Inner {
+    clock: Clock,
     shutting_down: Arc<AtomicBool>,
     store: Arc<dyn Store>,
     config: EngineConfig,
@@ -230,6 +231,7 @@ impl Engine {
         let shutting_down = Arc::new(AtomicBool::new(false));
         let engine = Engine {
             inner: Arc::new(Inner {
+                clock,
                 shutting_down: shutting_down.clone(),
                 store,
                 supervisor: Mailbox::new(supervisor, config.mailbox_capacity),
@@ -313,6 +315,18 @@ impl Engine {
         let token = authorization
             .and_then(|header| QueueToken::parse(header).ok())
             .ok_or(EngineError::InvalidToken)?;
+        // Admitted tokens are published by the waiting room: no round trip to it.
+        if let Some(user_id) = self
+            .inner
+            .registry
+            .admitted_user(token, self.inner.clock.now())
+        {
+            return Ok(Caller {
+                token,
+                user_id,
+                status: CallerStatus::Admitted,
+            });
+        }
         let room = self.waiting_room()?;
         let identity = room
             .ask(

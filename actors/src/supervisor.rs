@@ -269,6 +269,7 @@ async fn start(
                 store: args.store.clone(),
                 clock: args.clock,
                 config: args.room.clone(),
+                registry: args.registry.clone(),
             };
             Actor::spawn_linked(None, actor, (), supervisor)
                 .await

@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::domain::{QueueToken, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
+use crate::registry::Registry;
 use crate::store::{Store, StoreError, TokenRow, TokenState};
 
 /// How many idle tokens one sweep evicts at most (one store write).
@@ -106,6 +107,8 @@ pub struct WaitingRoom {
     pub clock: Clock,
     /// Admission rules.
     pub config: RoomConfig,
+    /// Where admissions are published for the engine's token checks.
+    pub registry: Arc<Registry>,
 }
 
 /// The WaitingRoom's state: the room (line, admissions) and the answers owed to joining users.
@@ -150,6 +153,7 @@ impl Actor for WaitingRoom {
             admitted = room.admitted(),
             "waiting room restored"
         );
+        self.registry.republish_admissions(room.admissions());
         for (token, until) in room.admitted_deadlines() {
             let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
@@ -317,6 +321,7 @@ impl WaitingRoom {
             .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
             .await?;
         state.room.end_admission(token);
+        self.registry.withdraw_admission(token);
         self.admit_ready(myself, state).await;
         Ok(())
     }
@@ -335,6 +340,13 @@ impl WaitingRoom {
             {
                 Ok(()) => {
                     room.admit(&candidates, now);
+                    let until = now + self.config.active_ttl;
+                    for token in &candidates {
+                        if let Some(identity) = room.identify(*token) {
+                            self.registry
+                                .publish_admission(*token, identity.user_id, until);
+                        }
+                    }
                     let ttl = self.config.active_ttl;
                     for token in candidates {
                         myself.send_after(ttl, move || WaitingRoomMsg::AdmissionTimer(token));

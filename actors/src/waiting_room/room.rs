@@ -401,6 +401,13 @@ impl Room {
         }
     }
 
+    /// Every admitted token, its user and the end of its admission.
+    pub fn admissions(&self) -> impl Iterator<Item = (QueueToken, UserId, Instant)> + '_ {
+        self.admitted
+            .iter()
+            .map(|(token, a)| (*token, a.user_id.clone(), a.until))
+    }
+
     /// Every admitted token and when its admission ends.
     pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
         self.admitted.iter().map(|(token, a)| (*token, a.until))

@@ -70,10 +70,11 @@ backend_tests! {
             app.engine.inject_fault(FaultTarget::WaitingRoom).await,
             Err(EngineError::ActorFailed)
         );
-        let again = eventually("the waiting room to restart", || async {
-            app.engine.identify(Some(&first.token.to_string())).await.ok()
+        eventually("the waiting room to restart", || async {
+            app.engine.queue_counts().await.ok()
         })
         .await;
+        let again = app.engine.identify(Some(&first.token.to_string())).await.unwrap();
         assert_eq!(again.status, CallerStatus::Admitted);
         let tickets = [&second, &third].map(|caller| {
             let (engine, token) = (app.engine.clone(), caller.token.to_string());
