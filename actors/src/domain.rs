@@ -250,13 +250,19 @@ impl IdempotencyKey {
 pub struct ConcertTitle(String);
 
 impl ConcertTitle {
-    /// Accepts 1 to 200 characters that are not all whitespace.
+    /// Accepts 1 to 200 characters that are not all whitespace and include no
+    /// control character (Postgres cannot store a NUL in text, and no title needs one).
     pub fn parse(value: &str) -> Result<Self, InvalidValue> {
         let count = value.chars().count();
-        if (1..=200).contains(&count) && !value.trim().is_empty() {
+        if (1..=200).contains(&count)
+            && !value.trim().is_empty()
+            && !value.chars().any(char::is_control)
+        {
             Ok(Self(value.to_owned()))
         } else {
-            Err(InvalidValue("title must be 1 to 200 characters".into()))
+            Err(InvalidValue(
+                "title must be 1 to 200 characters, without control characters".into(),
+            ))
         }
     }
 
@@ -309,6 +315,17 @@ mod tests {
         assert!(SeatNumber::parse(-1).is_err());
         assert!(Points::parse_price(-1).is_err());
         assert!(SessionId::parse(0).is_err());
+    }
+
+    #[test]
+    fn titles_refuse_blanks_and_control_characters() {
+        assert!(ConcertTitle::parse("봄 콘서트 2024").is_ok());
+        for bad in ["", "   ", "a\u{0}b", "tab\there", &"x".repeat(201)] {
+            assert!(
+                ConcertTitle::parse(bad).is_err(),
+                "{bad:?} should be refused"
+            );
+        }
     }
 
     #[test]

@@ -70,7 +70,7 @@ backend_tests! {
 
     async fn invalid_titles_and_sessions_are_400_and_unknown_concerts_404(db: TestDb) {
         let app = spawn_app(&db).await;
-        for title in [json!(""), json!("   "), json!("x".repeat(201)), json!(5), Value::Null] {
+        for title in [json!(""), json!("   "), json!("x".repeat(201)), json!("a\u{0}b"), json!("line\nbreak"), json!(5), Value::Null] {
             let response = post(&app, "/admin/concerts", Some(ADMIN_KEY), json!({"title": title})).await;
             assert_error_code(response, 400, "INVALID_FIELD").await;
         }
