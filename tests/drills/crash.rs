@@ -29,8 +29,8 @@ use actors::testkit::{TestDb, query_i64};
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_KEY, Answer, Api, Rng, Scratch, Server, concert_check, contract_error, ms, queue_state,
-    say, tail, token_of,
+    ADMIN_KEY, Answer, Api, Rng, Scratch, Server, charges_missing_from_the_ledger, concert_check,
+    contract_error, ms, queue_state, say, tail, token_of,
 };
 
 /// Kills per backend (the issue's twenty; not sized down).
@@ -582,25 +582,7 @@ async fn verify(
     }
 
     // Charges: each acknowledged amount once in the user's ledger (amounts are unique).
-    for (user, amounts) in &charges {
-        let list: Vec<String> = amounts.iter().map(i64::to_string).collect();
-        let found = query_i64(
-            db,
-            &format!(
-                "SELECT COUNT(*) FROM ledger WHERE user_id = '{user}' AND kind = 'charge' \
-                 AND amount IN ({})",
-                list.join(", ")
-            ),
-        )
-        .await
-        .expect("count charges");
-        if found != amounts.len() as i64 {
-            problems.push(format!(
-                "{user}: {} charges acknowledged, {found} in the ledger",
-                amounts.len()
-            ));
-        }
-    }
+    problems.extend(charges_missing_from_the_ledger(db, &charges).await);
     figures.verified += (tokens.len()
         + holds.len()
         + payments.len()

@@ -24,8 +24,8 @@ use serde_json::Value;
 
 use crate::proxy::{Mode, Proxy};
 use crate::support::{
-    ADMIN_KEY, Answer, Api, Rng, Scratch, Server, concert_check, contract_error, ms, queue_state,
-    say, tail, token_of,
+    ADMIN_KEY, Answer, Api, Rng, Scratch, Server, charges_missing_from_the_ledger, concert_check,
+    contract_error, ms, queue_state, say, tail, token_of,
 };
 
 const USERS: u64 = 12;
@@ -502,25 +502,7 @@ async fn acknowledged(db: &TestDb, acked: &Acked) -> Vec<String> {
             problems.push(format!("payment {body} acknowledged; stored {row:?}"));
         }
     }
-    for (user, amounts) in &acked.charges {
-        let list: Vec<String> = amounts.iter().map(i64::to_string).collect();
-        let found = query_i64(
-            db,
-            &format!(
-                "SELECT COUNT(*) FROM ledger WHERE user_id = '{user}' AND kind = 'charge' \
-                 AND amount IN ({})",
-                list.join(", ")
-            ),
-        )
-        .await
-        .expect("count charges");
-        if found != amounts.len() as i64 {
-            problems.push(format!(
-                "{user}: {} charges acknowledged, {found} in the ledger",
-                amounts.len()
-            ));
-        }
-    }
+    problems.extend(charges_missing_from_the_ledger(db, &acked.charges).await);
     problems
 }
 

@@ -497,3 +497,32 @@ pub fn queue_state(body: &Value) -> (bool, i64) {
 pub fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
+
+/// The users whose acknowledged charges (each amount unique per user) are not all in
+/// their ledger: one line per user, empty when every charge is there.
+pub async fn charges_missing_from_the_ledger(
+    db: &actors::testkit::TestDb,
+    charges: &std::collections::BTreeMap<String, Vec<i64>>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (user, amounts) in charges {
+        let list: Vec<String> = amounts.iter().map(i64::to_string).collect();
+        let found = actors::testkit::query_i64(
+            db,
+            &format!(
+                "SELECT COUNT(*) FROM ledger WHERE user_id = '{user}' AND kind = 'charge' \
+                 AND amount IN ({})",
+                list.join(", ")
+            ),
+        )
+        .await
+        .expect("count charges");
+        if found != amounts.len() as i64 {
+            problems.push(format!(
+                "{user}: {} charges acknowledged, {found} in the ledger",
+                amounts.len()
+            ));
+        }
+    }
+    problems
+}
