@@ -5,10 +5,13 @@
 //! hears of it (a token is answered only once its row is committed, admitted only
 //! once its admission is), so a restart rebuilds the same line and admissions.
 //!
-//! Issuing is pipelined: a new token takes its place in line at once and its row
-//! is written by a separate task, while the actor goes on serving polls and other
-//! joins; the answer goes out when the write reports back. Many joins are thus in
-//! flight together, and the store's group commit writes them in one transaction.
+//! Issuing is pipelined and batched: a new token takes its place in line at once
+//! and its row joins the rows waiting to be written. At most
+//! [`TOKEN_WRITES_IN_FLIGHT`] writes run at a time, each a separate task carrying
+//! every row gathered since the last one (up to [`TOKENS_PER_WRITE`]), while the
+//! actor goes on serving polls and other joins; the answers go out when a write
+//! reports back. So a burst of joins costs one insert per batch, not per token:
+//! one task, one store op and one message back to the actor per batch.
 //! Admission is event-driven: whenever a place may have opened or a waiter
 //! arrived, the actor admits as many as fit, in one store write.
 
@@ -36,6 +39,10 @@ use crate::store::{Store, StoreError, TokenRow, TokenState};
 const EVICTIONS_PER_SWEEP: usize = 10_000;
 /// How long to wait before retrying a store write that failed outside a request.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Token writes running at once. While they commit, new rows gather for the next.
+pub const TOKEN_WRITES_IN_FLIGHT: usize = 2;
+/// The most new tokens one write carries.
+pub const TOKENS_PER_WRITE: usize = 1024;
 
 /// The messages the WaitingRoom handles.
 #[derive(Debug)]
@@ -83,13 +90,8 @@ pub enum WaitingRoomMsg {
     /// Try admitting (queued after joins, so one write admits them together; also
     /// a timer after a failed write, or when the rate cap reopens).
     Admit,
-    /// A joining token's row was written (or not).
-    Stored {
-        /// The token.
-        token: QueueToken,
-        /// The write's outcome.
-        result: Result<(), StoreError>,
-    },
+    /// A batch of joining tokens' rows was written (or not): each token's outcome.
+    Stored(Vec<(QueueToken, Result<(), StoreError>)>),
     /// Test-only fault injection: the actor panics while handling this message,
     /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
@@ -116,6 +118,11 @@ pub struct RoomState {
     room: Room,
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
     joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
+    /// New tokens' rows not yet handed to a write. Bounded by the joins in flight,
+    /// which the mailbox bounds.
+    unwritten: Vec<TokenRow>,
+    /// Token writes running (at most [`TOKEN_WRITES_IN_FLIGHT`]).
+    token_writes: usize,
     /// Stored tokens whose answer waits for the admission write already queued.
     to_answer: Vec<QueueToken>,
     /// An `Admit` message is in the mailbox.
@@ -165,6 +172,8 @@ impl Actor for WaitingRoom {
         Ok(RoomState {
             room,
             joining: HashMap::new(),
+            unwritten: Vec::new(),
+            token_writes: 0,
             to_answer: Vec::new(),
             admit_queued: true,
             admit_timer_at: None,
@@ -184,8 +193,12 @@ impl Actor for WaitingRoom {
                 reply.send(Ok(state.room.ticket(token, now)));
             }
             WaitingRoomMsg::Join { user_id, reply } => self.join(&myself, state, user_id, reply),
-            WaitingRoomMsg::Stored { token, result } => {
-                self.stored(&myself, state, token, result, now);
+            WaitingRoomMsg::Stored(outcomes) => {
+                state.token_writes -= 1;
+                for (token, result) in outcomes {
+                    self.stored(&myself, state, token, result, now);
+                }
+                self.write_tokens(&myself, state);
             }
             WaitingRoomMsg::Identify { token, reply } => {
                 reply.send(Ok(state.room.identify(token)));
@@ -232,7 +245,7 @@ impl Actor for WaitingRoom {
 
 impl WaitingRoom {
     /// Answers with the user's live token, or issues a new one: its place is taken
-    /// now, its row written by a separate task, its answer sent when that reports.
+    /// now, its row written with the next batch, its answer sent when that reports.
     fn join(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
@@ -267,12 +280,26 @@ impl WaitingRoom {
         let token = row.token;
         state.room.join(token, user_id);
         state.joining.insert(token, vec![reply]);
-        let (store, myself) = (self.store.clone(), myself.clone());
-        tokio::spawn(async move {
-            let result = write_token(&*store, &row).await;
-            // If the actor died meanwhile, the row (if written) is restored on restart.
-            let _ = myself.cast(WaitingRoomMsg::Stored { token, result });
-        });
+        state.unwritten.push(row);
+        self.write_tokens(myself, state);
+    }
+
+    /// Starts writes of the unwritten rows while fewer than
+    /// [`TOKEN_WRITES_IN_FLIGHT`] run: each a task of its own that reports back
+    /// with [`WaitingRoomMsg::Stored`].
+    fn write_tokens(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
+        while state.token_writes < TOKEN_WRITES_IN_FLIGHT && !state.unwritten.is_empty() {
+            let take = state.unwritten.len().min(TOKENS_PER_WRITE);
+            let rows: Vec<TokenRow> = state.unwritten.drain(..take).collect();
+            state.token_writes += 1;
+            let (store, myself) = (self.store.clone(), myself.clone());
+            tokio::spawn(async move {
+                let outcomes = write_batch(&*store, &rows).await;
+                let stored = rows.iter().map(|row| row.token).zip(outcomes).collect();
+                // If the actor died meanwhile, the rows (if written) are restored on restart.
+                let _ = myself.cast(WaitingRoomMsg::Stored(stored));
+            });
+        }
     }
 
     /// A joining token's write reported back: answer its users, after admitting it
@@ -405,6 +432,16 @@ impl WaitingRoom {
 /// of reach (about 30 s in all; the joins waiting for it time out long before).
 const INSERT_TRIES: u32 = 30;
 const INSERT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Writes a batch of new tokens' rows as one insert; if that fails, each row on its
+/// own (concurrently, so the retries of [`write_token`] overlap and stay within its
+/// bound): one bad row, or a commit whose reply was lost, must not fail the others.
+async fn write_batch(store: &dyn Store, rows: &[TokenRow]) -> Vec<Result<(), StoreError>> {
+    if rows.len() > 1 && store.insert_tokens(rows).await.is_ok() {
+        return vec![Ok(()); rows.len()];
+    }
+    futures::future::join_all(rows.iter().map(|row| write_token(store, row))).await
+}
 
 /// Writes a new token's row. `Unavailable` may mean the connection broke after the
 /// commit, so the store is asked whether the row exists; if it does not, the insert is

@@ -1,6 +1,7 @@
 //! A store decorator that injects the faults the engine must survive: payments
 //! that take (test) time to commit, and batches that commit but whose reply is lost
-//! (the connection broke after COMMIT), so the caller sees `Unavailable`.
+//! (the connection broke after COMMIT), so the caller sees `Unavailable`. It also
+//! counts token writes, so that tests can see how joins are batched.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -12,6 +13,8 @@ pub struct FaultyStore {
     inner: Arc<dyn actors::store::Store>,
     payment_delay: Mutex<Duration>,
     charge_delay: Mutex<Duration>,
+    token_delay: Mutex<Duration>,
+    token_writes: AtomicUsize,
     lost_replies: AtomicUsize,
 }
 
@@ -22,6 +25,8 @@ impl FaultyStore {
             inner,
             payment_delay: Mutex::new(Duration::ZERO),
             charge_delay: Mutex::new(Duration::ZERO),
+            token_delay: Mutex::new(Duration::ZERO),
+            token_writes: AtomicUsize::new(0),
             lost_replies: AtomicUsize::new(0),
         })
     }
@@ -42,6 +47,16 @@ impl FaultyStore {
 
     fn charge_delay(&self) -> Duration {
         *self.charge_delay.lock().unwrap()
+    }
+
+    /// Every batch with new tokens takes this long to commit.
+    pub fn set_token_delay(&self, delay: Duration) {
+        *self.token_delay.lock().unwrap() = delay;
+    }
+
+    /// Token inserts applied so far (each may carry many rows).
+    pub fn token_writes(&self) -> usize {
+        self.token_writes.load(Ordering::SeqCst)
     }
 
     /// The next `n` batches commit, but their callers are told `Unavailable`.
@@ -125,6 +140,8 @@ mod forwarding {
             self.inner.payment_for_reservation(id).await
         }
         async fn insert_tokens(&self, t: &[TokenRow]) -> Result<(), StoreError> {
+            self.token_writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.inner.insert_tokens(t).await
         }
         async fn admit_tokens(
@@ -161,6 +178,16 @@ mod forwarding {
             }
             if ops.iter().any(|op| matches!(op, WriteOp::Charge { .. })) {
                 tokio::time::sleep(self.charge_delay()).await;
+            }
+            let token_writes = ops
+                .iter()
+                .filter(|op| matches!(op, WriteOp::InsertTokens(_)))
+                .count();
+            if token_writes > 0 {
+                self.token_writes
+                    .fetch_add(token_writes, std::sync::atomic::Ordering::SeqCst);
+                let delay = *self.token_delay.lock().unwrap();
+                tokio::time::sleep(delay).await;
             }
             let answers = self.inner.apply_batch(ops).await?;
             if self.take_lost_reply() {

@@ -47,6 +47,32 @@ backend_tests! {
         assert_eq!(caller.status, CallerStatus::Admitted);
     }
 
+    /// A batch of new tokens that committed unseen: every row is confirmed from the
+    /// store, every join answered with its own token, and nobody gets a second one.
+    #[paused]
+    async fn a_token_batch_committed_unseen_is_confirmed_row_by_row(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        faulty.set_token_delay(std::time::Duration::from_millis(50));
+        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        // The first writes carry one token each, the next one all the others.
+        faulty.lose_replies(1 + actors::waiting_room::TOKEN_WRITES_IN_FLIGHT);
+        let joins: Vec<_> = (0..30)
+            .map(|n| {
+                let engine = app.engine.clone();
+                tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
+            })
+            .collect();
+        let mut tokens = Vec::new();
+        for join in joins {
+            tokens.push(join.await.unwrap().expect("answered, not 503").token);
+        }
+        assert_eq!(db.store.live_tokens().await.unwrap().len(), 30, "one row per join");
+        for (n, token) in tokens.iter().enumerate() {
+            let again = app.engine.queue(None, Some(user(&format!("u{n}")))).await.unwrap();
+            assert_eq!(again.token, *token, "u{n} keeps the token that was stored");
+        }
+    }
+
     /// A charge whose caller gave up waiting (answered 503) while it was queued is not
     /// applied: the client may charge again, and must not be charged twice.
     #[paused]

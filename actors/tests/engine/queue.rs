@@ -5,10 +5,13 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actors::backend_tests;
+use actors::clock::Clock;
 use actors::testkit::{TestDb, user};
+use actors::waiting_room::TOKEN_WRITES_IN_FLIGHT;
 use actors::{CallerStatus, EngineConfig};
 
 use crate::common::*;
+use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// Under max-active 3, the first three are admitted and the next wait at 1, 2, 3.
@@ -144,6 +147,35 @@ backend_tests! {
         }
         tokens.dedup();
         assert_eq!(tokens.len(), 1, "one live token per user");
+    }
+
+    /// Joins that arrive while token writes are committing share the next write:
+    /// a burst of joins costs a few inserts, not one per token.
+    #[paused]
+    async fn joins_during_a_token_write_share_the_next_one(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        faulty.set_token_delay(Duration::from_millis(50));
+        let app = start_on(faulty.clone(), EngineConfig { max_active: 5, ..config() }, Clock::start()).await;
+        let joins: Vec<_> = (0..100)
+            .map(|n| {
+                let engine = app.engine.clone();
+                tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
+            })
+            .collect();
+        let mut positions = Vec::new();
+        for join in joins {
+            positions.push(join.await.unwrap().unwrap().position);
+        }
+        positions.sort_unstable();
+        let mut expected = vec![0; 5];
+        expected.extend(1..=95);
+        assert_eq!(positions, expected, "every join answered, each place once");
+        let writes = faulty.token_writes();
+        assert!(
+            writes <= TOKEN_WRITES_IN_FLIGHT + 1,
+            "100 joins took {writes} token writes; the first ones run alone, the rest share one"
+        );
+        assert_eq!(db.store.live_tokens().await.unwrap().len(), 100, "every row stored");
     }
 
     /// A restart keeps every admission and every waiter's token and place.

@@ -39,6 +39,16 @@ pub(super) async fn apply_batch(
         return Ok(Vec::new());
     }
     let mut tx = pool.begin().await.map_err(store_error)?;
+    if let [op] = ops {
+        // A batch of one needs no savepoint (two round trips saved): if the op is
+        // refused, the whole transaction is rolled back instead.
+        let result = apply(&mut tx, op).await;
+        match result {
+            Ok(_) => tx.commit().await.map_err(store_error)?,
+            Err(_) => tx.rollback().await.map_err(store_error)?,
+        }
+        return Ok(vec![result]);
+    }
     let mut results = Vec::with_capacity(ops.len());
     let mut rest = ops;
     while let Some(first) = rest.first() {
