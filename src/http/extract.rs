@@ -11,8 +11,9 @@ use actors::domain::{ConcertId, IdempotencyKey, SessionId, UserId};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -20,13 +21,14 @@ use super::error::ApiError;
 
 /// The `Authorization` header as text, if present and readable. Never fails: a missing
 /// token is the engine's to judge (403, or a new token for the queue).
+/// (A `HeaderValue` shares the request's buffer: a poll copies nothing.)
 #[derive(Debug, Clone, Default)]
-pub struct Authorization(pub Option<String>);
+pub struct Authorization(Option<HeaderValue>);
 
 impl Authorization {
     /// The header's text.
     pub fn as_deref(&self) -> Option<&str> {
-        self.0.as_deref()
+        self.0.as_ref().and_then(|v| v.to_str().ok())
     }
 }
 
@@ -34,8 +36,26 @@ impl<S: Send + Sync> FromRequestParts<S> for Authorization {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let value = parts.headers.get(axum::http::header::AUTHORIZATION);
-        Ok(Self(value.and_then(|v| v.to_str().ok()).map(str::to_owned)))
+        Ok(Self(parts.headers.get(AUTHORIZATION).cloned()))
+    }
+}
+
+/// The raw `X-User-Id` header: who a new queue token is for, validated by [`user_id`].
+#[derive(Debug, Clone, Default)]
+pub struct UserIdHeader(Option<HeaderValue>);
+
+impl UserIdHeader {
+    /// The header's bytes.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        self.0.as_ref().map(HeaderValue::as_bytes)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for UserIdHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(Self(parts.headers.get("x-user-id").cloned()))
     }
 }
 

@@ -5,12 +5,11 @@ use actors::Engine;
 use actors::waiting_room::Ticket;
 use axum::Json;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiResult, ErrorBody};
-use super::extract::{Authorization, Query, user_id};
+use super::extract::{Authorization, Query, UserIdHeader, user_id};
 
 /// The query of a queue poll.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -73,10 +72,9 @@ pub async fn poll(
     State(engine): State<Engine>,
     authorization: Authorization,
     Query(query): Query<QueueQuery>,
-    headers: HeaderMap,
+    header: UserIdHeader,
 ) -> ApiResult<Json<QueueResponse>> {
-    let header = headers.get("x-user-id").map(|value| value.as_bytes());
-    let user_id = user_id(query.user_id.as_deref(), header)?;
+    let user_id = user_id(query.user_id.as_deref(), header.as_bytes())?;
     let ticket = engine.queue(authorization.as_deref(), user_id).await?;
     Ok(Json(ticket.into()))
 }

@@ -189,8 +189,7 @@ impl Actor for WaitingRoom {
         let now = self.clock.now();
         match message {
             WaitingRoomMsg::Poll { token, reply } => {
-                state.room.touch(token, now);
-                reply.send(Ok(state.room.ticket(token, now)));
+                reply.send(Ok(state.room.poll(token, now)));
             }
             WaitingRoomMsg::Join { user_id, reply } => self.join(&myself, state, user_id, reply),
             WaitingRoomMsg::Stored(outcomes) => {
