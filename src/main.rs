@@ -55,6 +55,11 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         shutdown_grace: config.shutdown_grace,
     };
     let app = Application::start(store, listener, settings).await?;
+    // The restore read the whole line into memory once and freed it; hand those pages
+    // back to the OS now, or mimalloc keeps them until the heaps that freed them
+    // allocate again (at 1,000,000 tokens: ~340 MB resident instead of ~140 MB).
+    // SAFETY: mi_collect takes no pointers; it only returns free pages to the OS.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     tracing::info!(address = %app.local_addr()?, "serving");
     app.run_until(shutdown_signal()).await?;
     Ok(())
