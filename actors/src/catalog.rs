@@ -1,15 +1,16 @@
 //! Concerts and their sessions, kept in memory: they change only through the
 //! admin routes, and reading them must not cost a store round trip per request.
-//! Each session's count of available seats is published here by its SessionActor,
-//! so the session list is answered without asking every actor.
+//! Each session's seats (how many are free, which are taken) are published here by
+//! its SessionActor on a [`SeatBoard`], so the session list is answered without
+//! asking every actor, and a hold on a taken seat is refused without asking one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
 use dashmap::DashMap;
 
 use crate::domain::{ConcertId, SessionId};
+use crate::session::board::SeatBoard;
 use crate::store::{Catalog as StoredCatalog, SessionRow};
 
 /// A session as the session list shows it.
@@ -23,13 +24,13 @@ pub struct SessionSummary {
     pub available: usize,
 }
 
-/// A known session and its published availability.
+/// A known session and its published seats.
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
     /// The session as stored.
     pub row: SessionRow,
-    /// Seats neither held nor sold, as its actor last published.
-    pub available: Arc<AtomicUsize>,
+    /// Its seats as its actor last published them.
+    pub board: Arc<SeatBoard>,
 }
 
 /// Every concert and session.
@@ -62,10 +63,10 @@ impl Catalog {
         self.concerts.entry(id).or_default();
     }
 
-    /// Records a (stored) session; its availability starts at its seat count.
+    /// Records a (stored) session; its board starts with every seat free.
     pub fn add_session(&self, row: SessionRow) -> SessionEntry {
         let entry = SessionEntry {
-            available: Arc::new(AtomicUsize::new(row.seat_count.0 as usize)),
+            board: Arc::new(SeatBoard::new(row.seat_count.0 as usize)),
             row,
         };
         self.concerts
@@ -95,7 +96,7 @@ impl Catalog {
             .map(|entry| SessionSummary {
                 session_id: entry.row.id,
                 date: entry.row.date,
-                available: entry.available.load(Ordering::Relaxed),
+                available: entry.board.available(),
             })
             .collect();
         summaries.sort_by_key(|s| (s.date, s.session_id));

@@ -424,6 +424,13 @@ impl Engine {
         caller.require_admitted()?;
         let mailbox = self.session(session)?;
         let seat = SeatNumber::parse(seat).map_err(|_| EngineError::SeatNotFound)?;
+        // The herd storming a sold-out session: a seat its actor has published as
+        // taken is refused without waiting in its mailbox (the actor decides the rest).
+        if let Some(entry) = self.inner.catalog.session(session)
+            && entry.board.is_taken(seat) == Some(true)
+        {
+            return Err(EngineError::SeatAlreadyReserved);
+        }
         let user_id = caller.user_id.clone();
         mailbox
             .ask(

@@ -16,7 +16,7 @@
 //! | [`wallet`] | one Wallet actor per active user: charges and payment debits |
 //! | [`supervisor`] | spawns and restarts the actors above; a meltdown stops the engine |
 //! | [`registry`] | where the engine finds running actors |
-//! | [`catalog`] | concerts and sessions in memory, with each session's published availability |
+//! | [`catalog`] | concerts and sessions in memory, with each session's published seat board |
 //! | [`mailbox`] | the bounded intake in front of every actor (overload is a 503, not a queue) |
 //! | [`store`] | the `Store` trait the actors write through; Postgres and SQLite backends; group commit |
 //! | [`invariants`] | `concert check`: every invariant verified from the database alone |
@@ -27,8 +27,10 @@
 //!
 //! # Life of a request
 //!
-//! A hold: `Engine::identify` asks the WaitingRoom whose token it is; `Engine::hold`
-//! checks the token is admitted and sends `SessionMsg::Hold` to the session's actor,
+//! A hold: `Engine::identify` finds the token among the admissions the WaitingRoom
+//! publishes (or asks the WaitingRoom); `Engine::hold` checks the token is admitted,
+//! refuses a seat the session's board shows taken, and sends `SessionMsg::Hold` to the
+//! session's actor,
 //! which checks the seat, inserts the reservation row, records the hold, sets its
 //! expiry timer and replies. A payment: the SessionActor asks the user's Wallet to
 //! commit debit, payment and sale in one transaction, marks the seat sold, and the

@@ -287,7 +287,7 @@ async fn start(
             };
             let session_args = SessionArgs {
                 session: entry.row.clone(),
-                available: entry.available.clone(),
+                board: entry.board.clone(),
             };
             Actor::spawn_linked(None, actor, session_args, supervisor)
                 .await

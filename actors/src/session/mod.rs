@@ -7,10 +7,10 @@
 //! not by a periodic sweep. A payment runs inside the handling of its `Pay`
 //! message, so the hold's expiry (a later message) cannot overtake it.
 
+pub mod board;
 pub mod seat_map;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -24,6 +24,7 @@ use crate::store::{
     NewHold, NewPayment, PaymentRow, ReservationStatus, SessionRow, Store, StoreError,
 };
 use crate::wallet::WalletMsg;
+use board::SeatBoard;
 use seat_map::SeatMap;
 
 /// How long to wait before retrying an expiry whose write failed.
@@ -45,8 +46,8 @@ pub struct HoldConfig {
 pub struct SessionArgs {
     /// The session.
     pub session: SessionRow,
-    /// Where the actor publishes its count of available seats, for the session list.
-    pub available: Arc<AtomicUsize>,
+    /// Where the actor publishes its seats, for readers that must not wait for it.
+    pub board: Arc<SeatBoard>,
 }
 
 /// A committed hold, as the client is told about it.
@@ -135,19 +136,20 @@ pub struct SessionActor {
     pub config: HoldConfig,
 }
 
-/// The actor's state: the seat map and where its availability is published.
+/// The actor's state: the seat map and where it is published.
 pub struct SessionState {
     seats: SeatMap,
-    available: Arc<AtomicUsize>,
+    board: Arc<SeatBoard>,
     /// A write failed with an unknown outcome (the store may have committed it):
     /// the map is rebuilt from the store before it is trusted again.
     needs_resync: bool,
 }
 
 impl SessionState {
+    /// Called right after every change to the map, before anything else is answered
+    /// (see [`board`]: a refusal read from the board must never be news to anyone).
     fn publish(&self) {
-        self.available
-            .store(self.seats.available(), Ordering::Relaxed);
+        self.board.publish(&self.seats);
         #[cfg(debug_assertions)]
         self.seats.assert_consistent();
     }
@@ -166,7 +168,7 @@ impl Actor for SessionActor {
         let seats = self.load(&myself, args.session).await?;
         let state = SessionState {
             seats,
-            available: args.available,
+            board: args.board,
             needs_resync: false,
         };
         state.publish();

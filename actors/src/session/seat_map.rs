@@ -87,6 +87,17 @@ impl SeatMap {
         self.seats.iter().map(|seat| *seat != Seat::Free).collect()
     }
 
+    /// [`taken`](Self::taken) as bits, 64 seats per word, seat 1 in the lowest bit.
+    pub fn taken_words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.seats.chunks(64).map(|chunk| {
+            chunk
+                .iter()
+                .enumerate()
+                .filter(|(_, seat)| **seat != Seat::Free)
+                .fold(0, |bits, (i, _)| bits | 1 << i)
+        })
+    }
+
     /// Live holds, with their deadlines.
     pub fn holds(&self) -> impl Iterator<Item = (ReservationId, &Hold)> {
         self.holds.iter().map(|(id, hold)| (*id, hold))

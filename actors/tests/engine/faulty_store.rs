@@ -15,6 +15,7 @@ pub struct FaultyStore {
     charge_delay: Mutex<Duration>,
     token_delay: Mutex<Duration>,
     token_writes: AtomicUsize,
+    payment_started: tokio::sync::Notify,
     lost_replies: AtomicUsize,
 }
 
@@ -27,6 +28,7 @@ impl FaultyStore {
             charge_delay: Mutex::new(Duration::ZERO),
             token_delay: Mutex::new(Duration::ZERO),
             token_writes: AtomicUsize::new(0),
+            payment_started: tokio::sync::Notify::new(),
             lost_replies: AtomicUsize::new(0),
         })
     }
@@ -38,6 +40,11 @@ impl FaultyStore {
 
     fn payment_delay(&self) -> Duration {
         *self.payment_delay.lock().unwrap()
+    }
+
+    /// Returns once a payment's commit has started (its caller now waits for it).
+    pub async fn payment_started(&self) {
+        self.payment_started.notified().await;
     }
 
     /// Every batch with a charge takes this long to commit.
@@ -174,6 +181,7 @@ mod forwarding {
         ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
             // Under group commit every payment arrives here: as slow as `commit_payment`.
             if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
+                self.payment_started.notify_one();
                 tokio::time::sleep(self.payment_delay()).await;
             }
             if ops.iter().any(|op| matches!(op, WriteOp::Charge { .. })) {

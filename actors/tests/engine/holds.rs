@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::domain::{SeatNumber, SessionId};
+use actors::clock::Clock;
+use actors::domain::{ChargeAmount, SeatNumber, SessionId};
 use actors::store::ReservationStatus;
 use actors::testkit::TestDb;
 use actors::{EngineConfig, EngineError};
 
 use crate::common::*;
+use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// A seat goes to the first hold; the second gets 409 and the seat map shows it taken.
@@ -156,4 +158,33 @@ backend_tests! {
         assert!(!again.engine.seats(session.id).await.unwrap().taken[1]);
         assert_eq!(status(late.reservation_id).await, ReservationStatus::Expired);
     }
+
+    /// A hold on a seat the session has published as taken is refused at once, even
+    /// while the session's actor is busy (here: committing a slow payment); a hold on
+    /// a free seat still waits for the actor, which alone decides.
+    #[paused]
+    async fn a_taken_seat_is_refused_without_waiting_for_its_session(db: TestDb) {
+        let session = session(&db, 5).await;
+        let slow = FaultyStore::new(db.store.clone());
+        slow.set_payment_delay(Duration::from_secs(10));
+        let config = EngineConfig { call_timeout: Duration::from_secs(30), ..config() };
+        let app = start_on(slow.clone(), config, Clock::start()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = admitted(&app.engine, "bob").await;
+        app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
+        let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
+
+        let engine = app.engine.clone();
+        let paying = tokio::spawn(async move { engine.pay(&alice, held.reservation_id, None).await });
+        slow.payment_started().await; // The session's actor now waits 10 s on the store.
+        let start = tokio::time::Instant::now();
+        assert_eq!(app.engine.hold(&bob, session.id, 1).await, Err(EngineError::SeatAlreadyReserved));
+        assert_eq!(start.elapsed(), Duration::ZERO, "refused without waiting for the payment");
+
+        let free = app.engine.hold(&bob, session.id, 2).await;
+        assert!(free.is_ok(), "a free seat is the actor's to give: {free:?}");
+        assert!(start.elapsed() >= Duration::from_secs(10), "it waited behind the payment");
+        assert!(paying.await.unwrap().is_ok());
+    }
+
 }
