@@ -6,7 +6,8 @@ use std::time::Duration;
 use actors::clock::Clock;
 use actors::store::{SessionRow, Store};
 use actors::testkit::{TestDb, seed_session, user};
-use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor};
+use actors::waiting_room::Ticket;
+use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, EngineResult};
 
 /// The contract's defaults, with room for ten admitted users.
 pub fn config() -> EngineConfig {
@@ -43,6 +44,22 @@ pub async fn start(db: &TestDb, config: EngineConfig) -> Running {
 /// A session of `seats` seats at 10,000 points, created before the engine starts.
 pub async fn session(db: &TestDb, seats: u32) -> SessionRow {
     seed_session(&*db.store, seats, 10_000).await
+}
+
+/// Users `u0` to `u{n-1}` ask for a token all at once (each on a task of its own);
+/// their answers, in user order.
+pub async fn join_at_once(engine: &Engine, n: usize) -> Vec<EngineResult<Ticket>> {
+    let joins: Vec<_> = (0..n)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{i}")))).await })
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(n);
+    for join in joins {
+        answers.push(join.await.expect("the join task ran"));
+    }
+    answers
 }
 
 /// A caller for `name`'s live token, whatever its status.

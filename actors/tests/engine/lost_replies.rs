@@ -56,16 +56,8 @@ backend_tests! {
         let app = start_on(faulty.clone(), config(), Clock::start()).await;
         // The first writes carry one token each, the next one all the others.
         faulty.lose_replies(1 + actors::waiting_room::TOKEN_WRITES_IN_FLIGHT);
-        let joins: Vec<_> = (0..30)
-            .map(|n| {
-                let engine = app.engine.clone();
-                tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
-            })
-            .collect();
-        let mut tokens = Vec::new();
-        for join in joins {
-            tokens.push(join.await.unwrap().expect("answered, not 503").token);
-        }
+        let answers = join_at_once(&app.engine, 30).await;
+        let tokens: Vec<_> = answers.into_iter().map(|a| a.expect("answered, not 503").token).collect();
         assert_eq!(db.store.live_tokens().await.unwrap().len(), 30, "one row per join");
         for (n, token) in tokens.iter().enumerate() {
             let again = app.engine.queue(None, Some(user(&format!("u{n}")))).await.unwrap();

@@ -124,14 +124,8 @@ backend_tests! {
     /// places 1 to 195, each exactly once; a user asking twice at once gets one token.
     async fn concurrent_joins_get_distinct_places(db: TestDb) {
         let app = start(&db, EngineConfig { max_active: 5, ..config() }).await;
-        let joins = (0..200).map(|n| {
-            let engine = app.engine.clone();
-            tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
-        });
-        let mut positions = Vec::new();
-        for join in joins {
-            positions.push(join.await.unwrap().unwrap().position);
-        }
+        let answers = join_at_once(&app.engine, 200).await;
+        let mut positions: Vec<_> = answers.into_iter().map(|a| a.unwrap().position).collect();
         positions.sort_unstable();
         let mut expected = vec![0; 5];
         expected.extend(1..=195);
@@ -156,16 +150,8 @@ backend_tests! {
         let faulty = FaultyStore::new(db.store.clone());
         faulty.set_token_delay(Duration::from_millis(50));
         let app = start_on(faulty.clone(), EngineConfig { max_active: 5, ..config() }, Clock::start()).await;
-        let joins: Vec<_> = (0..100)
-            .map(|n| {
-                let engine = app.engine.clone();
-                tokio::spawn(async move { engine.queue(None, Some(user(&format!("u{n}")))).await })
-            })
-            .collect();
-        let mut positions = Vec::new();
-        for join in joins {
-            positions.push(join.await.unwrap().unwrap().position);
-        }
+        let answers = join_at_once(&app.engine, 100).await;
+        let mut positions: Vec<_> = answers.into_iter().map(|a| a.unwrap().position).collect();
         positions.sort_unstable();
         let mut expected = vec![0; 5];
         expected.extend(1..=95);
