@@ -425,9 +425,9 @@ impl Engine {
         let mailbox = self.session(session)?;
         let seat = SeatNumber::parse(seat).map_err(|_| EngineError::SeatNotFound)?;
         // The herd storming a sold-out session: a seat its actor has published as
-        // taken is refused without waiting in its mailbox (the actor decides the rest).
+        // taken now is refused without waiting in its mailbox (the actor decides the rest).
         if let Some(entry) = self.inner.catalog.session(session)
-            && entry.board.is_taken(seat) == Some(true)
+            && entry.board.is_taken(seat, self.inner.clock.now_utc()) == Some(true)
         {
             return Err(EngineError::SeatAlreadyReserved);
         }

@@ -1,37 +1,44 @@
 //! A session's seats as its SessionActor last published them: how many are free,
-//! and which are taken (held or sold).
+//! and until when each is taken (held until its deadline, or sold).
 //!
 //! Readers are request handlers that must not wait for the actor: the session list
 //! (`abailable`) and the hot-seat storm, where all but 50 of a herd's holds hit a
-//! taken seat. A hold on a seat the board shows taken is refused at once; any other
-//! hold still goes to the actor, which alone decides. So the board may only ever be
-//! stale in the safe direction for a refusal, which holds because the actor
-//! publishes right after each change to its map, before it answers anything else:
-//! whoever saw a seat free (in an answer of the actor) reads the board after that
-//! publication.
+//! taken seat. A hold on a seat the board shows taken *now* is refused at once; any
+//! other hold still goes to the actor, which alone decides. So the board may only
+//! ever be stale in the safe direction for a refusal, which holds because:
+//! - the actor publishes right after each change to its map, before it answers
+//!   anything else: whoever saw a seat free (in an answer of the actor) reads the
+//!   board after that publication;
+//! - a hold is over at its deadline even while its expiry message waits in the
+//!   mailbox (the actor frees such a seat for the next hold), so the board keeps
+//!   each hold's deadline, not just a bit, and a seat past it reads as not taken.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
-use super::seat_map::SeatMap;
+use chrono::{DateTime, Utc};
+
+use super::seat_map::{SeatMap, SeatState};
+use crate::clock::Clock;
 use crate::domain::SeatNumber;
 
-/// See the module docs. One bit per seat, 64 seats per word.
+/// Free seats' entry: taken until the epoch.
+const FREE: i64 = i64::MIN;
+/// Sold seats' entry: taken for good.
+const SOLD: i64 = i64::MAX;
+
+/// See the module docs. Per seat, the UTC microsecond until which it is taken.
 #[derive(Debug)]
 pub struct SeatBoard {
-    seat_count: usize,
     available: AtomicUsize,
-    taken: Box<[AtomicU64]>,
+    taken_until_us: Box<[AtomicI64]>,
 }
 
 impl SeatBoard {
-    /// A board of `seat_count` free seats.
+    /// A board of `seat_count` free seats (at most 1,000: 8 bytes each).
     pub fn new(seat_count: usize) -> Self {
         Self {
-            seat_count,
             available: AtomicUsize::new(seat_count),
-            taken: (0..seat_count.div_ceil(64))
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            taken_until_us: (0..seat_count).map(|_| AtomicI64::new(FREE)).collect(),
         }
     }
 
@@ -40,18 +47,21 @@ impl SeatBoard {
         self.available.load(Ordering::Acquire)
     }
 
-    /// Whether `seat` is held or sold; `None` when the session has no such seat.
-    pub fn is_taken(&self, seat: SeatNumber) -> Option<bool> {
-        let index = seat.index().filter(|i| *i < self.seat_count)?;
-        let word = self.taken[index / 64].load(Ordering::Acquire);
-        Some(word & (1 << (index % 64)) != 0)
+    /// Whether `seat` is held or sold at `now`; `None` when the session has no such seat.
+    pub fn is_taken(&self, seat: SeatNumber, now: DateTime<Utc>) -> Option<bool> {
+        let until = self.taken_until_us.get(seat.index()?)?;
+        Some(until.load(Ordering::Acquire) > now.timestamp_micros())
     }
 
-    /// Copies the map's state onto the board (a few words: at most 1,000 seats).
-    /// Only the session's actor calls this.
-    pub fn publish(&self, map: &SeatMap) {
-        for (word, bits) in self.taken.iter().zip(map.taken_words()) {
-            word.store(bits, Ordering::Release);
+    /// Copies the map's state onto the board. Only the session's actor calls this.
+    pub fn publish(&self, map: &SeatMap, clock: &Clock) {
+        for (entry, state) in self.taken_until_us.iter().zip(map.seat_states()) {
+            let until = match state {
+                SeatState::Free => FREE,
+                SeatState::HeldUntil(deadline) => clock.utc_at(deadline).timestamp_micros(),
+                SeatState::Sold => SOLD,
+            };
+            entry.store(until, Ordering::Release);
         }
         self.available.store(map.available(), Ordering::Release);
     }
@@ -62,6 +72,7 @@ mod tests {
     use super::*;
     use crate::domain::{ConcertId, Points, ReservationId, SeatCount, SessionId, UserId};
     use crate::store::SessionRow;
+    use std::time::Duration;
     use tokio::time::Instant;
 
     fn seat(n: i64) -> SeatNumber {
@@ -70,6 +81,7 @@ mod tests {
 
     #[test]
     fn shows_what_the_map_holds_after_publish() {
+        let clock = Clock::start();
         let row = SessionRow {
             id: SessionId(1),
             concert_id: ConcertId(1),
@@ -80,25 +92,39 @@ mod tests {
         let mut map = SeatMap::new(row);
         let board = SeatBoard::new(70);
         let user = UserId::parse("alice").unwrap();
-        map.hold(ReservationId(1), seat(1), user.clone(), Instant::now());
-        map.hold(ReservationId(2), seat(65), user, Instant::now());
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(300);
+        map.hold(ReservationId(1), seat(1), user.clone(), deadline);
+        map.hold(ReservationId(2), seat(65), user, deadline);
+        let now = clock.utc_at(start);
         assert_eq!(
-            board.is_taken(seat(1)),
+            board.is_taken(seat(1), now),
             Some(false),
             "nothing published yet"
         );
-        board.publish(&map);
-        assert_eq!(board.is_taken(seat(1)), Some(true));
-        assert_eq!(board.is_taken(seat(2)), Some(false));
-        assert_eq!(board.is_taken(seat(65)), Some(true), "the second word");
+        board.publish(&map, &clock);
+        assert_eq!(board.is_taken(seat(1), now), Some(true));
+        assert_eq!(board.is_taken(seat(2), now), Some(false));
+        assert_eq!(board.is_taken(seat(65), now), Some(true));
+        assert_eq!(board.is_taken(seat(71), now), None, "no such seat");
         assert_eq!(board.available(), 68);
-        assert_eq!(board.is_taken(seat(71)), None, "no such seat");
+        let at_deadline = clock.utc_at(deadline);
+        assert_eq!(
+            board.is_taken(seat(65), at_deadline),
+            Some(false),
+            "over at its deadline"
+        );
+
         map.sell(ReservationId(1));
         map.end_hold(ReservationId(2));
-        board.publish(&map);
-        assert_eq!(board.is_taken(seat(1)), Some(true), "sold stays taken");
+        board.publish(&map, &clock);
         assert_eq!(
-            board.is_taken(seat(65)),
+            board.is_taken(seat(1), at_deadline),
+            Some(true),
+            "sold stays taken"
+        );
+        assert_eq!(
+            board.is_taken(seat(65), now),
             Some(false),
             "a released seat is free"
         );

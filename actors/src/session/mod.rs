@@ -140,6 +140,8 @@ pub struct SessionActor {
 pub struct SessionState {
     seats: SeatMap,
     board: Arc<SeatBoard>,
+    /// To publish deadlines on the board in UTC, as `Engine::hold` reads them.
+    clock: Clock,
     /// A write failed with an unknown outcome (the store may have committed it):
     /// the map is rebuilt from the store before it is trusted again.
     needs_resync: bool,
@@ -149,7 +151,7 @@ impl SessionState {
     /// Called right after every change to the map, before anything else is answered
     /// (see [`board`]: a refusal read from the board must never be news to anyone).
     fn publish(&self) {
-        self.board.publish(&self.seats);
+        self.board.publish(&self.seats, &self.clock);
         #[cfg(debug_assertions)]
         self.seats.assert_consistent();
     }
@@ -169,6 +171,7 @@ impl Actor for SessionActor {
         let state = SessionState {
             seats,
             board: args.board,
+            clock: self.clock,
             needs_resync: false,
         };
         state.publish();

@@ -18,6 +18,17 @@ enum Seat {
     Sold(ReservationId),
 }
 
+/// A seat as [`SeatMap::seat_states`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeatState {
+    /// Neither held nor sold.
+    Free,
+    /// Held; free again at this deadline unless paid.
+    HeldUntil(Instant),
+    /// Sold.
+    Sold,
+}
+
 /// A live hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {
@@ -87,14 +98,17 @@ impl SeatMap {
         self.seats.iter().map(|seat| *seat != Seat::Free).collect()
     }
 
-    /// [`taken`](Self::taken) as bits, 64 seats per word, seat 1 in the lowest bit.
-    pub fn taken_words(&self) -> impl Iterator<Item = u64> + '_ {
-        self.seats.chunks(64).map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .filter(|(_, seat)| **seat != Seat::Free)
-                .fold(0, |bits, (i, _)| bits | 1 << i)
+    /// Each seat from 1: free, held until its deadline, or sold.
+    pub fn seat_states(&self) -> impl Iterator<Item = SeatState> + '_ {
+        self.seats.iter().map(|seat| match seat {
+            Seat::Free => SeatState::Free,
+            // A held seat always has its hold (`assert_consistent`); were it missing,
+            // "free" sends a request to the actor rather than refusing it.
+            Seat::Held(id) => self
+                .holds
+                .get(id)
+                .map_or(SeatState::Free, |hold| SeatState::HeldUntil(hold.deadline)),
+            Seat::Sold(_) => SeatState::Sold,
         })
     }
 

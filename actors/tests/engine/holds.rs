@@ -187,4 +187,35 @@ backend_tests! {
         assert!(paying.await.unwrap().is_ok());
     }
 
+
+    /// A hold is over at its deadline even while its expiry waits behind other work in
+    /// the session's mailbox: the published board must not refuse that seat, the
+    /// actor gives it to the next hold.
+    #[paused]
+    async fn a_hold_past_its_deadline_is_not_refused_from_the_board(db: TestDb) {
+        let session = session(&db, 5).await;
+        let slow = FaultyStore::new(db.store.clone());
+        slow.set_payment_delay(Duration::from_secs(10));
+        let config = EngineConfig {
+            hold_ttl: Duration::from_secs(5),
+            call_timeout: Duration::from_secs(30),
+            ..config()
+        };
+        let app = start_on(slow.clone(), config, Clock::start()).await;
+        let alice = admitted(&app.engine, "alice").await;
+        let bob = admitted(&app.engine, "bob").await;
+        let carol = admitted(&app.engine, "carol").await;
+        app.engine.hold(&carol, session.id, 1).await.unwrap();
+        app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
+        let held = app.engine.hold(&alice, session.id, 2).await.unwrap();
+        let engine = app.engine.clone();
+        let paying = tokio::spawn(async move { engine.pay(&alice, held.reservation_id, None).await });
+        slow.payment_started().await; // The actor is stuck until t = 10 s.
+        tokio::time::advance(Duration::from_secs(6)).await; // Carol's hold is over; its expiry waits.
+
+        let taken = app.engine.hold(&bob, session.id, 1).await;
+        assert!(taken.is_ok(), "carol's seat is free again at her deadline: {taken:?}");
+        assert!(paying.await.unwrap().is_ok());
+    }
+
 }
