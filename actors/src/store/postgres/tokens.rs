@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool};
+use uuid::Uuid;
 
 use crate::domain::QueueToken;
 use crate::store::common::{
@@ -11,7 +12,7 @@ use crate::store::common::{
 };
 use crate::store::{StoreError, TokenRow, TokenState};
 
-const TOKEN_COLUMNS: &str = "token::text AS token, user_id, seq, state, issued_at, admitted_at";
+const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
 
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens).
 pub(super) async fn insert(conn: &mut PgConnection, tokens: &[TokenRow]) -> Result<(), StoreError> {
@@ -93,7 +94,7 @@ pub(super) async fn live(pool: &PgPool) -> Result<Vec<TokenRow>, StoreError> {
         "SELECT {TOKEN_COLUMNS} FROM queue_tokens \
          WHERE state IN ('waiting', 'admitted') ORDER BY seq"
     ));
-    let records: Vec<TokenRecord> = sqlx::query_as(sql)
+    let records: Vec<TokenRecord<Uuid>> = sqlx::query_as(sql)
         .fetch_all(pool)
         .await
         .map_err(store_error)?;
@@ -105,7 +106,7 @@ pub(super) async fn get(pool: &PgPool, token: QueueToken) -> Result<Option<Token
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {TOKEN_COLUMNS} FROM queue_tokens WHERE token = $1::uuid"
     ));
-    let record: Option<TokenRecord> = sqlx::query_as(sql)
+    let record: Option<TokenRecord<Uuid>> = sqlx::query_as(sql)
         .bind(token_text(token))
         .fetch_optional(pool)
         .await
