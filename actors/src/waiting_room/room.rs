@@ -212,28 +212,16 @@ impl Room {
     }
 
     /// A poll: the token's ticket if it is live and stored, and, for a waiting token,
-    /// the record that it was asked about, which keeps it in line. One lookup: at a
-    /// million waiters each one is a cache miss.
+    /// the record that it was asked about, which keeps it in line. One hash lookup:
+    /// at a million waiters each one is a cache miss.
     pub fn poll(&mut self, token: QueueToken, now: Instant) -> Option<Ticket> {
         if self.admitted.contains_key(&token) {
             return self.ticket(token, now);
         }
         let seen = self.secs_since_epoch(now);
         let slot = self.slot_of(token)?;
-        let waiter = self.line.get_mut(slot)?;
-        waiter.last_seen_secs = seen;
-        if waiter.joining {
-            return None;
-        }
-        let user_id = waiter.user_id.clone();
-        let position = self.line.position(slot)?;
-        Some(Ticket {
-            token,
-            user_id,
-            position,
-            admitted: false,
-            estimated_wait_seconds: self.estimate_wait_seconds(position, now),
-        })
+        self.line.get_mut(slot)?.last_seen_secs = seen;
+        self.waiting_ticket(token, slot, now)
     }
 
     /// Records that the token was asked about, which keeps a waiting token in line.
@@ -257,7 +245,11 @@ impl Room {
                 estimated_wait_seconds: Some(0),
             });
         }
-        let slot = self.slot_of(token)?;
+        self.waiting_ticket(token, self.slot_of(token)?, now)
+    }
+
+    /// The ticket of the waiting token in `slot`; `None` while its row is being written.
+    fn waiting_ticket(&self, token: QueueToken, slot: Slot, now: Instant) -> Option<Ticket> {
         let waiter = self.line.get(slot)?;
         if waiter.joining {
             return None;

@@ -21,8 +21,8 @@
 
 use std::collections::HashMap;
 
-use sqlx::Connection;
-use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::postgres::{PgConnection, PgPool, Postgres};
+use sqlx::{Connection, Transaction};
 
 use super::{tokens, writes};
 use crate::store::common::{
@@ -42,12 +42,7 @@ pub(super) async fn apply_batch(
     if let [op] = ops {
         // A batch of one needs no savepoint (two round trips saved): if the op is
         // refused, the whole transaction is rolled back instead.
-        let result = apply(&mut tx, op).await;
-        match result {
-            Ok(_) => tx.commit().await.map_err(store_error)?,
-            Err(_) => tx.rollback().await.map_err(store_error)?,
-        }
-        return Ok(vec![result]);
+        return Ok(vec![apply_in(tx, op).await?]);
     }
     let mut results = Vec::with_capacity(ops.len());
     let mut rest = ops;
@@ -98,11 +93,20 @@ async fn under_savepoint(
     conn: &mut PgConnection,
     op: &WriteOp,
 ) -> Result<Result<WriteOutcome, StoreError>, StoreError> {
-    let mut savepoint = conn.begin().await.map_err(store_error)?;
-    let result = apply(&mut savepoint, op).await;
+    apply_in(conn.begin().await.map_err(store_error)?, op).await
+}
+
+/// Applies one op in `tx` (a transaction, or a savepoint inside one), committing it
+/// if the op succeeded and rolling it back if not. The outer `Err` is the commit's or
+/// rollback's own failure.
+async fn apply_in(
+    mut tx: Transaction<'_, Postgres>,
+    op: &WriteOp,
+) -> Result<Result<WriteOutcome, StoreError>, StoreError> {
+    let result = apply(&mut tx, op).await;
     match result {
-        Ok(_) => savepoint.commit().await.map_err(store_error)?,
-        Err(_) => savepoint.rollback().await.map_err(store_error)?,
+        Ok(_) => tx.commit().await.map_err(store_error)?,
+        Err(_) => tx.rollback().await.map_err(store_error)?,
     }
     Ok(result)
 }
