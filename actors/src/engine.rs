@@ -291,9 +291,17 @@ impl Engine {
         authorization: Option<&str>,
         user_id: Option<UserId>,
     ) -> EngineResult<Ticket> {
+        let token = authorization.and_then(|header| QueueToken::parse(header).ok());
+        // A live token's poll is answered from the published room, without a round
+        // trip to the actor; anything else (a new token, a joining or leaving one)
+        // is the actor's to answer.
+        if let Some(token) = token
+            && let Some(ticket) = self.inner.registry.room().poll(token, self.inner.clock.now())
+        {
+            return Ok(ticket);
+        }
         let room = self.waiting_room()?;
         let timeout = self.inner.config.call_timeout;
-        let token = authorization.and_then(|header| QueueToken::parse(header).ok());
         let mut user_id = user_id;
         if let Some(token) = token {
             let polled = room.ask(|reply| WaitingRoomMsg::Poll { token, reply }, timeout);
@@ -327,13 +335,17 @@ impl Engine {
                 status: CallerStatus::Admitted,
             });
         }
-        let room = self.waiting_room()?;
-        let identity = room
-            .ask(
-                |reply| WaitingRoomMsg::Identify { token, reply },
-                self.inner.config.call_timeout,
-            )
-            .await?;
+        let identity = match self.inner.registry.room().identify(token, self.inner.clock.now()) {
+            Some(identity) => Some(identity),
+            None => {
+                self.waiting_room()?
+                    .ask(
+                        |reply| WaitingRoomMsg::Identify { token, reply },
+                        self.inner.config.call_timeout,
+                    )
+                    .await?
+            }
+        };
         if let Some(identity) = identity {
             return Ok(Caller {
                 token,

@@ -1,6 +1,8 @@
 //! Where the engine finds the running actors: one mailbox per session, per active
 //! wallet, and the waiting room's. The supervisor writes it as it spawns and
-//! restarts actors; the engine only reads it.
+//! restarts actors; the engine only reads it. It also holds what the waiting room
+//! publishes for the hot paths (admissions, the room itself), which only that
+//! actor writes.
 
 use std::sync::RwLock;
 
@@ -11,7 +13,7 @@ use tokio::time::Instant;
 use crate::domain::{QueueToken, SessionId, UserId};
 use crate::mailbox::Mailbox;
 use crate::session::SessionMsg;
-use crate::waiting_room::WaitingRoomMsg;
+use crate::waiting_room::{PublishedRoom, WaitingRoomMsg};
 use crate::wallet::WalletMsg;
 
 /// The running actors, by what they own.
@@ -25,6 +27,8 @@ pub struct Registry {
     sessions: DashMap<SessionId, Mailbox<SessionMsg>>,
     wallets: DashMap<UserId, Mailbox<WalletMsg>>,
     waiting_room: RwLock<Option<Mailbox<WaitingRoomMsg>>>,
+    /// The waiting room's line and admissions, published by its actor for polls.
+    room: PublishedRoom,
 }
 
 impl Registry {
@@ -95,6 +99,11 @@ impl Registry {
     /// Wallets running now.
     pub fn wallet_count(&self) -> usize {
         self.wallets.len()
+    }
+
+    /// The waiting room's published room (see [`PublishedRoom`]).
+    pub fn room(&self) -> &PublishedRoom {
+        &self.room
     }
 
     /// The waiting room's mailbox, if it runs.

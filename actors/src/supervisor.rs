@@ -203,7 +203,11 @@ impl Actor for Supervisor {
 fn forget(state: &mut SupervisorState, cell: &ActorCell) -> Option<Child> {
     let child = state.children.remove(&cell.get_id())?;
     match &child {
-        Child::WaitingRoom => state.args.registry.set_waiting_room(None),
+        Child::WaitingRoom => {
+            state.args.registry.set_waiting_room(None);
+            // Polls go to the (absent) mailbox until a restart restores the room.
+            state.args.registry.room().withdraw();
+        }
         Child::Session(entry) => state.args.registry.forget_session(entry.row.id),
         Child::Wallet(user) => state.args.registry.forget_wallet(user, cell.get_id()),
     }

@@ -1,9 +1,12 @@
 //! The WaitingRoom actor: issues tokens, keeps the line, admits, evicts.
 //!
-//! One actor owns the whole line, so order and positions need no locks. Every
-//! change that a client could observe is written to the store before the client
-//! hears of it (a token is answered only once its row is committed, admitted only
-//! once its admission is), so a restart rebuilds the same line and admissions.
+//! One actor owns the whole line and is the only one to change it, so order and
+//! positions are decided in one place. Every change that a client could observe is
+//! written to the store before the client hears of it (a token is answered only
+//! once its row is committed, admitted only once its admission is), so a restart
+//! rebuilds the same line and admissions. The actor publishes its room
+//! ([`PublishedRoom`]) so that a poll of a live token is answered without a round
+//! trip to it.
 //!
 //! Issuing is pipelined and batched: a new token takes its place in line at once
 //! and its row joins the rows waiting to be written. At most
@@ -16,6 +19,7 @@
 //! arrived, the actor admits as many as fit, in one store write.
 
 pub mod line;
+mod published;
 mod room;
 
 use std::collections::HashMap;
@@ -25,6 +29,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
+pub use published::PublishedRoom;
 use room::Room;
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
 
@@ -113,9 +118,9 @@ pub struct WaitingRoom {
     pub registry: Arc<Registry>,
 }
 
-/// The WaitingRoom's state: the room (line, admissions) and the answers owed to joining users.
+/// The WaitingRoom's state: the answers owed to joining users and the writes in
+/// flight. The room itself (line, admissions) is published in the registry.
 pub struct RoomState {
-    room: Room,
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
     joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
     /// New tokens' rows not yet handed to a write. Bounded by the joins in flight,
@@ -165,12 +170,12 @@ impl Actor for WaitingRoom {
             let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
         }
+        self.registry.room().install(room);
         myself.send_interval(sweep_period(self.config.waiting_idle), || {
             WaitingRoomMsg::Sweep
         });
         let _ = myself.cast(WaitingRoomMsg::Admit);
         Ok(RoomState {
-            room,
             joining: HashMap::new(),
             unwritten: Vec::new(),
             token_writes: 0,
@@ -189,7 +194,7 @@ impl Actor for WaitingRoom {
         let now = self.clock.now();
         match message {
             WaitingRoomMsg::Poll { token, reply } => {
-                reply.send(Ok(state.room.poll(token, now)));
+                reply.send(Ok(self.room().read().poll(token, now)));
             }
             WaitingRoomMsg::Join { user_id, reply } => self.join(&myself, state, user_id, reply),
             WaitingRoomMsg::Stored(outcomes) => {
@@ -200,7 +205,7 @@ impl Actor for WaitingRoom {
                 self.write_tokens(&myself, state);
             }
             WaitingRoomMsg::Identify { token, reply } => {
-                reply.send(Ok(state.room.identify(token)));
+                reply.send(Ok(self.room().read().identify(token)));
             }
             WaitingRoomMsg::EndAdmission { token, reply } => {
                 let answer = self.end_admission(&myself, state, token).await;
@@ -215,16 +220,18 @@ impl Actor for WaitingRoom {
                 }
             }
             WaitingRoomMsg::Stats { reply } => {
-                reply.send(Ok((state.room.waiting(), state.room.admitted())));
+                let room = self.room().read();
+                reply.send(Ok((room.waiting(), room.admitted())));
             }
             WaitingRoomMsg::AdmissionTimer(token) => {
-                if state.room.admission_is_over(token, now)
+                let over = self.room().read().admission_is_over(token, now);
+                if over
                     && self.end_admission(&myself, state, token).await.is_err()
                 {
                     myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::AdmissionTimer(token));
                 }
             }
-            WaitingRoomMsg::Sweep => self.sweep(&mut state.room, now).await,
+            WaitingRoomMsg::Sweep => self.sweep(now).await,
             WaitingRoomMsg::Admit => {
                 state.admit_queued = false;
                 if state.admit_timer_at.is_some_and(|at| at <= now) {
@@ -253,17 +260,14 @@ impl WaitingRoom {
         reply: Reply<Ticket>,
     ) {
         let now = self.clock.now();
-        if let Some(token) = state.room.live_token_of(&user_id) {
+        let live = self.room().read().live_token_of(&user_id);
+        if let Some(token) = live {
             match state.joining.get_mut(&token) {
                 Some(waiting) => waiting.push(reply),
                 None => {
-                    state.room.touch(token, now);
-                    reply.send(
-                        state
-                            .room
-                            .ticket(token, now)
-                            .ok_or(EngineError::ActorFailed),
-                    );
+                    let room = self.room().read();
+                    room.touch(token, now);
+                    reply.send(room.ticket(token, now).ok_or(EngineError::ActorFailed));
                 }
             }
             return;
@@ -271,13 +275,13 @@ impl WaitingRoom {
         let row = TokenRow {
             token: QueueToken::generate(),
             user_id: user_id.clone(),
-            seq: state.room.take_seq(),
+            seq: self.room().write().take_seq(),
             state: TokenState::Waiting,
             issued_at: self.clock.utc_at(now),
             admitted_at: None,
         };
         let token = row.token;
-        state.room.join(token, user_id);
+        self.room().write().join(token, user_id);
         state.joining.insert(token, vec![reply]);
         state.unwritten.push(row);
         self.write_tokens(myself, state);
@@ -313,20 +317,24 @@ impl WaitingRoom {
     ) {
         match result {
             Ok(()) => {
-                state.room.confirm(token, now);
-                if state.room.free_places(now) > 0 {
+                let free_places = {
+                    let mut room = self.room().write();
+                    room.confirm(token, now);
+                    room.free_places(now)
+                };
+                if free_places > 0 {
                     state.to_answer.push(token);
                     if !state.admit_queued {
                         state.admit_queued = myself.cast(WaitingRoomMsg::Admit).is_ok();
                     }
                 } else {
                     self.wake_when_rate_cap_reopens(myself, state, now);
-                    answer(state, token, now);
+                    self.answer(state, token, now);
                 }
             }
             Err(error) => {
                 tracing::warn!(%error, "token not stored");
-                state.room.abandon(token);
+                self.room().write().abandon(token);
                 for reply in state.joining.remove(&token).unwrap_or_default() {
                     reply.send(Err(error.clone().into()));
                 }
@@ -340,13 +348,13 @@ impl WaitingRoom {
         state: &mut RoomState,
         token: QueueToken,
     ) -> EngineResult<()> {
-        if !state.room.is_admitted(token) {
+        if !self.room().read().is_admitted(token) {
             return Ok(());
         }
         self.store
             .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
             .await?;
-        state.room.end_admission(token);
+        self.room().write().end_admission(token);
         self.registry.withdraw_admission(token);
         self.admit_ready(myself, state).await;
         Ok(())
@@ -356,8 +364,7 @@ impl WaitingRoom {
     /// that were waiting to learn whether they got in.
     async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
         let now = self.clock.now();
-        let room = &mut state.room;
-        let candidates = room.admission_candidates(now);
+        let candidates = self.room().read().admission_candidates(now);
         if !candidates.is_empty() {
             match self
                 .store
@@ -365,6 +372,7 @@ impl WaitingRoom {
                 .await
             {
                 Ok(()) => {
+                    let mut room = self.room().write();
                     room.admit(&candidates, now);
                     let until = now + self.config.active_ttl;
                     for token in &candidates {
@@ -386,7 +394,7 @@ impl WaitingRoom {
         }
         self.wake_when_rate_cap_reopens(myself, state, now);
         for token in std::mem::take(&mut state.to_answer) {
-            answer(state, token, now);
+            self.answer(state, token, now);
         }
     }
 
@@ -398,7 +406,7 @@ impl WaitingRoom {
         state: &mut RoomState,
         now: Instant,
     ) {
-        let Some(at) = state.room.rate_cap_reopens_at() else {
+        let Some(at) = self.room().read().rate_cap_reopens_at() else {
             return;
         };
         if state.admit_timer_at.is_some_and(|set| set <= at) {
@@ -408,21 +416,41 @@ impl WaitingRoom {
         myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Admit);
     }
 
-    async fn sweep(&self, room: &mut Room, now: Instant) {
-        let idle = room.idle_waiting(now, EVICTIONS_PER_SWEEP);
+    /// Evicts idle waiters: found with a read (polls go on meanwhile), then those
+    /// still idle start leaving, so that no poll answers them while the eviction is
+    /// written.
+    async fn sweep(&self, now: Instant) {
+        let idle = self.room().read().idle_waiting(now, EVICTIONS_PER_SWEEP);
         if idle.is_empty() {
             return;
         }
+        let leaving = self.room().write().start_leaving(&idle, now);
         match self
             .store
-            .end_tokens(&idle, TokenState::Evicted, self.clock.utc_at(now))
+            .end_tokens(&leaving, TokenState::Evicted, self.clock.utc_at(now))
             .await
         {
             Ok(()) => {
-                tracing::debug!(evicted = idle.len(), "idle waiters evicted");
-                room.evict(&idle);
+                tracing::debug!(evicted = leaving.len(), "idle waiters evicted");
+                self.room().write().evict(&leaving);
             }
-            Err(error) => tracing::warn!(%error, "eviction not stored; next sweep retries"),
+            Err(error) => {
+                tracing::warn!(%error, "eviction not stored; next sweep retries");
+                self.room().write().stay(&leaving);
+            }
+        }
+    }
+
+    /// The room this actor owns, published in the registry.
+    fn room(&self) -> &PublishedRoom {
+        self.registry.room()
+    }
+
+    /// Sends a stored token's ticket to everyone who asked for it while it joined.
+    fn answer(&self, state: &mut RoomState, token: QueueToken, now: Instant) {
+        let ticket = self.room().read().ticket(token, now);
+        for reply in state.joining.remove(&token).unwrap_or_default() {
+            reply.send(ticket.clone().ok_or(EngineError::ActorFailed));
         }
     }
 }
@@ -472,14 +500,6 @@ async fn write_token(store: &dyn Store, row: &TokenRow) -> Result<(), StoreError
         }
     }
     Err(StoreError::Unavailable(last_error))
-}
-
-/// Sends a stored token's ticket to everyone who asked for it while it joined.
-fn answer(state: &mut RoomState, token: QueueToken, now: Instant) {
-    let ticket = state.room.ticket(token, now);
-    for reply in state.joining.remove(&token).unwrap_or_default() {
-        reply.send(ticket.clone().ok_or(EngineError::ActorFailed));
-    }
 }
 
 /// How often idle waiters are looked for: a quarter of the idle time, within 1 s to 15 s.

@@ -7,10 +7,15 @@
 //! `hashbrown::HashTable`s of bare slot numbers that hash and compare through
 //! the line, so neither copies a token or a user id. Admitted tokens (at most
 //! max-active) live in an ordinary map.
+//!
+//! Polls read the room without the actor (see `published.rs`): the methods a poll
+//! needs ([`Room::poll`], [`Room::identify`]) take `&self`, and the one thing a poll
+//! changes, a waiter's last-seen second, is an atomic.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -73,10 +78,33 @@ struct Waiter {
     token: QueueToken,
     user_id: UserId,
     /// Whole seconds since the room's epoch, rounded up: eviction may come up to a
-    /// second late, never early, and the field takes 4 bytes instead of 16.
-    last_seen_secs: u32,
+    /// second late, never early, and the field takes 4 bytes instead of 16. Atomic,
+    /// because polls record themselves under the published room's read lock.
+    last_seen_secs: AtomicU32,
+    stage: Stage,
+}
+
+/// Where a waiter is in its life; only a `Waiting` one is answered by a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
     /// Its row is still being written: it holds its place but is not yet live.
-    joining: bool,
+    Joining,
+    /// Stored and in line.
+    Waiting,
+    /// Idle, and its eviction is being written: a poll now must wait for the
+    /// actor, which answers it once the eviction is decided.
+    Leaving,
+}
+
+impl Waiter {
+    /// Records a poll at `seen` (seconds since the epoch); never moves back.
+    fn seen_at(&self, seen: u32) {
+        self.last_seen_secs.fetch_max(seen, Ordering::Relaxed);
+    }
+
+    fn last_seen(&self) -> u32 {
+        self.last_seen_secs.load(Ordering::Relaxed)
+    }
 }
 
 /// An admitted token.
@@ -200,7 +228,7 @@ impl Room {
             });
         }
         let waiter = self.waiter(token)?;
-        (!waiter.joining).then(|| Identity {
+        (waiter.stage == Stage::Waiting).then(|| Identity {
             user_id: waiter.user_id.clone(),
             status: LiveStatus::Waiting,
         })
@@ -208,29 +236,30 @@ impl Room {
 
     /// True while the token's row is being written.
     pub fn is_joining(&self, token: QueueToken) -> bool {
-        self.waiter(token).is_some_and(|waiter| waiter.joining)
+        self.waiter(token)
+            .is_some_and(|waiter| waiter.stage == Stage::Joining)
     }
 
     /// A poll: the token's ticket if it is live and stored, and, for a waiting token,
     /// the record that it was asked about, which keeps it in line. One hash lookup:
-    /// at a million waiters each one is a cache miss.
-    pub fn poll(&mut self, token: QueueToken, now: Instant) -> Option<Ticket> {
+    /// at a million waiters each one is a cache miss. `None` for a token that is
+    /// joining or leaving, too: the actor answers those once their write is decided.
+    pub fn poll(&self, token: QueueToken, now: Instant) -> Option<Ticket> {
         if self.admitted.contains_key(&token) {
             return self.ticket(token, now);
         }
-        let seen = self.secs_since_epoch(now);
         let slot = self.slot_of(token)?;
-        self.line.get_mut(slot)?.last_seen_secs = seen;
+        let waiter = self.line.get(slot)?;
+        if waiter.stage == Stage::Waiting {
+            waiter.seen_at(self.secs_since_epoch(now));
+        }
         self.waiting_ticket(token, slot, now)
     }
 
     /// Records that the token was asked about, which keeps a waiting token in line.
-    pub fn touch(&mut self, token: QueueToken, now: Instant) {
-        let seen = self.secs_since_epoch(now);
-        if let Some(slot) = self.slot_of(token)
-            && let Some(waiter) = self.line.get_mut(slot)
-        {
-            waiter.last_seen_secs = seen;
+    pub fn touch(&self, token: QueueToken, now: Instant) {
+        if let Some(waiter) = self.waiter(token) {
+            waiter.seen_at(self.secs_since_epoch(now));
         }
     }
 
@@ -248,10 +277,11 @@ impl Room {
         self.waiting_ticket(token, self.slot_of(token)?, now)
     }
 
-    /// The ticket of the waiting token in `slot`; `None` while its row is being written.
+    /// The ticket of the waiting token in `slot`; `None` while its row is being
+    /// written (joining or leaving).
     fn waiting_ticket(&self, token: QueueToken, slot: Slot, now: Instant) -> Option<Ticket> {
         let waiter = self.line.get(slot)?;
-        if waiter.joining {
+        if waiter.stage != Stage::Waiting {
             return None;
         }
         let position = self.line.position(slot)?;
@@ -277,8 +307,8 @@ impl Room {
         let slot = self.line.push(Waiter {
             token,
             user_id,
-            last_seen_secs: 0,
-            joining: true,
+            last_seen_secs: AtomicU32::new(0),
+            stage: Stage::Joining,
         });
         let (line, hasher) = (&self.line, &self.hasher);
         self.by_token.insert_unique(token_hash, slot, |s| {
@@ -295,8 +325,8 @@ impl Room {
         if let Some(slot) = self.slot_of(token)
             && let Some(waiter) = self.line.get_mut(slot)
         {
-            waiter.joining = false;
-            waiter.last_seen_secs = seen;
+            waiter.stage = Stage::Waiting;
+            *waiter.last_seen_secs.get_mut() = seen;
         }
     }
 
@@ -314,7 +344,7 @@ impl Room {
     pub fn admission_candidates(&self, now: Instant) -> Vec<QueueToken> {
         self.line
             .iter()
-            .take_while(|(_, waiter)| !waiter.joining)
+            .take_while(|(_, waiter)| waiter.stage == Stage::Waiting)
             .take(self.free_places(now))
             .map(|(_, waiter)| waiter.token)
             .collect()
@@ -396,23 +426,60 @@ impl Room {
     }
 
     /// Waiting tokens not asked about for the idle time, front first, at most `limit`.
+    /// A read: it scans the line while polls go on; [`Room::start_leaving`] then
+    /// takes those that are still idle.
     pub fn idle_waiting(&self, now: Instant, limit: usize) -> Vec<QueueToken> {
-        let now_secs = self.secs_since_epoch(now);
-        let idle_secs = self.config.waiting_idle.as_secs_f64().ceil() as u32;
         self.line
             .iter()
-            .filter(|(_, waiter)| {
-                !waiter.joining && now_secs.saturating_sub(waiter.last_seen_secs) >= idle_secs
-            })
+            .filter(|(_, waiter)| self.is_idle(waiter, now))
             .map(|(_, waiter)| waiter.token)
             .take(limit)
             .collect()
     }
 
-    /// Forgets waiting tokens whose (already stored) eviction happened.
+    fn is_idle(&self, waiter: &Waiter, now: Instant) -> bool {
+        let idle_secs = self.config.waiting_idle.as_secs_f64().ceil() as u32;
+        waiter.stage == Stage::Waiting
+            && self.secs_since_epoch(now).saturating_sub(waiter.last_seen()) >= idle_secs
+    }
+
+    /// Of `tokens`, those still idle at `now` start leaving: from here on a poll
+    /// does not answer them (it waits for the actor), so none is told it waits while
+    /// its eviction is written. Returns them; the others were polled meanwhile.
+    pub fn start_leaving(&mut self, tokens: &[QueueToken], now: Instant) -> Vec<QueueToken> {
+        let mut leaving = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let Some(slot) = self.slot_of(*token) else {
+                continue;
+            };
+            let idle = self.line.get(slot).is_some_and(|w| self.is_idle(w, now));
+            if let (true, Some(waiter)) = (idle, self.line.get_mut(slot)) {
+                waiter.stage = Stage::Leaving;
+                leaving.push(*token);
+            }
+        }
+        leaving
+    }
+
+    /// The eviction of these leaving tokens was not stored: they wait again.
+    pub fn stay(&mut self, tokens: &[QueueToken]) {
+        for token in tokens {
+            if let Some(slot) = self.slot_of(*token)
+                && let Some(waiter) = self.line.get_mut(slot)
+                && waiter.stage == Stage::Leaving
+            {
+                waiter.stage = Stage::Waiting;
+            }
+        }
+    }
+
+    /// Forgets leaving tokens whose eviction is stored.
     pub fn evict(&mut self, tokens: &[QueueToken]) {
         for token in tokens {
-            if self.waiter(*token).is_some_and(|waiter| !waiter.joining) {
+            if self
+                .waiter(*token)
+                .is_some_and(|waiter| waiter.stage == Stage::Leaving)
+            {
                 self.take_waiter(*token);
             }
         }
@@ -609,8 +676,41 @@ mod tests {
         let polled = room.poll(tokens[1], start + Duration::from_secs(30));
         assert_eq!(polled.map(|t| (t.token, t.position)), Some((tokens[1], 2)));
         assert_eq!(room.idle_waiting(later, 10), vec![tokens[0], tokens[2]]);
-        room.evict(&[tokens[0], tokens[2]]);
+        let leaving = room.start_leaving(&[tokens[0], tokens[2]], later);
+        room.evict(&leaving);
         assert_eq!(room.ticket(tokens[1], later).unwrap().position, 1);
         assert_eq!(room.waiting(), 1);
+    }
+
+    /// The sweep finds idle waiters with a read, while polls go on; one polled
+    /// between that read and `start_leaving` stays, and a leaving one is not
+    /// answered by a poll (nor kept by it) until its eviction is decided.
+    #[test]
+    fn a_waiter_polled_after_the_scan_stays_and_a_leaving_one_is_not_answered() {
+        let mut room = room(0);
+        let start = Instant::now();
+        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
+        for (n, token) in tokens.iter().enumerate() {
+            room.join(*token, user(n));
+            room.confirm(*token, start);
+        }
+        let later = start + Duration::from_secs(61);
+        let idle = room.idle_waiting(later, 10);
+        assert_eq!(idle, tokens);
+        assert!(room.poll(tokens[1], later).is_some(), "polled after the scan");
+        let leaving = room.start_leaving(&idle, later);
+        assert_eq!(leaving, vec![tokens[0], tokens[2]]);
+
+        assert_eq!(room.poll(tokens[0], later), None, "leaving: the actor answers");
+        assert_eq!(room.identify(tokens[0]), None);
+        assert_eq!(room.ticket(tokens[1], later).unwrap().position, 2, "still behind it");
+
+        // The eviction of one is stored, the other's write failed: it waits again,
+        // and its failed eviction did not cost it its place.
+        room.evict(&leaving[..1]);
+        room.stay(&leaving[1..]);
+        assert_eq!(room.poll(tokens[2], later).map(|t| t.position), Some(2));
+        assert_eq!(room.poll(tokens[0], later), None);
+        assert_eq!(room.waiting(), 2);
     }
 }
