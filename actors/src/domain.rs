@@ -176,6 +176,11 @@ impl UserId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as an owned string, without a copy.
+    pub fn into_string(self) -> String {
+        self.0.into_string()
+    }
 }
 
 impl fmt::Display for UserId {

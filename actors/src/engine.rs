@@ -296,7 +296,11 @@ impl Engine {
         // trip to the actor; anything else (a new token, a joining or leaving one)
         // is the actor's to answer.
         if let Some(token) = token
-            && let Some(ticket) = self.inner.registry.room().poll(token, self.inner.clock.now())
+            && let Some(ticket) = self
+                .inner
+                .registry
+                .room()
+                .poll(token, self.inner.clock.now())
         {
             return Ok(ticket);
         }
@@ -335,7 +339,12 @@ impl Engine {
                 status: CallerStatus::Admitted,
             });
         }
-        let identity = match self.inner.registry.room().identify(token, self.inner.clock.now()) {
+        let identity = match self
+            .inner
+            .registry
+            .room()
+            .identify(token, self.inner.clock.now())
+        {
             Some(identity) => Some(identity),
             None => {
                 self.waiting_room()?

@@ -757,6 +757,40 @@ backend_tests! {
         assert_eq!(state_of(&db).await, state_of(&single).await);
     }
 
+    /// A batch of nothing but holds (Postgres commits it as one statement, without a
+    /// transaction): a seat the session lacks fails that statement, and the batch
+    /// is then answered hold by hold, as if each were written alone.
+    async fn a_batch_of_only_holds_is_answered_as_one_hold_at_a_time(db: TestDb) {
+        async fn setup(store: &dyn Store) -> Vec<WriteOp> {
+            let session = seed_session(store, 10, 300).await;
+            hold(store, &session, 1, "alice").await;
+            let h = |seat, who: &str| WriteOp::InsertHold(new_hold(&session, seat, &user(who), at(5)));
+            vec![h(2, "bob"), h(1, "bob"), h(11, "carol"), h(2, "dave"), h(3, "dave")]
+        }
+        let ops = setup(&*db.store).await;
+        let batched = db.store.apply_batch(&ops).await.unwrap();
+        let single = twin(&db).await;
+        assert_eq!(setup(&*single.store).await, ops);
+        let mut one_by_one = Vec::new();
+        for op in &ops {
+            one_by_one.push(apply_one(&*single.store, op).await);
+        }
+        assert_eq!(without_ids(&batched), without_ids(&one_by_one));
+        let won: Vec<bool> = batched.iter().map(Result::is_ok).collect();
+        assert_eq!(won, [true, false, false, false, true]);
+        assert_eq!(batched[2], Err(StoreError::NotFound));
+        assert_eq!(state_of(&db).await, state_of(&single).await);
+
+        // Without the missing seat, the same kind of batch goes in whole.
+        let session = seed_session(&*db.store, 5, 300).await;
+        let ops: Vec<WriteOp> = (1..=5)
+            .map(|seat| WriteOp::InsertHold(new_hold(&session, seat, &user("erin"), at(6))))
+            .collect();
+        let answers = db.store.apply_batch(&ops).await.unwrap();
+        assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+        assert_eq!(db.store.live_reservations(session.id).await.unwrap().len(), 5);
+    }
+
     /// Consecutive token inserts (Postgres writes them with one statement): one that
     /// conflicts (a second live token for a user) is refused alone; the others commit.
     async fn a_run_of_new_tokens_is_answered_as_one_token_at_a_time(db: TestDb) {

@@ -136,10 +136,14 @@ impl<S: Send + Sync, T: PathIdType> FromRequestParts<S> for PathId<T> {
 #[derive(Debug, Clone, Default)]
 pub struct Query<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        // The common poll has no query at all: nothing to decode.
+        if parts.uri.query().is_none() {
+            return Ok(Query(T::default()));
+        }
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Query(value))

@@ -3,12 +3,14 @@
 
 use actors::Engine;
 use actors::waiting_room::Ticket;
-use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::error::{ApiResult, ErrorBody};
+use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Authorization, Query, UserIdHeader, user_id};
 
 /// The query of a queue poll.
@@ -45,8 +47,26 @@ impl From<Ticket> for QueueResponse {
             wating_number: ticket.position,
             token: ticket.token.to_string(),
             is_processing: ticket.admitted,
-            user_id: ticket.user_id.as_str().to_owned(),
+            user_id: ticket.user_id.into_string(),
             estimated_wait_seconds: ticket.estimated_wait_seconds,
+        }
+    }
+}
+
+/// The poll's answer as JSON. The hottest route's body is about 170 bytes: written
+/// into a buffer that fits it, where axum's `Json` starts at 128 and grows.
+pub struct QueueAnswer(QueueResponse);
+
+impl IntoResponse for QueueAnswer {
+    fn into_response(self) -> Response {
+        let mut body = Vec::with_capacity(256);
+        match serde_json::to_writer(&mut body, &self.0) {
+            Ok(()) => (
+                [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                body,
+            )
+                .into_response(),
+            Err(_) => ApiError::internal().into_response(),
         }
     }
 }
@@ -73,8 +93,8 @@ pub async fn poll(
     authorization: Authorization,
     Query(query): Query<QueueQuery>,
     header: UserIdHeader,
-) -> ApiResult<Json<QueueResponse>> {
+) -> ApiResult<QueueAnswer> {
     let user_id = user_id(query.user_id.as_deref(), header.as_bytes())?;
     let ticket = engine.queue(authorization.as_deref(), user_id).await?;
-    Ok(Json(ticket.into()))
+    Ok(QueueAnswer(ticket.into()))
 }

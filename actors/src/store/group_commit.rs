@@ -93,7 +93,10 @@ impl GroupCommitSettings {
         Self {
             max_batch: 256,
             max_wait: Duration::ZERO,
-            writers: std::env::var("GC_WRITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(if backend == "sqlite" { 1 } else { 4 }),
+            writers: std::env::var("GC_WRITERS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(if backend == "sqlite" { 1 } else { 4 }),
             queue_capacity: 8192,
         }
     }

@@ -225,9 +225,7 @@ impl Actor for WaitingRoom {
             }
             WaitingRoomMsg::AdmissionTimer(token) => {
                 let over = self.room().read().admission_is_over(token, now);
-                if over
-                    && self.end_admission(&myself, state, token).await.is_err()
-                {
+                if over && self.end_admission(&myself, state, token).await.is_err() {
                     myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::AdmissionTimer(token));
                 }
             }

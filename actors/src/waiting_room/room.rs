@@ -440,7 +440,10 @@ impl Room {
     fn is_idle(&self, waiter: &Waiter, now: Instant) -> bool {
         let idle_secs = self.config.waiting_idle.as_secs_f64().ceil() as u32;
         waiter.stage == Stage::Waiting
-            && self.secs_since_epoch(now).saturating_sub(waiter.last_seen()) >= idle_secs
+            && self
+                .secs_since_epoch(now)
+                .saturating_sub(waiter.last_seen())
+                >= idle_secs
     }
 
     /// Of `tokens`, those still idle at `now` start leaving: from here on a poll
@@ -697,13 +700,24 @@ mod tests {
         let later = start + Duration::from_secs(61);
         let idle = room.idle_waiting(later, 10);
         assert_eq!(idle, tokens);
-        assert!(room.poll(tokens[1], later).is_some(), "polled after the scan");
+        assert!(
+            room.poll(tokens[1], later).is_some(),
+            "polled after the scan"
+        );
         let leaving = room.start_leaving(&idle, later);
         assert_eq!(leaving, vec![tokens[0], tokens[2]]);
 
-        assert_eq!(room.poll(tokens[0], later), None, "leaving: the actor answers");
+        assert_eq!(
+            room.poll(tokens[0], later),
+            None,
+            "leaving: the actor answers"
+        );
         assert_eq!(room.identify(tokens[0]), None);
-        assert_eq!(room.ticket(tokens[1], later).unwrap().position, 2, "still behind it");
+        assert_eq!(
+            room.ticket(tokens[1], later).unwrap().position,
+            2,
+            "still behind it"
+        );
 
         // The eviction of one is stored, the other's write failed: it waits again,
         // and its failed eviction did not cost it its place.

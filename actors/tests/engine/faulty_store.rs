@@ -14,6 +14,8 @@ pub struct FaultyStore {
     payment_delay: Mutex<Duration>,
     charge_delay: Mutex<Duration>,
     token_delay: Mutex<Duration>,
+    token_update_delay: Mutex<Duration>,
+    token_update_started: tokio::sync::Notify,
     token_writes: AtomicUsize,
     payment_started: tokio::sync::Notify,
     lost_replies: AtomicUsize,
@@ -27,6 +29,8 @@ impl FaultyStore {
             payment_delay: Mutex::new(Duration::ZERO),
             charge_delay: Mutex::new(Duration::ZERO),
             token_delay: Mutex::new(Duration::ZERO),
+            token_update_delay: Mutex::new(Duration::ZERO),
+            token_update_started: tokio::sync::Notify::new(),
             token_writes: AtomicUsize::new(0),
             payment_started: tokio::sync::Notify::new(),
             lost_replies: AtomicUsize::new(0),
@@ -59,6 +63,23 @@ impl FaultyStore {
     /// Every batch with new tokens takes this long to commit.
     pub fn set_token_delay(&self, delay: Duration) {
         *self.token_delay.lock().unwrap() = delay;
+    }
+
+    /// Every admission or end of tokens (evictions included) takes this long to commit.
+    pub fn set_token_update_delay(&self, delay: Duration) {
+        *self.token_update_delay.lock().unwrap() = delay;
+    }
+
+    /// Completes once an admission or end of tokens starts committing after this
+    /// call (create it before causing the update, await it after).
+    pub fn token_update_started(&self) -> tokio::sync::futures::Notified<'_> {
+        self.token_update_started.notified()
+    }
+
+    async fn token_update(&self) {
+        self.token_update_started.notify_waiters();
+        let delay = *self.token_update_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
     }
 
     /// Token inserts applied so far (each may carry many rows).
@@ -156,6 +177,7 @@ mod forwarding {
             t: &[QueueToken],
             at: DateTime<Utc>,
         ) -> Result<(), StoreError> {
+            self.token_update().await;
             self.inner.admit_tokens(t, at).await
         }
         async fn end_tokens(
@@ -164,6 +186,7 @@ mod forwarding {
             s: TokenState,
             at: DateTime<Utc>,
         ) -> Result<(), StoreError> {
+            self.token_update().await;
             self.inner.end_tokens(t, s, at).await
         }
         async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
@@ -196,6 +219,12 @@ mod forwarding {
                     .fetch_add(token_writes, std::sync::atomic::Ordering::SeqCst);
                 let delay = *self.token_delay.lock().unwrap();
                 tokio::time::sleep(delay).await;
+            }
+            if ops
+                .iter()
+                .any(|op| matches!(op, WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. }))
+            {
+                self.token_update().await;
             }
             let answers = self.inner.apply_batch(ops).await?;
             if self.take_lost_reply() {

@@ -164,6 +164,63 @@ backend_tests! {
         assert_eq!(db.store.live_tokens().await.unwrap().len(), 100, "every row stored");
     }
 
+    /// A poll of a waiting token is answered from the room the WaitingRoom
+    /// publishes: at once, even while the actor itself waits on a slow write.
+    #[paused]
+    async fn a_poll_is_answered_while_the_waiting_room_waits_on_a_write(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let ttl = Duration::from_secs(600);
+        let config = EngineConfig {
+            max_active: 1,
+            active_ttl: ttl,
+            waiting_idle: Duration::from_secs(3600),
+            ..config()
+        };
+        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let _first = admitted(&app.engine, "a").await;
+        let _second = join(&app.engine, "b").await;
+        let third = join(&app.engine, "c").await;
+
+        // The first admission's end is written for 10 s: the actor waits on it.
+        faulty.set_token_update_delay(Duration::from_secs(10));
+        let started = faulty.token_update_started();
+        tokio::time::advance(ttl).await;
+        started.await;
+
+        let asked = tokio::time::Instant::now();
+        let ticket = app.engine.queue(Some(&third.token.to_string()), None).await.unwrap();
+        assert_eq!(asked.elapsed(), Duration::ZERO, "answered without waiting for the actor");
+        assert_eq!((ticket.token, ticket.position), (third.token, 2));
+    }
+
+    /// While a waiter's eviction is being written, a poll of it is not answered
+    /// "you wait" from the published room: it waits for the actor, and gets a new
+    /// token once the eviction is stored.
+    #[paused]
+    async fn a_token_being_evicted_is_not_told_it_waits(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let config = EngineConfig {
+            max_active: 1,
+            active_ttl: Duration::from_secs(3600),
+            waiting_idle: Duration::from_secs(60),
+            ..config()
+        };
+        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let _admitted = admitted(&app.engine, "a").await;
+        let idle = join(&app.engine, "idle").await;
+
+        // Shorter than a call's timeout: the poll waits for it, then is answered.
+        faulty.set_token_update_delay(Duration::from_secs(1));
+        let started = faulty.token_update_started();
+        tokio::time::advance(Duration::from_secs(61)).await;
+        started.await;
+
+        let ticket = app.engine.queue(Some(&idle.token.to_string()), None).await.unwrap();
+        assert_ne!(ticket.token, idle.token, "evicted: a new token");
+        assert_eq!((&ticket.user_id, ticket.position), (&idle.user_id, 1));
+        assert_eq!(reidentify(&app.engine, &idle).await.status, CallerStatus::Expired);
+    }
+
     /// A restart keeps every admission and every waiter's token and place.
     async fn restart_keeps_the_line_and_admissions(db: TestDb) {
         let config = EngineConfig { max_active: 2, ..config() };

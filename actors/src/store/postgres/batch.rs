@@ -35,9 +35,7 @@ use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sqlx::{Connection, Transaction};
 
 use super::{tokens, writes};
-use crate::store::common::{
-    RESERVATION_COLUMNS, ReservationRecord, micros, rows, store_error,
-};
+use crate::store::common::{RESERVATION_COLUMNS, ReservationRecord, micros, rows, store_error};
 use crate::store::{NewHold, ReservationRow, StoreError, TokenRow, WriteOp, WriteOutcome};
 
 /// See the module docs.
@@ -152,7 +150,10 @@ async fn as_one_statement(
     match ops {
         // A lone update: its answer is the op's own, refusal or not, and
         // `Unavailable` means what it means for any single write.
-        [op @ (WriteOp::EndHold { .. } | WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. })] => {
+        [
+            op
+            @ (WriteOp::EndHold { .. } | WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. }),
+        ] => {
             let mut conn = pool.acquire().await.map_err(store_error)?;
             Ok(Some(vec![apply(&mut conn, op).await]))
         }
