@@ -93,10 +93,7 @@ impl GroupCommitSettings {
         Self {
             max_batch: 256,
             max_wait: Duration::ZERO,
-            writers: std::env::var("GC_WRITERS")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(if backend == "sqlite" { 1 } else { 4 }),
+            writers: if backend == "sqlite" { 1 } else { 4 },
             queue_capacity: 8192,
         }
     }
