@@ -1,5 +1,5 @@
 //! The waiting room's tokens on PostgreSQL: batches travel as arrays (one
-//! statement, all or none, no bind-parameter limit). The writes take a connection,
+//! statement, all or none, no bind-parameter limit), tokens as binary `uuid`s. The writes take a connection,
 //! so that a group-commit batch runs them inside its transaction (`writes.rs`).
 
 use chrono::{DateTime, Utc};
@@ -7,9 +7,7 @@ use sqlx::postgres::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::QueueToken;
-use crate::store::common::{
-    TokenRecord, ended_state, micros, rows, store_error, token_error, token_text,
-};
+use crate::store::common::{TokenRecord, ended_state, micros, rows, store_error, token_error};
 use crate::store::{StoreError, TokenRow, TokenState};
 
 const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
@@ -19,7 +17,7 @@ pub(super) async fn insert(conn: &mut PgConnection, tokens: &[TokenRow]) -> Resu
     if tokens.is_empty() {
         return Ok(());
     }
-    let texts: Vec<String> = tokens.iter().map(|t| token_text(t.token)).collect();
+    let ids: Vec<Uuid> = tokens.iter().map(|t| t.token.0).collect();
     let users: Vec<&str> = tokens.iter().map(|t| t.user_id.as_str()).collect();
     let seqs: Vec<i64> = tokens.iter().map(|t| t.seq).collect();
     let states: Vec<&str> = tokens.iter().map(|t| t.state.as_str()).collect();
@@ -28,10 +26,10 @@ pub(super) async fn insert(conn: &mut PgConnection, tokens: &[TokenRow]) -> Resu
         tokens.iter().map(|t| t.admitted_at.map(micros)).collect();
     sqlx::query(
         "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at, admitted_at) \
-         SELECT * FROM UNNEST($1::text[]::uuid[], $2::text[], $3::int8[], $4::text[], \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], \
                               $5::timestamptz[], $6::timestamptz[])",
     )
-    .bind(texts)
+    .bind(ids)
     .bind(users)
     .bind(seqs)
     .bind(states)
@@ -54,9 +52,9 @@ pub(super) async fn admit(
     }
     sqlx::query(
         "UPDATE queue_tokens SET state = 'admitted', admitted_at = $2 \
-         WHERE token = ANY($1::text[]::uuid[]) AND state = 'waiting'",
+         WHERE token = ANY($1::uuid[]) AND state = 'waiting'",
     )
-    .bind(tokens.iter().copied().map(token_text).collect::<Vec<_>>())
+    .bind(uuids(tokens))
     .bind(micros(at))
     .execute(&mut *conn)
     .await
@@ -77,9 +75,9 @@ pub(super) async fn end(
     }
     sqlx::query(
         "UPDATE queue_tokens SET state = $2, ended_at = $3 \
-         WHERE token = ANY($1::text[]::uuid[]) AND state IN ('waiting', 'admitted')",
+         WHERE token = ANY($1::uuid[]) AND state IN ('waiting', 'admitted')",
     )
-    .bind(tokens.iter().copied().map(token_text).collect::<Vec<_>>())
+    .bind(uuids(tokens))
     .bind(state)
     .bind(micros(at))
     .execute(&mut *conn)
@@ -104,14 +102,19 @@ pub(super) async fn live(pool: &PgPool) -> Result<Vec<TokenRow>, StoreError> {
 /// [`Store::token`](crate::store::Store::token).
 pub(super) async fn get(pool: &PgPool, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {TOKEN_COLUMNS} FROM queue_tokens WHERE token = $1::uuid"
+        "SELECT {TOKEN_COLUMNS} FROM queue_tokens WHERE token = $1"
     ));
     let record: Option<TokenRecord<Uuid>> = sqlx::query_as(sql)
-        .bind(token_text(token))
+        .bind(token.0)
         .fetch_optional(pool)
         .await
         .map_err(store_error)?;
     record.map(TokenRow::try_from).transpose()
+}
+
+/// Tokens as Postgres `uuid`s: sent binary, 16 bytes each, with nothing to parse.
+fn uuids(tokens: &[QueueToken]) -> Vec<Uuid> {
+    tokens.iter().map(|token| token.0).collect()
 }
 
 /// [`Store::max_token_seq`](crate::store::Store::max_token_seq).
