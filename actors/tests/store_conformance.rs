@@ -78,6 +78,15 @@ async fn twin(db: &TestDb) -> TestDb {
     }
 }
 
+/// What each op's own method answers, one after the other.
+async fn apply_each(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
+    let mut answers = Vec::with_capacity(ops.len());
+    for op in ops {
+        answers.push(apply_one(store, op).await);
+    }
+    answers
+}
+
 /// What `op`'s own method answers (one transaction per op).
 async fn apply_one(store: &dyn Store, op: &WriteOp) -> Result<WriteOutcome, StoreError> {
     match op {
@@ -673,10 +682,7 @@ backend_tests! {
         // The same ops, one transaction each, on a twin database.
         let single = twin(&db).await;
         assert_eq!(mixed_batch(&*single.store).await, ops, "both databases get the same batch");
-        let mut one_by_one = Vec::new();
-        for op in &ops {
-            one_by_one.push(apply_one(&*single.store, op).await);
-        }
+        let one_by_one = apply_each(&*single.store, &ops).await;
         assert_eq!(batched, one_by_one);
 
         // And the answers are the ones the ops call for, in order.
@@ -734,10 +740,7 @@ backend_tests! {
         let batched = db.store.apply_batch(&ops).await.unwrap();
         let single = twin(&db).await;
         assert_eq!(setup(&*single.store).await, ops);
-        let mut one_by_one = Vec::new();
-        for op in &ops {
-            one_by_one.push(apply_one(&*single.store, op).await);
-        }
+        let one_by_one = apply_each(&*single.store, &ops).await;
         // Equal but for the ids: a run Postgres rolls back (the one with seat 11)
         // used up sequence values, so later ids skip some. Ids still ascend in order.
         assert_eq!(without_ids(&batched), without_ids(&one_by_one));
@@ -771,10 +774,7 @@ backend_tests! {
         let batched = db.store.apply_batch(&ops).await.unwrap();
         let single = twin(&db).await;
         assert_eq!(setup(&*single.store).await, ops);
-        let mut one_by_one = Vec::new();
-        for op in &ops {
-            one_by_one.push(apply_one(&*single.store, op).await);
-        }
+        let one_by_one = apply_each(&*single.store, &ops).await;
         assert_eq!(without_ids(&batched), without_ids(&one_by_one));
         let won: Vec<bool> = batched.iter().map(Result::is_ok).collect();
         assert_eq!(won, [true, false, false, false, true]);

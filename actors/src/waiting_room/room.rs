@@ -666,15 +666,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn idle_waiters_are_found_front_first_and_polls_keep_them() {
+    /// A room with three stored waiters who joined at `start`, in line order.
+    fn three_waiting(start: Instant) -> (Room, Vec<QueueToken>) {
         let mut room = room(0);
-        let start = Instant::now();
         let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
         for (n, token) in tokens.iter().enumerate() {
             room.join(*token, user(n));
             room.confirm(*token, start);
         }
+        (room, tokens)
+    }
+
+    #[test]
+    fn idle_waiters_are_found_front_first_and_polls_keep_them() {
+        let start = Instant::now();
+        let (mut room, tokens) = three_waiting(start);
         let later = start + Duration::from_secs(61);
         let polled = room.poll(tokens[1], start + Duration::from_secs(30));
         assert_eq!(polled.map(|t| (t.token, t.position)), Some((tokens[1], 2)));
@@ -690,13 +696,8 @@ mod tests {
     /// answered by a poll (nor kept by it) until its eviction is decided.
     #[test]
     fn a_waiter_polled_after_the_scan_stays_and_a_leaving_one_is_not_answered() {
-        let mut room = room(0);
         let start = Instant::now();
-        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
-        for (n, token) in tokens.iter().enumerate() {
-            room.join(*token, user(n));
-            room.confirm(*token, start);
-        }
+        let (mut room, tokens) = three_waiting(start);
         let later = start + Duration::from_secs(61);
         let idle = room.idle_waiting(later, 10);
         assert_eq!(idle, tokens);
