@@ -237,7 +237,8 @@ impl Store for PgStore {
     // ---- waiting room: see tokens.rs ----
 
     async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
-        tokens::insert(&mut *self.connection().await?, tokens).await
+        let rows: Vec<&TokenRow> = tokens.iter().collect();
+        tokens::insert(&mut *self.connection().await?, &rows).await
     }
 
     async fn admit_tokens(

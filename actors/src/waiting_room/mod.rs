@@ -270,16 +270,20 @@ impl WaitingRoom {
             }
             return;
         }
+        let token = QueueToken::generate();
+        let seq = {
+            let mut room = self.room().write();
+            room.join(token, user_id.clone());
+            room.take_seq()
+        };
         let row = TokenRow {
-            token: QueueToken::generate(),
-            user_id: user_id.clone(),
-            seq: self.room().write().take_seq(),
+            token,
+            user_id,
+            seq,
             state: TokenState::Waiting,
             issued_at: self.clock.utc_at(now),
             admitted_at: None,
         };
-        let token = row.token;
-        self.room().write().join(token, user_id);
         state.joining.insert(token, vec![reply]);
         state.unwritten.push(row);
         self.write_tokens(myself, state);
@@ -423,6 +427,9 @@ impl WaitingRoom {
             return;
         }
         let leaving = self.room().write().start_leaving(&idle, now);
+        if leaving.is_empty() {
+            return;
+        }
         match self
             .store
             .end_tokens(&leaving, TokenState::Evicted, self.clock.utc_at(now))

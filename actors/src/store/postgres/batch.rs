@@ -58,20 +58,8 @@ pub(super) async fn apply_batch(
     let mut results = Vec::with_capacity(ops.len());
     let mut rest = ops;
     while let Some(first) = rest.first() {
-        let holds: Vec<&NewHold> = rest
-            .iter()
-            .map_while(|op| match op {
-                WriteOp::InsertHold(hold) => Some(hold),
-                _ => None,
-            })
-            .collect();
-        let tokens: Vec<&[TokenRow]> = rest
-            .iter()
-            .map_while(|op| match op {
-                WriteOp::InsertTokens(rows) => Some(rows.as_slice()),
-                _ => None,
-            })
-            .collect();
+        let holds: Vec<&NewHold> = rest.iter().map_while(hold_of).collect();
+        let tokens: Vec<&[TokenRow]> = rest.iter().map_while(token_rows_of).collect();
         if tokens.len() > 1 && tokens_under_savepoint(&mut tx, &tokens).await? {
             results.extend(tokens.iter().map(|_| Ok(WriteOutcome::Done)));
             rest = &rest[tokens.len()..];
@@ -97,6 +85,22 @@ pub(super) async fn apply_batch(
     Ok(results)
 }
 
+/// The hold an op inserts, if it is a hold.
+fn hold_of(op: &WriteOp) -> Option<&NewHold> {
+    match op {
+        WriteOp::InsertHold(hold) => Some(hold),
+        _ => None,
+    }
+}
+
+/// The token rows an op inserts, if it inserts tokens.
+fn token_rows_of(op: &WriteOp) -> Option<&[TokenRow]> {
+    match op {
+        WriteOp::InsertTokens(rows) => Some(rows),
+        _ => None,
+    }
+}
+
 /// A batch that is one statement, run without a transaction of its own (see the
 /// module docs). `None`: the batch is not one statement, or its statement was
 /// refused as a whole and wrote nothing; the transaction path answers it then.
@@ -104,20 +108,8 @@ async fn as_one_statement(
     pool: &PgPool,
     ops: &[WriteOp],
 ) -> Result<Option<Vec<Result<WriteOutcome, StoreError>>>, StoreError> {
-    let holds: Option<Vec<&NewHold>> = ops
-        .iter()
-        .map(|op| match op {
-            WriteOp::InsertHold(hold) => Some(hold),
-            _ => None,
-        })
-        .collect();
-    let tokens: Option<Vec<&[TokenRow]>> = ops
-        .iter()
-        .map(|op| match op {
-            WriteOp::InsertTokens(rows) => Some(rows.as_slice()),
-            _ => None,
-        })
-        .collect();
+    let holds: Option<Vec<&NewHold>> = ops.iter().map(hold_of).collect();
+    let tokens: Option<Vec<&[TokenRow]>> = ops.iter().map(token_rows_of).collect();
     if let Some(holds) = holds {
         let mut conn = pool.acquire().await.map_err(store_error)?;
         return match insert_holds(&mut conn, &holds).await {
@@ -139,7 +131,7 @@ async fn as_one_statement(
         };
     }
     if let Some(runs) = tokens {
-        let rows: Vec<TokenRow> = runs.iter().flat_map(|rows| rows.iter().cloned()).collect();
+        let rows: Vec<&TokenRow> = runs.iter().flat_map(|rows| rows.iter()).collect();
         let mut conn = pool.acquire().await.map_err(store_error)?;
         return match tokens::insert(&mut conn, &rows).await {
             Ok(()) => Ok(Some(runs.iter().map(|_| Ok(WriteOutcome::Done)).collect())),
@@ -201,7 +193,7 @@ async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteOutcome, St
         WriteOp::CommitPayment(payment) => writes::commit_payment(conn, payment)
             .await
             .map(WriteOutcome::Payment),
-        WriteOp::InsertTokens(rows) => tokens::insert(conn, rows)
+        WriteOp::InsertTokens(rows) => tokens::insert(conn, &rows.iter().collect::<Vec<_>>())
             .await
             .map(|()| WriteOutcome::Done),
         WriteOp::AdmitTokens { tokens, at } => tokens::admit(conn, tokens, *at)
@@ -220,7 +212,7 @@ async fn tokens_under_savepoint(
     conn: &mut PgConnection,
     runs: &[&[TokenRow]],
 ) -> Result<bool, StoreError> {
-    let rows: Vec<TokenRow> = runs.iter().flat_map(|rows| rows.iter().cloned()).collect();
+    let rows: Vec<&TokenRow> = runs.iter().flat_map(|rows| rows.iter()).collect();
     let mut savepoint = conn.begin().await.map_err(store_error)?;
     match tokens::insert(&mut savepoint, &rows).await {
         Ok(()) => {

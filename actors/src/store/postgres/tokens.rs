@@ -13,7 +13,10 @@ use crate::store::{StoreError, TokenRow, TokenState};
 const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
 
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens).
-pub(super) async fn insert(conn: &mut PgConnection, tokens: &[TokenRow]) -> Result<(), StoreError> {
+pub(super) async fn insert(
+    conn: &mut PgConnection,
+    tokens: &[&TokenRow],
+) -> Result<(), StoreError> {
     if tokens.is_empty() {
         return Ok(());
     }
