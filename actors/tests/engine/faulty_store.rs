@@ -1,7 +1,8 @@
 //! A store decorator that injects the faults the engine must survive: payments
 //! that take (test) time to commit, and batches that commit but whose reply is lost
 //! (the connection broke after COMMIT), so the caller sees `Unavailable`. It also
-//! counts token writes, so that tests can see how joins are batched.
+//! counts token writes, so that tests can see how joins are batched, and can hold a
+//! WaitingRoom's restore at its read of the live tokens.
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -16,6 +17,8 @@ pub struct FaultyStore {
     token_delay: Mutex<Duration>,
     token_update_delay: Mutex<Duration>,
     token_update_started: tokio::sync::Notify,
+    restores_held: tokio::sync::watch::Sender<bool>,
+    restore_started: tokio::sync::Notify,
     token_writes: AtomicUsize,
     payment_started: tokio::sync::Notify,
     lost_replies: AtomicUsize,
@@ -31,6 +34,8 @@ impl FaultyStore {
             token_delay: Mutex::new(Duration::ZERO),
             token_update_delay: Mutex::new(Duration::ZERO),
             token_update_started: tokio::sync::Notify::new(),
+            restores_held: tokio::sync::watch::Sender::new(false),
+            restore_started: tokio::sync::Notify::new(),
             token_writes: AtomicUsize::new(0),
             payment_started: tokio::sync::Notify::new(),
             lost_replies: AtomicUsize::new(0),
@@ -80,6 +85,23 @@ impl FaultyStore {
         self.token_update_started.notify_waiters();
         let delay = *self.token_update_delay.lock().unwrap();
         tokio::time::sleep(delay).await;
+    }
+
+    /// While held, a read of the live tokens (a WaitingRoom restoring its line)
+    /// waits; releasing lets every waiting one go on.
+    pub fn hold_restores(&self, held: bool) {
+        self.restores_held.send_replace(held);
+    }
+
+    /// Completes once a read of the live tokens starts after this call.
+    pub fn restore_started(&self) -> tokio::sync::futures::Notified<'_> {
+        self.restore_started.notified()
+    }
+
+    async fn restore(&self) {
+        self.restore_started.notify_waiters();
+        let mut held = self.restores_held.subscribe();
+        let _ = held.wait_for(|held| !held).await;
     }
 
     /// Token inserts applied so far (each may carry many rows).
@@ -190,6 +212,7 @@ mod forwarding {
             self.inner.end_tokens(t, s, at).await
         }
         async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+            self.restore().await;
             self.inner.live_tokens().await
         }
         async fn token(&self, t: QueueToken) -> Result<Option<TokenRow>, StoreError> {

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use actors::backend_tests;
+use actors::clock::Clock;
 use actors::domain::{ChargeAmount, Points};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
 use actors::{CallerStatus, EngineConfig, EngineError};
 
 use crate::common::*;
+use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// A session actor crashes between two holds: the holds acknowledged before are
@@ -84,6 +86,35 @@ backend_tests! {
         let (second_ticket, third_ticket) = (second_ticket.await, third_ticket.await);
         assert_eq!((second_ticket.token, second_ticket.position), (second.token, 1));
         assert_eq!((third_ticket.token, third_ticket.position), (third.token, 2));
+    }
+
+    /// While a crashed waiting room restores its line, no poll is answered from the
+    /// room it published before the crash (it is withdrawn: polls get an error);
+    /// once restored, the same token polls at the same place.
+    async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
+        let faulty = FaultyStore::new(db.store.clone());
+        let config = EngineConfig { max_active: 1, ..config() };
+        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let _first = join(&app.engine, "first").await;
+        let second = join(&app.engine, "second").await;
+        let token = second.token.to_string();
+
+        faulty.hold_restores(true);
+        let restoring = faulty.restore_started();
+        assert_eq!(
+            app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+            Err(EngineError::ActorFailed)
+        );
+        restoring.await;
+        let during = app.engine.queue(Some(&token), None).await;
+        assert!(during.is_err(), "answered while restoring: {during:?}");
+
+        faulty.hold_restores(false);
+        let after = eventually("the waiting room to restore", || async {
+            app.engine.queue(Some(&token), None).await.ok()
+        })
+        .await;
+        assert_eq!((after.token, after.position), (second.token, 1));
     }
 
     /// A shutdown stops every actor for good: nothing is restarted, and the monitor
