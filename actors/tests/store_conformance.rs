@@ -15,6 +15,8 @@ use actors::testkit::{
     TestDb, execute_raw, new_hold, query_i64, reopen, seed_session, session_date, user,
 };
 use chrono::{DateTime, TimeZone, Utc};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use uuid::Uuid;
 
 /// A fixed instant plus `secs` seconds.
@@ -75,6 +77,37 @@ async fn twin(db: &TestDb) -> TestDb {
         _ => actors::testkit::postgres()
             .await
             .expect("Postgres runs this test, so it is there"),
+    }
+}
+
+/// The answers to one set-up's ops, applied as one batch on `db` and one op at a
+/// time on a twin database that got the same set-up.
+struct BatchedAndAlone {
+    ops: Vec<WriteOp>,
+    batched: Vec<Result<WriteOutcome, StoreError>>,
+    one_by_one: Vec<Result<WriteOutcome, StoreError>>,
+    single: TestDb,
+}
+
+/// Runs `setup` on `db` and on a twin, then applies its ops both ways.
+async fn batched_and_alone(
+    db: &TestDb,
+    setup: for<'a> fn(&'a dyn Store) -> BoxFuture<'a, Vec<WriteOp>>,
+) -> BatchedAndAlone {
+    let ops = setup(&*db.store).await;
+    let batched = db.store.apply_batch(&ops).await.expect("the batch commits");
+    let single = twin(db).await;
+    assert_eq!(
+        setup(&*single.store).await,
+        ops,
+        "both databases get the same batch"
+    );
+    let one_by_one = apply_each(&*single.store, &ops).await;
+    BatchedAndAlone {
+        ops,
+        batched,
+        one_by_one,
+        single,
     }
 }
 
@@ -676,13 +709,9 @@ backend_tests! {
     }
 
     async fn a_batch_commits_what_it_can_and_answers_each_op_as_its_own_method(db: TestDb) {
-        let ops = mixed_batch(&*db.store).await;
-        let batched = db.store.apply_batch(&ops).await.expect("the batch commits");
-
         // The same ops, one transaction each, on a twin database.
-        let single = twin(&db).await;
-        assert_eq!(mixed_batch(&*single.store).await, ops, "both databases get the same batch");
-        let one_by_one = apply_each(&*single.store, &ops).await;
+        let BatchedAndAlone { ops, batched, one_by_one, single } =
+            batched_and_alone(&db, |store| mixed_batch(store).boxed()).await;
         assert_eq!(batched, one_by_one);
 
         // And the answers are the ones the ops call for, in order.
@@ -736,11 +765,8 @@ backend_tests! {
                 h(5, "erin"), h(11, "erin"), h(6, "erin"), h(5, "frank"),
             ]
         }
-        let ops = setup(&*db.store).await;
-        let batched = db.store.apply_batch(&ops).await.unwrap();
-        let single = twin(&db).await;
-        assert_eq!(setup(&*single.store).await, ops);
-        let one_by_one = apply_each(&*single.store, &ops).await;
+        let BatchedAndAlone { batched, one_by_one, single, .. } =
+            batched_and_alone(&db, |store| setup(store).boxed()).await;
         // Equal but for the ids: a run Postgres rolls back (the one with seat 11)
         // used up sequence values, so later ids skip some. Ids still ascend in order.
         assert_eq!(without_ids(&batched), without_ids(&one_by_one));
@@ -770,11 +796,8 @@ backend_tests! {
             let h = |seat, who: &str| WriteOp::InsertHold(new_hold(&session, seat, &user(who), at(5)));
             vec![h(2, "bob"), h(1, "bob"), h(11, "carol"), h(2, "dave"), h(3, "dave")]
         }
-        let ops = setup(&*db.store).await;
-        let batched = db.store.apply_batch(&ops).await.unwrap();
-        let single = twin(&db).await;
-        assert_eq!(setup(&*single.store).await, ops);
-        let one_by_one = apply_each(&*single.store, &ops).await;
+        let BatchedAndAlone { batched, one_by_one, single, .. } =
+            batched_and_alone(&db, |store| setup(store).boxed()).await;
         assert_eq!(without_ids(&batched), without_ids(&one_by_one));
         let won: Vec<bool> = batched.iter().map(Result::is_ok).collect();
         assert_eq!(won, [true, false, false, false, true]);

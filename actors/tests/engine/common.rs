@@ -9,6 +9,8 @@ use actors::testkit::{TestDb, seed_session, user};
 use actors::waiting_room::Ticket;
 use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, EngineResult};
 
+use crate::faulty_store::FaultyStore;
+
 /// The contract's defaults, with room for ten admitted users.
 pub fn config() -> EngineConfig {
     EngineConfig {
@@ -115,4 +117,12 @@ where
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Starts an engine on a [`FaultyStore`] over `db`'s store, injecting nothing until
+/// the test sets its faults on the returned handle.
+pub async fn start_faulty(db: &TestDb, config: EngineConfig) -> (Arc<FaultyStore>, Running) {
+    let faulty = FaultyStore::new(db.store.clone());
+    let app = start_on(faulty.clone(), config, Clock::start()).await;
+    (faulty, app)
 }

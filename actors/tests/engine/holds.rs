@@ -4,14 +4,12 @@
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::clock::Clock;
 use actors::domain::{ChargeAmount, SeatNumber, SessionId};
 use actors::store::ReservationStatus;
 use actors::testkit::TestDb;
 use actors::{EngineConfig, EngineError};
 
 use crate::common::*;
-use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// A seat goes to the first hold; the second gets 409 and the seat map shows it taken.
@@ -165,10 +163,9 @@ backend_tests! {
     #[paused]
     async fn a_taken_seat_is_refused_without_waiting_for_its_session(db: TestDb) {
         let session = session(&db, 5).await;
-        let slow = FaultyStore::new(db.store.clone());
-        slow.set_payment_delay(Duration::from_secs(10));
         let config = EngineConfig { call_timeout: Duration::from_secs(30), ..config() };
-        let app = start_on(slow.clone(), config, Clock::start()).await;
+        let (slow, app) = start_faulty(&db, config).await;
+        slow.set_payment_delay(Duration::from_secs(10));
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
         app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
@@ -194,14 +191,13 @@ backend_tests! {
     #[paused]
     async fn a_hold_past_its_deadline_is_not_refused_from_the_board(db: TestDb) {
         let session = session(&db, 5).await;
-        let slow = FaultyStore::new(db.store.clone());
-        slow.set_payment_delay(Duration::from_secs(10));
         let config = EngineConfig {
             hold_ttl: Duration::from_secs(5),
             call_timeout: Duration::from_secs(30),
             ..config()
         };
-        let app = start_on(slow.clone(), config, Clock::start()).await;
+        let (slow, app) = start_faulty(&db, config).await;
+        slow.set_payment_delay(Duration::from_secs(10));
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
         let carol = admitted(&app.engine, "carol").await;

@@ -3,22 +3,19 @@
 //! asked the store, or a held seat shows free, a token blocks its user, a balance lies.
 
 use actors::backend_tests;
-use actors::clock::Clock;
 use actors::domain::{ChargeAmount, Points};
 use actors::store::ReservationStatus;
 use actors::testkit::{TestDb, user};
 use actors::{CallerStatus, EngineError};
 
 use crate::common::*;
-use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// A hold that committed unseen: the seat map is rebuilt before it is used again,
     /// so the seat shows taken and nobody else gets it.
     async fn a_hold_committed_unseen_is_found_again(db: TestDb) {
         let session = session(&db, 5).await;
-        let faulty = FaultyStore::new(db.store.clone());
-        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config()).await;
         let alice = admitted(&app.engine, "alice").await;
         let bob = admitted(&app.engine, "bob").await;
 
@@ -36,8 +33,7 @@ backend_tests! {
     /// A token whose insert committed unseen is confirmed from the store, not
     /// abandoned: its user gets it, and can join again later.
     async fn a_token_committed_unseen_is_confirmed(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
-        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config()).await;
         faulty.lose_replies(1);
         let ticket = app.engine.queue(None, Some(user("alice"))).await.unwrap();
         assert!(db.store.token(ticket.token).await.unwrap().is_some());
@@ -51,9 +47,8 @@ backend_tests! {
     /// store, every join answered with its own token, and nobody gets a second one.
     #[paused]
     async fn a_token_batch_committed_unseen_is_confirmed_row_by_row(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
+        let (faulty, app) = start_faulty(&db, config()).await;
         faulty.set_token_delay(std::time::Duration::from_millis(50));
-        let app = start_on(faulty.clone(), config(), Clock::start()).await;
         // The first writes carry one token each, the next one all the others.
         faulty.lose_replies(1 + actors::waiting_room::TOKEN_WRITES_IN_FLIGHT);
         let answers = join_at_once(&app.engine, 30).await;
@@ -69,12 +64,11 @@ backend_tests! {
     /// applied: the client may charge again, and must not be charged twice.
     #[paused]
     async fn a_charge_whose_caller_gave_up_is_not_applied(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
         let config = actors::EngineConfig {
             call_timeout: std::time::Duration::from_millis(1_500),
             ..config()
         };
-        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config).await;
         let alice = join(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(1)).await.unwrap();
         faulty.set_charge_delay(std::time::Duration::from_secs(2));
@@ -94,8 +88,7 @@ backend_tests! {
     /// A charge that committed unseen: the wallet reads its balance again before the
     /// next answer, so the balance it reports is the store's.
     async fn a_charge_committed_unseen_is_in_the_next_balance(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
-        let app = start_on(faulty.clone(), config(), Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config()).await;
         let alice = join(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(100)).await.unwrap();
         faulty.lose_replies(1);

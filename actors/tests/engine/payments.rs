@@ -4,14 +4,12 @@
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::clock::Clock;
 use actors::domain::{ChargeAmount, IdempotencyKey, Points, SeatNumber};
 use actors::store::ReservationStatus;
 use actors::testkit::TestDb;
 use actors::{CallerStatus, EngineConfig, EngineError};
 
 use crate::common::*;
-use crate::faulty_store::FaultyStore;
 
 fn key(text: &str) -> Option<IdempotencyKey> {
     Some(IdempotencyKey::parse(text).unwrap())
@@ -165,14 +163,13 @@ backend_tests! {
     #[paused]
     async fn hold_cannot_expire_while_its_payment_is_in_flight(db: TestDb) {
         let session = session(&db, 5).await;
-        let slow = FaultyStore::new(db.store.clone());
-        slow.set_payment_delay(Duration::from_secs(3));
         let config = EngineConfig {
             hold_ttl: Duration::from_secs(2),
             call_timeout: Duration::from_secs(10),
             ..config()
         };
-        let app = start_on(slow, config, Clock::start()).await;
+        let (slow, app) = start_faulty(&db, config).await;
+        slow.set_payment_delay(Duration::from_secs(3));
         let alice = admitted(&app.engine, "alice").await;
         app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
         let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();

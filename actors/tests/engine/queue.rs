@@ -5,13 +5,11 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::clock::Clock;
 use actors::testkit::{TestDb, user};
 use actors::waiting_room::TOKEN_WRITES_IN_FLIGHT;
 use actors::{CallerStatus, EngineConfig};
 
 use crate::common::*;
-use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// Under max-active 3, the first three are admitted and the next wait at 1, 2, 3.
@@ -147,9 +145,8 @@ backend_tests! {
     /// a burst of joins costs a few inserts, not one per token.
     #[paused]
     async fn joins_during_a_token_write_share_the_next_one(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
+        let (faulty, app) = start_faulty(&db, EngineConfig { max_active: 5, ..config() }).await;
         faulty.set_token_delay(Duration::from_millis(50));
-        let app = start_on(faulty.clone(), EngineConfig { max_active: 5, ..config() }, Clock::start()).await;
         let answers = join_at_once(&app.engine, 100).await;
         let mut positions: Vec<_> = answers.into_iter().map(|a| a.unwrap().position).collect();
         positions.sort_unstable();
@@ -168,7 +165,6 @@ backend_tests! {
     /// publishes: at once, even while the actor itself waits on a slow write.
     #[paused]
     async fn a_poll_is_answered_while_the_waiting_room_waits_on_a_write(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
         let ttl = Duration::from_secs(600);
         let config = EngineConfig {
             max_active: 1,
@@ -176,7 +172,7 @@ backend_tests! {
             waiting_idle: Duration::from_secs(3600),
             ..config()
         };
-        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config).await;
         let _first = admitted(&app.engine, "a").await;
         let _second = join(&app.engine, "b").await;
         let third = join(&app.engine, "c").await;
@@ -198,14 +194,13 @@ backend_tests! {
     /// token once the eviction is stored.
     #[paused]
     async fn a_token_being_evicted_is_not_told_it_waits(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
         let config = EngineConfig {
             max_active: 1,
             active_ttl: Duration::from_secs(3600),
             waiting_idle: Duration::from_secs(60),
             ..config()
         };
-        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config).await;
         let _admitted = admitted(&app.engine, "a").await;
         let idle = join(&app.engine, "idle").await;
 

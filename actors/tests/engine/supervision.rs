@@ -5,14 +5,12 @@
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::clock::Clock;
 use actors::domain::{ChargeAmount, Points};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
 use actors::{CallerStatus, EngineConfig, EngineError};
 
 use crate::common::*;
-use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     /// A session actor crashes between two holds: the holds acknowledged before are
@@ -92,9 +90,8 @@ backend_tests! {
     /// room it published before the crash (it is withdrawn: polls get an error);
     /// once restored, the same token polls at the same place.
     async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
-        let faulty = FaultyStore::new(db.store.clone());
         let config = EngineConfig { max_active: 1, ..config() };
-        let app = start_on(faulty.clone(), config, Clock::start()).await;
+        let (faulty, app) = start_faulty(&db, config).await;
         let _first = join(&app.engine, "first").await;
         let second = join(&app.engine, "second").await;
         let token = second.token.to_string();
