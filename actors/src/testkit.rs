@@ -7,10 +7,12 @@
 //! use actors::testkit::{TestDb, seed_session};
 //!
 //! backend_tests! {
-//!     async fn seats_start_free(db: TestDb) {
-//!         let session = seed_session(&*db.store, 10, 500).await;
-//!         assert!(db.store.live_reservations(session.id).await.unwrap().is_empty());
-//!     }
+//!     seats_start_free,
+//! }
+//!
+//! async fn seats_start_free(db: TestDb) {
+//!     let session = seed_session(&*db.store, 10, 500).await;
+//!     assert!(db.store.live_reservations(session.id).await.unwrap().is_empty());
 //! }
 //! ```
 //!
@@ -271,57 +273,56 @@ pub fn new_hold(session: &SessionRow, seat: u32, user: &UserId, at: DateTime<Utc
     }
 }
 
-/// Writes a store test once and runs it on both backends.
+/// Runs test functions on both backends.
 ///
 /// ```ignore
 /// backend_tests! {
-///     /// Doc comments are kept (on the generated module).
-///     async fn hold_then_conflict(db: TestDb) { /* … */ }
-///     #[paused]
-///     async fn expiry(db: TestDb) { /* runs with tokio's clock paused */ }
+///     hold_then_conflict,
+///     #[paused] expiry,
 /// }
+///
+/// /// Doc comments stay on the function.
+/// async fn hold_then_conflict(db: TestDb) { /* … */ }
+///
+/// /// Runs with tokio's clock paused.
+/// async fn expiry(db: TestDb) { /* … */ }
 /// ```
 ///
-/// Each `async fn name(db: TestDb) { body }` becomes a module `name` (which sees
-/// the caller's items through `use super::*`) with two `#[tokio::test]`s:
-/// `name::sqlite`, on [`testkit::sqlite`](crate::testkit::sqlite), and
-/// `name::postgres`, on [`testkit::postgres`](crate::testkit::postgres), which
-/// returns early (after its `skipped:` line) when there is no Postgres. `#[paused]`
-/// starts both with `start_paused = true`. The calling crate needs `tokio` with
-/// `macros` and `rt`, and `test-util` for `#[paused]` (the `testkit` feature turns
+/// The bodies are ordinary `async fn name(db: TestDb)` items, so rustfmt and clippy see
+/// them; the macro only names them. Each `name` becomes a module `name` with two
+/// `#[tokio::test]`s calling the function: `name::sqlite`, on
+/// [`testkit::sqlite`](crate::testkit::sqlite), and `name::postgres`, on
+/// [`testkit::postgres`](crate::testkit::postgres), which returns early (after its
+/// `skipped:` line) when there is no Postgres. `#[paused]` starts both with
+/// `start_paused = true`. A test function the macro does not name is dead code, which
+/// clippy (`-D warnings`) refuses, so none is forgotten. The calling crate needs `tokio`
+/// with `macros` and `rt`, and `test-util` for `#[paused]` (the `testkit` feature turns
 /// that on).
 #[macro_export]
 macro_rules! backend_tests {
     () => {};
-    ($(#[doc = $doc:literal])* #[paused] async fn $name:ident($db:ident: $ty:ty) $body:block $($rest:tt)*) => {
-        $crate::backend_tests!(@one [tokio::test(start_paused = true)] [$(#[doc = $doc])*] $name $db $ty $body);
-        $crate::backend_tests!($($rest)*);
-    };
-    ($(#[doc = $doc:literal])* async fn $name:ident($db:ident: $ty:ty) $body:block $($rest:tt)*) => {
-        $crate::backend_tests!(@one [tokio::test] [$(#[doc = $doc])*] $name $db $ty $body);
-        $crate::backend_tests!($($rest)*);
-    };
-    (@one [$($test:tt)*] [$($doc:tt)*] $name:ident $db:ident $ty:ty $body:block) => {
-        $($doc)*
+    (@one [$($test:tt)*] $name:ident) => {
         mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-
             #[$($test)*]
             async fn sqlite() {
-                let $db: $ty = $crate::testkit::sqlite().await;
-                $body
+                super::$name($crate::testkit::sqlite().await).await;
             }
 
             #[$($test)*]
             async fn postgres() {
-                let Some($db) = $crate::testkit::postgres().await else {
-                    return;
-                };
-                let $db: $ty = $db;
-                $body
+                if let Some(db) = $crate::testkit::postgres().await {
+                    super::$name(db).await;
+                }
             }
         }
+    };
+    (#[paused] $name:ident $(, $($rest:tt)*)?) => {
+        $crate::backend_tests!(@one [tokio::test(start_paused = true)] $name);
+        $crate::backend_tests!($($($rest)*)?);
+    };
+    ($name:ident $(, $($rest:tt)*)?) => {
+        $crate::backend_tests!(@one [tokio::test] $name);
+        $crate::backend_tests!($($($rest)*)?);
     };
 }
 

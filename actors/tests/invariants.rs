@@ -262,362 +262,555 @@ fn payment_sql(
 }
 
 backend_tests! {
-    /// What the store writes through the engine's own calls breaks no invariant, and
-    /// the summary counts what was read.
-    async fn a_database_written_by_the_store_is_clean(db: TestDb) {
-        fixture(&db).await;
-        let report = run(&db).await;
-        assert!(report.is_clean());
-        let t = &report.tally;
-        assert_eq!((t.sessions, t.reservations, t.held, t.paid), (1, 4, 1, 1));
-        assert_eq!((t.payments, t.wallets, t.ledger_rows), (1, 2, 3));
-        assert_eq!((t.tokens, t.waiting, t.admitted), (4, 1, 1));
-        assert!(report.summary().ends_with("every invariant holds"), "{}", report.summary());
-    }
+    a_database_written_by_the_store_is_clean,
+    a_missing_database_is_an_error_not_a_clean_report,
+    a_seat_held_twice_is_reported,
+    an_oversold_session_is_reported,
+    a_seat_out_of_range_is_reported,
+    missing_seat_rows_are_reported,
+    a_reservation_of_no_session_is_reported,
+    reservation_timestamps_against_their_status_are_reported,
+    a_hold_expired_early_is_reported,
+    more_live_holds_than_the_limit_are_reported,
+    a_paid_reservation_without_payment_is_reported,
+    a_reservation_paid_twice_is_reported,
+    a_payment_of_an_unpaid_reservation_is_reported,
+    a_payment_of_the_wrong_amount_is_reported,
+    a_payment_after_the_deadline_is_reported,
+    a_payment_without_debit_is_reported,
+    a_payment_debited_twice_is_reported,
+    a_debit_of_the_wrong_amount_is_reported,
+    a_debit_of_another_user_is_reported,
+    a_balance_off_its_ledger_is_reported,
+    a_negative_balance_is_reported,
+    a_ledger_that_went_negative_is_reported,
+    a_wrong_balance_after_is_reported,
+    an_idempotency_key_used_twice_is_reported,
+    more_admitted_tokens_than_max_active_are_reported,
+    two_live_tokens_of_one_user_are_reported,
+    token_timestamps_against_their_state_are_reported,
+    a_waiting_token_passed_over_is_reported,
+}
 
-    /// A SQLite file that is not there is an error, and is not created.
-    async fn a_missing_database_is_an_error_not_a_clean_report(db: TestDb) {
-        let missing = if is_sqlite(&db) {
-            let dir = std::env::temp_dir().join(format!("concert-check-{}", uuid::Uuid::new_v4()));
-            let url = format!("sqlite://{}", dir.join("none.db").display());
-            assert!(check(&url, &LIMITS).await.is_err());
-            assert!(!dir.exists());
-            return;
-        } else {
-            let (base, _) = db.url.rsplit_once('/').unwrap();
-            format!("{base}/concert_check_no_such_database")
-        };
-        assert!(check(&missing, &LIMITS).await.is_err());
-    }
+/// What the store writes through the engine's own calls breaks no invariant, and
+/// the summary counts what was read.
+async fn a_database_written_by_the_store_is_clean(db: TestDb) {
+    fixture(&db).await;
+    let report = run(&db).await;
+    assert!(report.is_clean());
+    let t = &report.tally;
+    assert_eq!((t.sessions, t.reservations, t.held, t.paid), (1, 4, 1, 1));
+    assert_eq!((t.payments, t.wallets, t.ledger_rows), (1, 2, 3));
+    assert_eq!((t.tokens, t.waiting, t.admitted), (4, 1, 1));
+    assert!(
+        report.summary().ends_with("every invariant holds"),
+        "{}",
+        report.summary()
+    );
+}
 
-    /// Two live reservations of one seat. The unique partial index refuses the second.
-    async fn a_seat_held_twice_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let second = reservation_sql(&f, 2, "bob", "held", 30);
-        refused(&db, &second).await;
-        without(&db, Relax::Index("reservations_one_live_per_seat"), &second).await;
-        assert_codes(&db, &[Code::SeatDoubleBooked]).await;
-    }
+/// A SQLite file that is not there is an error, and is not created.
+async fn a_missing_database_is_an_error_not_a_clean_report(db: TestDb) {
+    let missing = if is_sqlite(&db) {
+        let dir = std::env::temp_dir().join(format!("concert-check-{}", uuid::Uuid::new_v4()));
+        let url = format!("sqlite://{}", dir.join("none.db").display());
+        assert!(check(&url, &LIMITS).await.is_err());
+        assert!(!dir.exists());
+        return;
+    } else {
+        let (base, _) = db.url.rsplit_once('/').unwrap();
+        format!("{base}/concert_check_no_such_database")
+    };
+    assert!(check(&missing, &LIMITS).await.is_err());
+}
 
-    /// More live reservations than seats. With one live reservation per seat row, this
-    /// takes seat rows beyond the seat count (here, the session shrunk under its
-    /// reservations), so the seats out of range and the seat rows are reported too.
-    async fn an_oversold_session_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!("UPDATE sessions SET seat_count = 1 WHERE id = {}", f.session.id.0)])
-            .await;
-        assert_codes(&db, &[Code::SessionOversold, Code::SeatOutOfRange, Code::SeatRowsMismatch])
-            .await;
-    }
+/// Two live reservations of one seat. The unique partial index refuses the second.
+async fn a_seat_held_twice_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let second = reservation_sql(&f, 2, "bob", "held", 30);
+    refused(&db, &second).await;
+    without(&db, Relax::Index("reservations_one_live_per_seat"), &second).await;
+    assert_codes(&db, &[Code::SeatDoubleBooked]).await;
+}
 
-    /// A reservation of a seat beyond the seat count (the foreign key to `seats` only
-    /// lets it in through an extra seat row, which is reported too).
-    async fn a_seat_out_of_range_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let seat_11 = reservation_sql(&f, 11, "bob", "released", 40);
-        refused(&db, &seat_11).await;
-        plant(&db, &[
-            format!("INSERT INTO seats (session_id, seat_number) VALUES ({}, 11)", f.session.id.0),
+/// More live reservations than seats. With one live reservation per seat row, this
+/// takes seat rows beyond the seat count (here, the session shrunk under its
+/// reservations), so the seats out of range and the seat rows are reported too.
+async fn an_oversold_session_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE sessions SET seat_count = 1 WHERE id = {}",
+            f.session.id.0
+        )],
+    )
+    .await;
+    assert_codes(
+        &db,
+        &[
+            Code::SessionOversold,
+            Code::SeatOutOfRange,
+            Code::SeatRowsMismatch,
+        ],
+    )
+    .await;
+}
+
+/// A reservation of a seat beyond the seat count (the foreign key to `seats` only
+/// lets it in through an extra seat row, which is reported too).
+async fn a_seat_out_of_range_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let seat_11 = reservation_sql(&f, 11, "bob", "released", 40);
+    refused(&db, &seat_11).await;
+    plant(
+        &db,
+        &[
+            format!(
+                "INSERT INTO seats (session_id, seat_number) VALUES ({}, 11)",
+                f.session.id.0
+            ),
             seat_11,
-        ]).await;
-        assert_codes(&db, &[Code::SeatOutOfRange, Code::SeatRowsMismatch]).await;
-    }
+        ],
+    )
+    .await;
+    assert_codes(&db, &[Code::SeatOutOfRange, Code::SeatRowsMismatch]).await;
+}
 
-    /// A session missing one of its seat rows.
-    async fn missing_seat_rows_are_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!(
-            "DELETE FROM seats WHERE session_id = {} AND seat_number = 10", f.session.id.0
-        )]).await;
-        assert_codes(&db, &[Code::SeatRowsMismatch]).await;
-    }
+/// A session missing one of its seat rows.
+async fn missing_seat_rows_are_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "DELETE FROM seats WHERE session_id = {} AND seat_number = 10",
+            f.session.id.0
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::SeatRowsMismatch]).await;
+}
 
-    /// A reservation of a session that does not exist. The foreign key refuses it.
-    async fn a_reservation_of_no_session_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let orphan = reservation_sql(&f, 1, "bob", "released", 40)
-            .replace(&format!("VALUES ({},", f.session.id.0), "VALUES (999,");
-        refused(&db, &orphan).await;
-        without(
-            &db,
-            Relax::ForeignKeys("reservations DROP CONSTRAINT reservations_session_id_seat_number_fkey"),
-            &orphan,
-        ).await;
-        assert_codes(&db, &[Code::UnknownSession]).await;
-    }
+/// A reservation of a session that does not exist. The foreign key refuses it.
+async fn a_reservation_of_no_session_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let orphan = reservation_sql(&f, 1, "bob", "released", 40)
+        .replace(&format!("VALUES ({},", f.session.id.0), "VALUES (999,");
+    refused(&db, &orphan).await;
+    without(
+        &db,
+        Relax::ForeignKeys("reservations DROP CONSTRAINT reservations_session_id_seat_number_fkey"),
+        &orphan,
+    )
+    .await;
+    assert_codes(&db, &[Code::UnknownSession]).await;
+}
 
-    /// A released hold without its end time, a held one with one, a deadline before the hold.
-    async fn reservation_timestamps_against_their_status_are_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[
-            format!("UPDATE reservations SET ended_at = NULL WHERE id = {}", f.released.id.0),
-            format!("UPDATE reservations SET ended_at = {} WHERE id = {}", lit(at(6)), f.held.id.0),
-        ]).await;
-        let report = run(&db).await;
-        assert_eq!(report.codes(), BTreeSet::from([Code::ReservationLifecycle]));
-        assert_eq!(report.violations.len(), 2, "{:#?}", report.violations);
-    }
+/// A released hold without its end time, a held one with one, a deadline before the hold.
+async fn reservation_timestamps_against_their_status_are_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[
+            format!(
+                "UPDATE reservations SET ended_at = NULL WHERE id = {}",
+                f.released.id.0
+            ),
+            format!(
+                "UPDATE reservations SET ended_at = {} WHERE id = {}",
+                lit(at(6)),
+                f.held.id.0
+            ),
+        ],
+    )
+    .await;
+    let report = run(&db).await;
+    assert_eq!(report.codes(), BTreeSet::from([Code::ReservationLifecycle]));
+    assert_eq!(report.violations.len(), 2, "{:#?}", report.violations);
+}
 
-    /// A hold expired before its deadline.
-    async fn a_hold_expired_early_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!(
-            "UPDATE reservations SET ended_at = {} WHERE id = {}", lit(at(-400)), f.expired.id.0
-        )]).await;
-        assert_codes(&db, &[Code::HoldExpiredEarly]).await;
-    }
+/// A hold expired before its deadline.
+async fn a_hold_expired_early_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE reservations SET ended_at = {} WHERE id = {}",
+            lit(at(-400)),
+            f.expired.id.0
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::HoldExpiredEarly]).await;
+}
 
-    /// A third live hold of alice's in the session (the limit is two), while a hold
-    /// she paid, one that ran out and one given up do not count.
-    async fn more_live_holds_than_the_limit_are_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        // bob: an expired hold (seat 4) and a released one (seat 3) end before these.
-        plant(&db, &[
+/// A third live hold of alice's in the session (the limit is two), while a hold
+/// she paid, one that ran out and one given up do not count.
+async fn more_live_holds_than_the_limit_are_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    // bob: an expired hold (seat 4) and a released one (seat 3) end before these.
+    plant(
+        &db,
+        &[
             reservation_sql(&f, 5, "bob", "held", 30),
             reservation_sql(&f, 6, "bob", "held", 31),
-        ]).await;
-        assert_codes(&db, &[]).await;
-        // alice: seat 2 held at 3 s, until 303 s.
-        plant(&db, &[
+        ],
+    )
+    .await;
+    assert_codes(&db, &[]).await;
+    // alice: seat 2 held at 3 s, until 303 s.
+    plant(
+        &db,
+        &[
             reservation_sql(&f, 7, "alice", "held", 40),
             reservation_sql(&f, 8, "alice", "released", 41),
-        ]).await;
-        let report = run(&db).await;
-        assert_eq!(report.codes(), BTreeSet::from([Code::HoldLimitExceeded]));
-        assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
-    }
+        ],
+    )
+    .await;
+    let report = run(&db).await;
+    assert_eq!(report.codes(), BTreeSet::from([Code::HoldLimitExceeded]));
+    assert_eq!(report.violations.len(), 1, "{:#?}", report.violations);
+}
 
-    /// A paid reservation with no payment.
-    async fn a_paid_reservation_without_payment_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!("UPDATE reservations SET status = 'paid' WHERE id = {}", f.held.id.0)])
-            .await;
-        assert_codes(&db, &[Code::PaidWithoutPayment]).await;
-    }
+/// A paid reservation with no payment.
+async fn a_paid_reservation_without_payment_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE reservations SET status = 'paid' WHERE id = {}",
+            f.held.id.0
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::PaidWithoutPayment]).await;
+}
 
-    /// A reservation paid twice. `payments.reservation_id UNIQUE` refuses the second
-    /// payment (and SQLite cannot drop it).
-    async fn a_reservation_paid_twice_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let second = payment_sql(f.sold.id.0, 50, "alice", None, 1000, "alice", -500);
-        refused(&db, &second[0]).await;
-        if is_sqlite(&db) {
-            return;
-        }
-        plant(&db, &["ALTER TABLE payments DROP CONSTRAINT payments_reservation_id_key".to_owned()])
-            .await;
-        plant(&db, &second).await;
-        assert_codes(&db, &[Code::PaymentDuplicated]).await;
+/// A reservation paid twice. `payments.reservation_id UNIQUE` refuses the second
+/// payment (and SQLite cannot drop it).
+async fn a_reservation_paid_twice_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let second = payment_sql(f.sold.id.0, 50, "alice", None, 1000, "alice", -500);
+    refused(&db, &second[0]).await;
+    if is_sqlite(&db) {
+        return;
     }
+    plant(
+        &db,
+        &["ALTER TABLE payments DROP CONSTRAINT payments_reservation_id_key".to_owned()],
+    )
+    .await;
+    plant(&db, &second).await;
+    assert_codes(&db, &[Code::PaymentDuplicated]).await;
+}
 
-    /// A payment (with its debit) of a reservation that is only held.
-    async fn a_payment_of_an_unpaid_reservation_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &payment_sql(f.held.id.0, 50, "alice", None, 1000, "alice", -500)).await;
-        assert_codes(&db, &[Code::PaymentForUnpaid]).await;
+/// A payment (with its debit) of a reservation that is only held.
+async fn a_payment_of_an_unpaid_reservation_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &payment_sql(f.held.id.0, 50, "alice", None, 1000, "alice", -500),
+    )
+    .await;
+    assert_codes(&db, &[Code::PaymentForUnpaid]).await;
+}
+
+/// A payment of another amount than the reservation's price.
+async fn a_payment_of_the_wrong_amount_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE payments SET amount = 400 WHERE id = {}",
+            f.paid
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::PaymentMismatch]).await;
+}
+
+/// A payment timestamped after its hold's deadline.
+async fn a_payment_after_the_deadline_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE payments SET paid_at = {} WHERE id = {}",
+            lit(at(1 + 300 + 2)),
+            f.paid
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::PaidAfterExpiry]).await;
+}
+
+/// A payment with no ledger debit.
+async fn a_payment_without_debit_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 1500, "alice", -500);
+    statements.truncate(1);
+    statements.insert(
+        0,
+        format!(
+            "UPDATE reservations SET status = 'paid' WHERE id = {}",
+            f.held.id.0
+        ),
+    );
+    plant(&db, &statements).await;
+    assert_codes(&db, &[Code::DebitMissing]).await;
+}
+
+/// A payment debited twice. `ledger.payment_id UNIQUE` refuses the second debit
+/// (and SQLite cannot drop it). The second debit's row also carries the payment's
+/// id, where the ledger's sum is no longer the payment's `balance_after`.
+async fn a_payment_debited_twice_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let debit = format!(
+        "INSERT INTO ledger (user_id, kind, amount, payment_id, created_at) \
+         VALUES ('alice', 'payment', -500, {}, {})",
+        f.paid,
+        lit(at(30))
+    );
+    refused(&db, &debit).await;
+    if is_sqlite(&db) {
+        return;
     }
-
-    /// A payment of another amount than the reservation's price.
-    async fn a_payment_of_the_wrong_amount_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!("UPDATE payments SET amount = 400 WHERE id = {}", f.paid)]).await;
-        assert_codes(&db, &[Code::PaymentMismatch]).await;
-    }
-
-    /// A payment timestamped after its hold's deadline.
-    async fn a_payment_after_the_deadline_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!(
-            "UPDATE payments SET paid_at = {} WHERE id = {}", lit(at(1 + 300 + 2)), f.paid
-        )]).await;
-        assert_codes(&db, &[Code::PaidAfterExpiry]).await;
-    }
-
-    /// A payment with no ledger debit.
-    async fn a_payment_without_debit_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 1500, "alice", -500);
-        statements.truncate(1);
-        statements.insert(0, format!(
-            "UPDATE reservations SET status = 'paid' WHERE id = {}", f.held.id.0
-        ));
-        plant(&db, &statements).await;
-        assert_codes(&db, &[Code::DebitMissing]).await;
-    }
-
-    /// A payment debited twice. `ledger.payment_id UNIQUE` refuses the second debit
-    /// (and SQLite cannot drop it). The second debit's row also carries the payment's
-    /// id, where the ledger's sum is no longer the payment's `balance_after`.
-    async fn a_payment_debited_twice_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let debit = format!(
-            "INSERT INTO ledger (user_id, kind, amount, payment_id, created_at) \
-             VALUES ('alice', 'payment', -500, {}, {})", f.paid, lit(at(30))
-        );
-        refused(&db, &debit).await;
-        if is_sqlite(&db) {
-            return;
-        }
-        plant(&db, &[
+    plant(
+        &db,
+        &[
             "ALTER TABLE ledger DROP CONSTRAINT ledger_payment_id_key".to_owned(),
             debit,
             "UPDATE wallets SET balance = balance - 500 WHERE user_id = 'alice'".to_owned(),
-        ]).await;
-        assert_codes(&db, &[Code::DebitDuplicated, Code::BalanceAfterMismatch]).await;
-    }
+        ],
+    )
+    .await;
+    assert_codes(&db, &[Code::DebitDuplicated, Code::BalanceAfterMismatch]).await;
+}
 
-    /// A payment debited another amount than minus its price.
-    async fn a_debit_of_the_wrong_amount_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 1100, "alice", -400);
-        statements.insert(0, format!(
-            "UPDATE reservations SET status = 'paid' WHERE id = {}", f.held.id.0
-        ));
-        plant(&db, &statements).await;
-        assert_codes(&db, &[Code::DebitWrongAmount]).await;
-    }
+/// A payment debited another amount than minus its price.
+async fn a_debit_of_the_wrong_amount_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 1100, "alice", -400);
+    statements.insert(
+        0,
+        format!(
+            "UPDATE reservations SET status = 'paid' WHERE id = {}",
+            f.held.id.0
+        ),
+    );
+    plant(&db, &statements).await;
+    assert_codes(&db, &[Code::DebitWrongAmount]).await;
+}
 
-    /// A debit written to another user than the payer. (A debit that names no payment,
-    /// and a charge that is not positive, are refused by the ledger's `CHECK`.)
-    async fn a_debit_of_another_user_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        refused(&db, &format!(
+/// A debit written to another user than the payer. (A debit that names no payment,
+/// and a charge that is not positive, are refused by the ledger's `CHECK`.)
+async fn a_debit_of_another_user_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    refused(
+        &db,
+        &format!(
             "INSERT INTO ledger (user_id, kind, amount, created_at) \
-             VALUES ('alice', 'payment', -5, {})", lit(at(30))
-        )).await;
-        refused(&db, &format!(
+         VALUES ('alice', 'payment', -5, {})",
+            lit(at(30))
+        ),
+    )
+    .await;
+    refused(
+        &db,
+        &format!(
             "INSERT INTO ledger (user_id, kind, amount, created_at) \
-             VALUES ('alice', 'charge', 0, {})", lit(at(30))
-        )).await;
-        let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 500, "bob", -500);
-        statements.insert(0, format!(
-            "UPDATE reservations SET status = 'paid' WHERE id = {}", f.held.id.0
-        ));
-        plant(&db, &statements).await;
-        assert_codes(&db, &[Code::LedgerEntryInvalid]).await;
-    }
+         VALUES ('alice', 'charge', 0, {})",
+            lit(at(30))
+        ),
+    )
+    .await;
+    let mut statements = payment_sql(f.held.id.0, 50, "alice", None, 500, "bob", -500);
+    statements.insert(
+        0,
+        format!(
+            "UPDATE reservations SET status = 'paid' WHERE id = {}",
+            f.held.id.0
+        ),
+    );
+    plant(&db, &statements).await;
+    assert_codes(&db, &[Code::LedgerEntryInvalid]).await;
+}
 
-    /// A balance that is not the sum of the ledger; then ledger rows with no wallet
-    /// (refused by the ledger's foreign key to `wallets`).
-    async fn a_balance_off_its_ledger_is_reported(db: TestDb) {
-        fixture(&db).await;
-        plant(&db, &["UPDATE wallets SET balance = balance + 7 WHERE user_id = 'alice'".to_owned()])
-            .await;
-        assert_codes(&db, &[Code::WalletLedgerMismatch]).await;
-        plant(&db, &["UPDATE wallets SET balance = balance - 7 WHERE user_id = 'alice'".to_owned()])
-            .await;
-        assert_codes(&db, &[]).await;
+/// A balance that is not the sum of the ledger; then ledger rows with no wallet
+/// (refused by the ledger's foreign key to `wallets`).
+async fn a_balance_off_its_ledger_is_reported(db: TestDb) {
+    fixture(&db).await;
+    plant(
+        &db,
+        &["UPDATE wallets SET balance = balance + 7 WHERE user_id = 'alice'".to_owned()],
+    )
+    .await;
+    assert_codes(&db, &[Code::WalletLedgerMismatch]).await;
+    plant(
+        &db,
+        &["UPDATE wallets SET balance = balance - 7 WHERE user_id = 'alice'".to_owned()],
+    )
+    .await;
+    assert_codes(&db, &[]).await;
 
-        let charge = format!(
-            "INSERT INTO ledger (user_id, kind, amount, created_at) \
-             VALUES ('zoe', 'charge', 70, {})", lit(at(30))
-        );
-        refused(&db, &charge).await;
-        without(&db, Relax::ForeignKeys("ledger DROP CONSTRAINT ledger_user_id_fkey"), &charge)
-            .await;
-        assert_codes(&db, &[Code::WalletLedgerMismatch]).await;
-    }
+    let charge = format!(
+        "INSERT INTO ledger (user_id, kind, amount, created_at) \
+         VALUES ('zoe', 'charge', 70, {})",
+        lit(at(30))
+    );
+    refused(&db, &charge).await;
+    without(
+        &db,
+        Relax::ForeignKeys("ledger DROP CONSTRAINT ledger_user_id_fkey"),
+        &charge,
+    )
+    .await;
+    assert_codes(&db, &[Code::WalletLedgerMismatch]).await;
+}
 
-    /// A negative balance. `CHECK (balance >= 0)` refuses it; without the check, the
-    /// wallet is also off its ledger.
-    async fn a_negative_balance_is_reported(db: TestDb) {
-        fixture(&db).await;
-        let overdraw = "UPDATE wallets SET balance = -1 WHERE user_id = 'bob'";
-        refused(&db, overdraw).await;
-        without(&db, Relax::Checks("wallets DROP CONSTRAINT wallets_balance_check"), overdraw)
-            .await;
-        assert_codes(&db, &[Code::WalletNegative, Code::WalletLedgerMismatch]).await;
-    }
+/// A negative balance. `CHECK (balance >= 0)` refuses it; without the check, the
+/// wallet is also off its ledger.
+async fn a_negative_balance_is_reported(db: TestDb) {
+    fixture(&db).await;
+    let overdraw = "UPDATE wallets SET balance = -1 WHERE user_id = 'bob'";
+    refused(&db, overdraw).await;
+    without(
+        &db,
+        Relax::Checks("wallets DROP CONSTRAINT wallets_balance_check"),
+        overdraw,
+    )
+    .await;
+    assert_codes(&db, &[Code::WalletNegative, Code::WalletLedgerMismatch]).await;
+}
 
-    /// A ledger that went below zero before a later charge covered it: erin's debit is
-    /// written before her charge. (`balance_after` cannot be negative, by `CHECK`, so
-    /// the payment's `balance_after` disagrees with the ledger too.)
-    async fn a_ledger_that_went_negative_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[
+/// A ledger that went below zero before a later charge covered it: erin's debit is
+/// written before her charge. (`balance_after` cannot be negative, by `CHECK`, so
+/// the payment's `balance_after` disagrees with the ledger too.)
+async fn a_ledger_that_went_negative_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[
             "INSERT INTO wallets (user_id, balance) VALUES ('erin', 0)".to_owned(),
             reservation_sql(&f, 5, "erin", "paid", 30),
-        ]).await;
-        let mut payment = payment_sql(0, 50, "erin", None, 0, "erin", -500);
-        payment.truncate(2); // the payment and its debit, but not the wallet's update
-        payment[0] = payment[0].replace(
-            "VALUES (50, 0,",
-            "VALUES (50, (SELECT MAX(id) FROM reservations),",
-        );
-        payment.push(format!(
-            "INSERT INTO ledger (user_id, kind, amount, created_at) \
-             VALUES ('erin', 'charge', 500, {})", lit(at(31))
-        ));
-        plant(&db, &payment).await;
-        assert_codes(&db, &[Code::BalanceWentNegative, Code::BalanceAfterMismatch]).await;
-    }
+        ],
+    )
+    .await;
+    let mut payment = payment_sql(0, 50, "erin", None, 0, "erin", -500);
+    payment.truncate(2); // the payment and its debit, but not the wallet's update
+    payment[0] = payment[0].replace(
+        "VALUES (50, 0,",
+        "VALUES (50, (SELECT MAX(id) FROM reservations),",
+    );
+    payment.push(format!(
+        "INSERT INTO ledger (user_id, kind, amount, created_at) \
+         VALUES ('erin', 'charge', 500, {})",
+        lit(at(31))
+    ));
+    plant(&db, &payment).await;
+    assert_codes(
+        &db,
+        &[Code::BalanceWentNegative, Code::BalanceAfterMismatch],
+    )
+    .await;
+}
 
-    /// A payment whose `balance_after` is not the ledger's sum through its debit.
-    async fn a_wrong_balance_after_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        plant(&db, &[format!("UPDATE payments SET balance_after = 999 WHERE id = {}", f.paid)])
-            .await;
-        assert_codes(&db, &[Code::BalanceAfterMismatch]).await;
-    }
+/// A payment whose `balance_after` is not the ledger's sum through its debit.
+async fn a_wrong_balance_after_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE payments SET balance_after = 999 WHERE id = {}",
+            f.paid
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::BalanceAfterMismatch]).await;
+}
 
-    /// One user's idempotency key on two payments. The unique partial index refuses it.
-    async fn an_idempotency_key_used_twice_is_reported(db: TestDb) {
-        let f = fixture(&db).await;
-        let mut second = payment_sql(f.held.id.0, 50, "alice", Some("k1"), 1000, "alice", -500);
-        refused(&db, &second[0]).await;
-        second.insert(0, format!(
-            "UPDATE reservations SET status = 'paid' WHERE id = {}", f.held.id.0
-        ));
-        plant(&db, &["DROP INDEX payments_one_per_key".to_owned()]).await;
-        plant(&db, &second).await;
-        assert_codes(&db, &[Code::IdempotencyKeyTwice]).await;
-    }
+/// One user's idempotency key on two payments. The unique partial index refuses it.
+async fn an_idempotency_key_used_twice_is_reported(db: TestDb) {
+    let f = fixture(&db).await;
+    let mut second = payment_sql(f.held.id.0, 50, "alice", Some("k1"), 1000, "alice", -500);
+    refused(&db, &second[0]).await;
+    second.insert(
+        0,
+        format!(
+            "UPDATE reservations SET status = 'paid' WHERE id = {}",
+            f.held.id.0
+        ),
+    );
+    plant(&db, &["DROP INDEX payments_one_per_key".to_owned()]).await;
+    plant(&db, &second).await;
+    assert_codes(&db, &[Code::IdempotencyKeyTwice]).await;
+}
 
-    /// More admitted tokens than `max_active` (1 here).
-    async fn more_admitted_tokens_than_max_active_are_reported(db: TestDb) {
-        fixture(&db).await;
-        plant(&db, &[format!(
+/// More admitted tokens than `max_active` (1 here).
+async fn more_admitted_tokens_than_max_active_are_reported(db: TestDb) {
+    fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
             "UPDATE queue_tokens SET state = 'admitted', admitted_at = {} WHERE seq = 3",
             lit(at(13))
-        )]).await;
-        assert_codes(&db, &[Code::AdmittedOverLimit]).await;
-    }
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::AdmittedOverLimit]).await;
+}
 
-    /// Two live tokens of one user. The unique partial index refuses the second.
-    async fn two_live_tokens_of_one_user_are_reported(db: TestDb) {
-        fixture(&db).await;
-        let second = format!(
-            "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at) \
-             VALUES ('{}', 'carol', 10, 'waiting', {})",
-            uuid::Uuid::new_v4(), lit(at(14))
-        );
-        refused(&db, &second).await;
-        without(&db, Relax::Index("queue_tokens_one_live_per_user"), &second).await;
-        assert_codes(&db, &[Code::TokenLiveTwice]).await;
-    }
+/// Two live tokens of one user. The unique partial index refuses the second.
+async fn two_live_tokens_of_one_user_are_reported(db: TestDb) {
+    fixture(&db).await;
+    let second = format!(
+        "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at) \
+         VALUES ('{}', 'carol', 10, 'waiting', {})",
+        uuid::Uuid::new_v4(),
+        lit(at(14))
+    );
+    refused(&db, &second).await;
+    without(&db, Relax::Index("queue_tokens_one_live_per_user"), &second).await;
+    assert_codes(&db, &[Code::TokenLiveTwice]).await;
+}
 
-    /// A waiting token with an end time. (An admitted token without `admitted_at` is
-    /// refused by `CHECK`.)
-    async fn token_timestamps_against_their_state_are_reported(db: TestDb) {
-        fixture(&db).await;
-        refused(&db, &format!(
+/// A waiting token with an end time. (An admitted token without `admitted_at` is
+/// refused by `CHECK`.)
+async fn token_timestamps_against_their_state_are_reported(db: TestDb) {
+    fixture(&db).await;
+    refused(
+        &db,
+        &format!(
             "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at) \
-             VALUES ('{}', 'zoe', 10, 'admitted', {})",
-            uuid::Uuid::new_v4(), lit(at(14))
-        )).await;
-        plant(&db, &[format!("UPDATE queue_tokens SET ended_at = {} WHERE seq = 3", lit(at(15)))])
-            .await;
-        assert_codes(&db, &[Code::TokenLifecycle]).await;
-    }
+         VALUES ('{}', 'zoe', 10, 'admitted', {})",
+            uuid::Uuid::new_v4(),
+            lit(at(14))
+        ),
+    )
+    .await;
+    plant(
+        &db,
+        &[format!(
+            "UPDATE queue_tokens SET ended_at = {} WHERE seq = 3",
+            lit(at(15))
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::TokenLifecycle]).await;
+}
 
-    /// A token still waiting although one issued after it was admitted.
-    async fn a_waiting_token_passed_over_is_reported(db: TestDb) {
-        fixture(&db).await;
-        plant(&db, &[format!(
+/// A token still waiting although one issued after it was admitted.
+async fn a_waiting_token_passed_over_is_reported(db: TestDb) {
+    fixture(&db).await;
+    plant(
+        &db,
+        &[format!(
             "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at) \
-             VALUES ('{}', 'zoe', 0, 'waiting', {})",
-            uuid::Uuid::new_v4(), lit(at(0))
-        )]).await;
-        assert_codes(&db, &[Code::QueueOrder]).await;
-    }
+         VALUES ('{}', 'zoe', 0, 'waiting', {})",
+            uuid::Uuid::new_v4(),
+            lit(at(0))
+        )],
+    )
+    .await;
+    assert_codes(&db, &[Code::QueueOrder]).await;
 }

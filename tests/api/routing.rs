@@ -31,82 +31,138 @@ async fn chunked_patch(address: &str, token: &str, body: &str) -> (u16, String) 
 }
 
 backend_tests! {
-    async fn an_unknown_route_is_a_json_404(db: TestDb) {
-        let app = spawn_app(&db).await;
-        for path in ["/nope", "/concert", "/concert/session", "/concert/session/1/extra", "/admin/unknown"] {
-            assert_error(app.get(path).await, 404, "ROUTE_NOT_FOUND", "요청한 경로를 찾을 수 없습니다.").await;
-        }
-        app.stop().await;
-    }
+    an_unknown_route_is_a_json_404,
+    a_wrong_method_is_a_json_405_with_allow,
+    an_oversized_body_is_a_json_413,
+    health_answers_ok,
+    the_openapi_document_describes_every_route,
+}
 
-    async fn a_wrong_method_is_a_json_405_with_allow(db: TestDb) {
-        let app = spawn_app(&db).await;
-        let cases = [
-            (Method::POST, "/concert/wating"),
-            (Method::DELETE, "/concert/balance"),
-            (Method::GET, "/concert/reservation"),
-            (Method::PUT, "/concert/payment"),
-            (Method::GET, "/admin/concerts"),
-            (Method::POST, "/concert/seat/1"),
-        ];
-        for (method, path) in cases {
-            let response = app.request(method.clone(), path).send().await.unwrap();
-            assert!(response.headers().contains_key("allow"), "{method} {path}");
-            assert_error(response, 405, "METHOD_NOT_ALLOWED", "허용되지 않는 메서드입니다.").await;
-        }
-        app.stop().await;
+async fn an_unknown_route_is_a_json_404(db: TestDb) {
+    let app = spawn_app(&db).await;
+    for path in [
+        "/nope",
+        "/concert",
+        "/concert/session",
+        "/concert/session/1/extra",
+        "/admin/unknown",
+    ] {
+        assert_error(
+            app.get(path).await,
+            404,
+            "ROUTE_NOT_FOUND",
+            "요청한 경로를 찾을 수 없습니다.",
+        )
+        .await;
     }
+    app.stop().await;
+}
 
-    async fn an_oversized_body_is_a_json_413(db: TestDb) {
-        let mut options = AppOptions::default();
-        options.http.body_limit = 1024;
-        let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-        let token = app.admitted("HappyCat").await;
-        let padding = "x".repeat(2048);
-        let body = format!("{{\"amount\": 300, \"padding\": \"{padding}\"}}");
-        let response = app.request(Method::PATCH, "/concert/balance").header("Authorization", &token).body(body.clone()).send().await.unwrap();
-        assert_error(response, 413, "PAYLOAD_TOO_LARGE", "요청 본문이 너무 큽니다.").await;
-        // A chunked body (no Content-Length) is cut off at the limit too.
-        let (status, answer) = chunked_patch(&app.address, &token, &body).await;
-        assert_eq!(status, 413, "{answer}");
-        let answer: Value = serde_json::from_str(&answer).expect("a JSON body");
-        assert_eq!(answer["error"], "PAYLOAD_TOO_LARGE");
-        app.stop().await;
+async fn a_wrong_method_is_a_json_405_with_allow(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let cases = [
+        (Method::POST, "/concert/wating"),
+        (Method::DELETE, "/concert/balance"),
+        (Method::GET, "/concert/reservation"),
+        (Method::PUT, "/concert/payment"),
+        (Method::GET, "/admin/concerts"),
+        (Method::POST, "/concert/seat/1"),
+    ];
+    for (method, path) in cases {
+        let response = app.request(method.clone(), path).send().await.unwrap();
+        assert!(response.headers().contains_key("allow"), "{method} {path}");
+        assert_error(
+            response,
+            405,
+            "METHOD_NOT_ALLOWED",
+            "허용되지 않는 메서드입니다.",
+        )
+        .await;
     }
+    app.stop().await;
+}
 
-    async fn health_answers_ok(db: TestDb) {
-        let app = spawn_app(&db).await;
-        assert_eq!(json_ok(app.get("/health").await).await, serde_json::json!({"status": "ok"}));
-        app.stop().await;
-    }
+async fn an_oversized_body_is_a_json_413(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.http.body_limit = 1024;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    let token = app.admitted("HappyCat").await;
+    let padding = "x".repeat(2048);
+    let body = format!("{{\"amount\": 300, \"padding\": \"{padding}\"}}");
+    let response = app
+        .request(Method::PATCH, "/concert/balance")
+        .header("Authorization", &token)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        413,
+        "PAYLOAD_TOO_LARGE",
+        "요청 본문이 너무 큽니다.",
+    )
+    .await;
+    // A chunked body (no Content-Length) is cut off at the limit too.
+    let (status, answer) = chunked_patch(&app.address, &token, &body).await;
+    assert_eq!(status, 413, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).expect("a JSON body");
+    assert_eq!(answer["error"], "PAYLOAD_TOO_LARGE");
+    app.stop().await;
+}
 
-    async fn the_openapi_document_describes_every_route(db: TestDb) {
-        let app = spawn_app(&db).await;
-        let response = app.get("/openapi.json").await;
-        assert_eq!(response.status(), StatusCode::OK);
-        let doc: Value = response.json().await.unwrap();
-        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-        let routes = [
-            ("/concert/wating", "get"),
-            ("/concert/waiting", "get"),
-            ("/concert/session/{concertId}", "get"),
-            ("/concert/seat/{sessionId}", "get"),
-            ("/concert/balance", "get"),
-            ("/concert/balance", "patch"),
-            ("/concert/reservation", "post"),
-            ("/concert/payment", "post"),
-            ("/admin/concerts", "post"),
-            ("/admin/concerts/{concertId}/sessions", "post"),
-            ("/health", "get"),
-        ];
-        for (path, method) in routes {
-            assert!(doc["paths"][path][method].is_object(), "{method} {path} is documented");
-        }
-        for schema in ["ErrorBody", "QueueResponse", "SessionsResponse", "SeatsResponse", "BalanceResponse", "HoldResponse", "PaymentResponse"] {
-            assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is documented");
-        }
-        let queue = &doc["components"]["schemas"]["QueueResponse"]["properties"];
-        assert!(queue["watingNumber"].is_object(), "the contract's spelling: {queue}");
-        app.stop().await;
+async fn health_answers_ok(db: TestDb) {
+    let app = spawn_app(&db).await;
+    assert_eq!(
+        json_ok(app.get("/health").await).await,
+        serde_json::json!({"status": "ok"})
+    );
+    app.stop().await;
+}
+
+async fn the_openapi_document_describes_every_route(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let response = app.get("/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let doc: Value = response.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let routes = [
+        ("/concert/wating", "get"),
+        ("/concert/waiting", "get"),
+        ("/concert/session/{concertId}", "get"),
+        ("/concert/seat/{sessionId}", "get"),
+        ("/concert/balance", "get"),
+        ("/concert/balance", "patch"),
+        ("/concert/reservation", "post"),
+        ("/concert/payment", "post"),
+        ("/admin/concerts", "post"),
+        ("/admin/concerts/{concertId}/sessions", "post"),
+        ("/health", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
     }
+    for schema in [
+        "ErrorBody",
+        "QueueResponse",
+        "SessionsResponse",
+        "SeatsResponse",
+        "BalanceResponse",
+        "HoldResponse",
+        "PaymentResponse",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} is documented"
+        );
+    }
+    let queue = &doc["components"]["schemas"]["QueueResponse"]["properties"];
+    assert!(
+        queue["watingNumber"].is_object(),
+        "the contract's spelling: {queue}"
+    );
+    app.stop().await;
 }

@@ -64,11 +64,13 @@ fn server_env() -> Vec<(&'static str, String)> {
 }
 
 backend_tests! {
-    /// Twenty SIGKILLs under load: nothing acknowledged is lost, `concert check`
-    /// passes after every kill, and the line keeps its order.
-    async fn sigkill_under_load_loses_nothing_acknowledged(db: TestDb) {
-        drill(&db).await;
-    }
+    sigkill_under_load_loses_nothing_acknowledged,
+}
+
+/// Twenty SIGKILLs under load: nothing acknowledged is lost, `concert check`
+/// passes after every kill, and the line keeps its order.
+async fn sigkill_under_load_loses_nothing_acknowledged(db: TestDb) {
+    drill(&db).await;
 }
 
 // ---- what the clients were told ----

@@ -99,44 +99,65 @@ mod concurrent_retries_racing_the_first_payment_all_answer_it {
 }
 
 backend_tests! {
-    async fn concurrent_retries_after_the_payment_ended_the_admission_answer_it_and_pay_once(db: TestDb) {
-        let app = spawn_app(&db).await;
-        let token = app.admitted("Payer").await;
-        json_ok(app.charge(&token, json!(25_000)).await).await;
-        let reservation = app.hold_ok(&token, 1, 3).await;
-        let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
-        assert_eq!(first.status, 200, "{:?}", first.body);
+    concurrent_retries_after_the_payment_ended_the_admission_answer_it_and_pay_once,
+    sequential_retries_after_the_admission_ended_answer_the_first_payment,
+}
 
-        // The payment ended the token's admission; retries with it still get the answer.
-        assert_error(app.hold(&token, 1, 4).await, 401, "TOKEN_EXPIRED", msg::TOKEN_EXPIRED).await;
-        let answers = pay_at_once(&app, &token, reservation, "order-1", RETRIES).await;
-        eprintln!("idempotency[{}]: {RETRIES} concurrent retries after the payment: {:?}", db.store.backend(), support::tally(&answers));
-        assert_eq!(one_answer(&answers), first.body);
-        assert_paid_once(&db, "Payer", 15_000).await;
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
+async fn concurrent_retries_after_the_payment_ended_the_admission_answer_it_and_pay_once(
+    db: TestDb,
+) {
+    let app = spawn_app(&db).await;
+    let token = app.admitted("Payer").await;
+    json_ok(app.charge(&token, json!(25_000)).await).await;
+    let reservation = app.hold_ok(&token, 1, 3).await;
+    let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+
+    // The payment ended the token's admission; retries with it still get the answer.
+    assert_error(
+        app.hold(&token, 1, 4).await,
+        401,
+        "TOKEN_EXPIRED",
+        msg::TOKEN_EXPIRED,
+    )
+    .await;
+    let answers = pay_at_once(&app, &token, reservation, "order-1", RETRIES).await;
+    eprintln!(
+        "idempotency[{}]: {RETRIES} concurrent retries after the payment: {:?}",
+        db.store.backend(),
+        support::tally(&answers)
+    );
+    assert_eq!(one_answer(&answers), first.body);
+    assert_paid_once(&db, "Payer", 15_000).await;
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
+}
+
+async fn sequential_retries_after_the_admission_ended_answer_the_first_payment(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let token = app.admitted("Payer").await;
+    json_ok(app.charge(&token, json!(25_000)).await).await;
+    let reservation = app.hold_ok(&token, 1, 3).await;
+    let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+    assert_eq!(first.status, 200, "{:?}", first.body);
+    assert_error(
+        app.hold(&token, 1, 4).await,
+        401,
+        "TOKEN_EXPIRED",
+        msg::TOKEN_EXPIRED,
+    )
+    .await;
+
+    for _ in 0..10 {
+        let retry = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+        assert_eq!(retry, first, "a retry with the ended token");
     }
-
-    async fn sequential_retries_after_the_admission_ended_answer_the_first_payment(db: TestDb) {
-        let app = spawn_app(&db).await;
-        let token = app.admitted("Payer").await;
-        json_ok(app.charge(&token, json!(25_000)).await).await;
-        let reservation = app.hold_ok(&token, 1, 3).await;
-        let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
-        assert_eq!(first.status, 200, "{:?}", first.body);
-        assert_error(app.hold(&token, 1, 4).await, 401, "TOKEN_EXPIRED", msg::TOKEN_EXPIRED).await;
-
-        for _ in 0..10 {
-            let retry = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
-            assert_eq!(retry, first, "a retry with the ended token");
-        }
-        // The same user through a new token (the old one's poll issues it): same answer.
-        let renewed = token_of(&app.poll(&token).await);
-        assert_ne!(renewed, token);
-        let retry = Answer::read(app.pay(&renewed, reservation, Some("order-1")).await).await;
-        assert_eq!(retry, first, "a retry with the user's new token");
-        assert_paid_once(&db, "Payer", 15_000).await;
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
-    }
+    // The same user through a new token (the old one's poll issues it): same answer.
+    let renewed = token_of(&app.poll(&token).await);
+    assert_ne!(renewed, token);
+    let retry = Answer::read(app.pay(&renewed, reservation, Some("order-1")).await).await;
+    assert_eq!(retry, first, "a retry with the user's new token");
+    assert_paid_once(&db, "Payer", 15_000).await;
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
 }

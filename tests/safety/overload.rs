@@ -89,66 +89,92 @@ async fn stalled_request(address: &str) -> TcpStream {
 }
 
 backend_tests! {
-    async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing(db: TestDb) {
-        let mut options = AppOptions::default();
-        options.engine.mailbox_capacity = 8;
-        let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-        let client = support::client(FLOOD_IN_FLIGHT);
-        // Joining is itself shed past 8 at once: join a few at a time.
-        let tokens = support::admitted_crowd(&client, &app.address, "fan", 100, 4).await;
+    a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing,
+    past_max_in_flight_the_http_layer_answers_503_at_once,
+}
 
-        let started = Instant::now();
-        let requests = (0..4 * FLOOD_IN_FLIGHT).map(|i| Answer::of(flood_request(&client, &app.address, &tokens, i)));
-        let answers = support::concurrently(FLOOD_IN_FLIGHT, requests).await;
-        let elapsed = started.elapsed();
-        eprintln!(
-            "overload[{}]: {} requests, {FLOOD_IN_FLIGHT} in flight, mailbox capacity 8, in {elapsed:.1?}: {:?}",
-            db.store.backend(), answers.len(), support::tally(&answers)
+async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.engine.mailbox_capacity = 8;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    let client = support::client(FLOOD_IN_FLIGHT);
+    // Joining is itself shed past 8 at once: join a few at a time.
+    let tokens = support::admitted_crowd(&client, &app.address, "fan", 100, 4).await;
+
+    let started = Instant::now();
+    let requests = (0..4 * FLOOD_IN_FLIGHT)
+        .map(|i| Answer::of(flood_request(&client, &app.address, &tokens, i)));
+    let answers = support::concurrently(FLOOD_IN_FLIGHT, requests).await;
+    let elapsed = started.elapsed();
+    eprintln!(
+        "overload[{}]: {} requests, {FLOOD_IN_FLIGHT} in flight, mailbox capacity 8, in {elapsed:.1?}: {:?}",
+        db.store.backend(),
+        answers.len(),
+        support::tally(&answers)
+    );
+    assert_flood_answers(&answers);
+
+    // A shed hold wrote nothing: the held seats are exactly the 201s.
+    let held = answers.iter().filter(|a| a.status == 201).count() as i64;
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM reservations WHERE status = 'held'"
+        )
+        .await,
+        held
+    );
+    assert_eq!(app.available(1).await, 50 - held);
+    // The flood over, the same server answers at once.
+    json_ok(app.get("/concert/seat/1").await).await;
+    app.poll(&tokens[0]).await;
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
+}
+
+async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.http.max_in_flight = 2;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    // Two requests stuck reading their bodies take both places.
+    let stalled = [
+        stalled_request(&app.address).await,
+        stalled_request(&app.address).await,
+    ];
+    let shed = support::client(1);
+    let started = Instant::now();
+    let mut answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
+    // The stalled requests reach the limit as the server reads them; until then the
+    // probe may still get through.
+    while !is_overloaded(&answer) {
+        assert_eq!(answer.status, 200, "{answer:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the stalled requests never took the places"
         );
-        assert_flood_answers(&answers);
-
-        // A shed hold wrote nothing: the held seats are exactly the 201s.
-        let held = answers.iter().filter(|a| a.status == 201).count() as i64;
-        assert_eq!(count(&db, "SELECT COUNT(*) FROM reservations WHERE status = 'held'").await, held);
-        assert_eq!(app.available(1).await, 50 - held);
-        // The flood over, the same server answers at once.
-        json_ok(app.get("/concert/seat/1").await).await;
-        app.poll(&tokens[0]).await;
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
+        answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
     }
+    let poll = Answer::of(shed.get(format!("{}/concert/wating", app.address))).await;
+    assert!(is_overloaded(&poll), "{poll:?}");
 
-    async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
-        let mut options = AppOptions::default();
-        options.http.max_in_flight = 2;
-        let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-        // Two requests stuck reading their bodies take both places.
-        let stalled = [stalled_request(&app.address).await, stalled_request(&app.address).await];
-        let shed = support::client(1);
-        let started = Instant::now();
-        let mut answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
-        // The stalled requests reach the limit as the server reads them; until then the
-        // probe may still get through.
-        while !is_overloaded(&answer) {
-            assert_eq!(answer.status, 200, "{answer:?}");
-            assert!(started.elapsed() < Duration::from_secs(10), "the stalled requests never took the places");
-            answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
-        }
-        let poll = Answer::of(shed.get(format!("{}/concert/wating", app.address))).await;
-        assert!(is_overloaded(&poll), "{poll:?}");
-
-        // One stalled request ends: its place is free again.
-        let [mut first, second] = stalled;
-        let rest = format!("{:<88}", ": 1, \"seatNumber\": 1}");
-        first.write_all(rest.as_bytes()).await.unwrap();
-        let mut head = [0u8; 12];
-        first.read_exact(&mut head).await.unwrap();
-        assert_eq!(&head, b"HTTP/1.1 403", "the completed request is answered (no token)");
-        let served = Answer::of(shed.request(Method::GET, format!("{}/concert/wating?userId=After", app.address))).await;
-        assert_eq!(served.status, 200, "{served:?}");
-        drop(second);
-        app.stop().await;
-    }
+    // One stalled request ends: its place is free again.
+    let [mut first, second] = stalled;
+    let rest = format!("{:<88}", ": 1, \"seatNumber\": 1}");
+    first.write_all(rest.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    first.read_exact(&mut head).await.unwrap();
+    assert_eq!(
+        &head, b"HTTP/1.1 403",
+        "the completed request is answered (no token)"
+    );
+    let served = Answer::of(shed.request(
+        Method::GET,
+        format!("{}/concert/wating?userId=After", app.address),
+    ))
+    .await;
+    assert_eq!(served.status, 200, "{served:?}");
+    drop(second);
+    app.stop().await;
 }
 
 /// RSS of the server after each of `rounds` floods, in KiB.
@@ -177,31 +203,39 @@ async fn flood_rounds(
 }
 
 backend_tests! {
-    async fn the_binary_under_a_flood_sheds_503s_and_its_memory_stays_bounded(db: TestDb) {
-        let server = Server::start(&db.url, "warn,concert=info", &["--mailbox-capacity", "8", "--max-active", "200"]).await;
-        let tokens = support::admitted_crowd(&support::client(4), &server.address, "fan", 100, 4).await;
-        let idle = server.memory_kib("VmRSS");
-        const ROUNDS: usize = 10;
-        const PER_ROUND: usize = 2_000;
-        let started = Instant::now();
-        let (rss, answers) = flood_rounds(&server, &tokens, ROUNDS, PER_ROUND).await;
-        let elapsed = started.elapsed();
-        let peak = server.memory_kib("VmHWM");
-        let shed = answers.iter().filter(|a| is_overloaded(a)).count();
-        eprintln!(
-            "overload-rss[{}]: {} requests in {ROUNDS} floods of {PER_ROUND} ({FLOOD_IN_FLIGHT} in flight) in {elapsed:.1?}: \
-             {shed} shed with 503; RSS idle {idle} KiB, after each flood {rss:?} KiB, peak {peak} KiB",
-            db.store.backend(), answers.len()
-        );
-        assert_flood_answers(&answers);
-        // The first flood grows the allocator's pools; the nine after it, 9× as many
-        // requests, must not grow the process much further.
-        let after_first = rss[0];
-        let last = *rss.last().unwrap();
-        assert!(
-            last <= after_first + 8 * 1024,
-            "memory grows with the flood: {after_first} KiB after the first, {last} KiB after {ROUNDS}: {rss:?}"
-        );
-        server.stop().await;
-    }
+    the_binary_under_a_flood_sheds_503s_and_its_memory_stays_bounded,
+}
+
+async fn the_binary_under_a_flood_sheds_503s_and_its_memory_stays_bounded(db: TestDb) {
+    let server = Server::start(
+        &db.url,
+        "warn,concert=info",
+        &["--mailbox-capacity", "8", "--max-active", "200"],
+    )
+    .await;
+    let tokens = support::admitted_crowd(&support::client(4), &server.address, "fan", 100, 4).await;
+    let idle = server.memory_kib("VmRSS");
+    const ROUNDS: usize = 10;
+    const PER_ROUND: usize = 2_000;
+    let started = Instant::now();
+    let (rss, answers) = flood_rounds(&server, &tokens, ROUNDS, PER_ROUND).await;
+    let elapsed = started.elapsed();
+    let peak = server.memory_kib("VmHWM");
+    let shed = answers.iter().filter(|a| is_overloaded(a)).count();
+    eprintln!(
+        "overload-rss[{}]: {} requests in {ROUNDS} floods of {PER_ROUND} ({FLOOD_IN_FLIGHT} in flight) in {elapsed:.1?}: \
+         {shed} shed with 503; RSS idle {idle} KiB, after each flood {rss:?} KiB, peak {peak} KiB",
+        db.store.backend(),
+        answers.len()
+    );
+    assert_flood_answers(&answers);
+    // The first flood grows the allocator's pools; the nine after it, 9× as many
+    // requests, must not grow the process much further.
+    let after_first = rss[0];
+    let last = *rss.last().unwrap();
+    assert!(
+        last <= after_first + 8 * 1024,
+        "memory grows with the flood: {after_first} KiB after the first, {last} KiB after {ROUNDS}: {rss:?}"
+    );
+    server.stop().await;
 }

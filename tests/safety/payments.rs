@@ -56,48 +56,70 @@ async fn assert_one_debit(db: &TestDb, reservation: i64) {
 }
 
 backend_tests! {
-    async fn a_hundred_concurrent_payments_of_one_reservation_make_one_sale_and_ninety_nine_409s(db: TestDb) {
-        // The winner's payment would end the token's admission, and a loser that arrives
-        // after that is refused for its token (401) before the reservation is looked at:
-        // keep the token admitted so that all 99 losers are judged on the reservation.
-        let mut options = AppOptions::default();
-        options.engine.expire_token_on_payment = false;
-        let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-        let (token, reservation) = payer_with_a_hold(&app).await;
-        let answers = pay_at_once(&app, &token, reservation, None).await;
-        let tally = support::tally(&answers);
-        eprintln!("payments[{}]: {PAYMENTS} concurrent payments of one reservation: {tally:?}", db.store.backend());
+    a_hundred_concurrent_payments_of_one_reservation_make_one_sale_and_ninety_nine_409s,
+    with_payment_ending_the_admission_the_losers_get_409_or_401_and_one_debit,
+}
 
-        let paid: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
-        assert_eq!(paid.len(), 1, "one sale: {tally:?}");
-        assert_eq!((paid[0].body["reservationId"].as_i64(), paid[0].body["balance"].as_i64()), (Some(reservation), Some(15_000)));
-        let already_paid = error_body(409, "ALREADY_PAID", msg::ALREADY_PAID);
-        for refused in answers.iter().filter(|a| a.status != 200) {
-            assert_eq!((refused.status, &refused.body), (409, &already_paid));
-        }
-        assert_one_debit(&db, reservation).await;
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
+async fn a_hundred_concurrent_payments_of_one_reservation_make_one_sale_and_ninety_nine_409s(
+    db: TestDb,
+) {
+    // The winner's payment would end the token's admission, and a loser that arrives
+    // after that is refused for its token (401) before the reservation is looked at:
+    // keep the token admitted so that all 99 losers are judged on the reservation.
+    let mut options = AppOptions::default();
+    options.engine.expire_token_on_payment = false;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    let (token, reservation) = payer_with_a_hold(&app).await;
+    let answers = pay_at_once(&app, &token, reservation, None).await;
+    let tally = support::tally(&answers);
+    eprintln!(
+        "payments[{}]: {PAYMENTS} concurrent payments of one reservation: {tally:?}",
+        db.store.backend()
+    );
+
+    let paid: Vec<&Answer> = answers.iter().filter(|a| a.status == 200).collect();
+    assert_eq!(paid.len(), 1, "one sale: {tally:?}");
+    assert_eq!(
+        (
+            paid[0].body["reservationId"].as_i64(),
+            paid[0].body["balance"].as_i64()
+        ),
+        (Some(reservation), Some(15_000))
+    );
+    let already_paid = error_body(409, "ALREADY_PAID", msg::ALREADY_PAID);
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        assert_eq!((refused.status, &refused.body), (409, &already_paid));
     }
+    assert_one_debit(&db, reservation).await;
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
+}
 
-    async fn with_payment_ending_the_admission_the_losers_get_409_or_401_and_one_debit(db: TestDb) {
-        let app = spawn_app(&db).await;
-        let (token, reservation) = payer_with_a_hold(&app).await;
-        let answers = pay_at_once(&app, &token, reservation, None).await;
-        let tally = support::tally(&answers);
-        eprintln!("payments[{}]: {PAYMENTS} concurrent payments, admission ends on payment: {tally:?}", db.store.backend());
+async fn with_payment_ending_the_admission_the_losers_get_409_or_401_and_one_debit(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let (token, reservation) = payer_with_a_hold(&app).await;
+    let answers = pay_at_once(&app, &token, reservation, None).await;
+    let tally = support::tally(&answers);
+    eprintln!(
+        "payments[{}]: {PAYMENTS} concurrent payments, admission ends on payment: {tally:?}",
+        db.store.backend()
+    );
 
-        assert_eq!(answers.iter().filter(|a| a.status == 200).count(), 1, "one sale: {tally:?}");
-        let already_paid = error_body(409, "ALREADY_PAID", msg::ALREADY_PAID);
-        let expired = error_body(401, "TOKEN_EXPIRED", msg::TOKEN_EXPIRED);
-        for refused in answers.iter().filter(|a| a.status != 200) {
-            assert!(
-                (refused.status, &refused.body) == (409, &already_paid) || (refused.status, &refused.body) == (401, &expired),
-                "a loser is told the reservation is paid or the token expired: {refused:?}"
-            );
-        }
-        assert_one_debit(&db, reservation).await;
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
+    assert_eq!(
+        answers.iter().filter(|a| a.status == 200).count(),
+        1,
+        "one sale: {tally:?}"
+    );
+    let already_paid = error_body(409, "ALREADY_PAID", msg::ALREADY_PAID);
+    let expired = error_body(401, "TOKEN_EXPIRED", msg::TOKEN_EXPIRED);
+    for refused in answers.iter().filter(|a| a.status != 200) {
+        assert!(
+            (refused.status, &refused.body) == (409, &already_paid)
+                || (refused.status, &refused.body) == (401, &expired),
+            "a loser is told the reservation is paid or the token expired: {refused:?}"
+        );
     }
+    assert_one_debit(&db, reservation).await;
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
 }

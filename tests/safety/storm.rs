@@ -27,54 +27,78 @@ fn seat_of(i: usize) -> i64 {
 }
 
 backend_tests! {
-    async fn ten_thousand_holds_from_a_thousand_users_hold_each_of_fifty_seats_once(db: TestDb) {
-        let mut options = AppOptions::default();
-        options.engine.max_active = USERS;
-        // High enough that a lucky user is never refused for their hold count: every
-        // refusal below is about the seat.
-        options.engine.max_holds_per_user = 50;
-        let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-        let client = support::client(IN_FLIGHT);
-        let started = Instant::now();
-        let tokens = support::admitted_crowd(&client, &app.address, "fan", USERS, 64).await;
-        let admitted_in = started.elapsed();
+    ten_thousand_holds_from_a_thousand_users_hold_each_of_fifty_seats_once,
+}
 
-        let hold = |i: usize| {
-            let request = client
-                .request(Method::POST, format!("{}/concert/reservation", app.address))
-                .header("Authorization", &tokens[i % USERS])
-                .json(&json!({"sessionId": 1, "seatNumber": seat_of(i)}));
-            Answer::of(request)
-        };
-        let started = Instant::now();
-        let answers = support::concurrently(IN_FLIGHT, (0..REQUESTS).map(hold)).await;
-        let elapsed = started.elapsed();
-        let tally = support::tally(&answers);
-        eprintln!(
-            "storm[{}]: {USERS} users admitted in {admitted_in:.1?}; {REQUESTS} holds in {elapsed:.1?} \
-             ({} holds/s, {IN_FLIGHT} in flight): {tally:?}",
-            db.store.backend(),
-            support::per_second(REQUESTS, elapsed),
+async fn ten_thousand_holds_from_a_thousand_users_hold_each_of_fifty_seats_once(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.engine.max_active = USERS;
+    // High enough that a lucky user is never refused for their hold count: every
+    // refusal below is about the seat.
+    options.engine.max_holds_per_user = 50;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    let client = support::client(IN_FLIGHT);
+    let started = Instant::now();
+    let tokens = support::admitted_crowd(&client, &app.address, "fan", USERS, 64).await;
+    let admitted_in = started.elapsed();
+
+    let hold = |i: usize| {
+        let request = client
+            .request(Method::POST, format!("{}/concert/reservation", app.address))
+            .header("Authorization", &tokens[i % USERS])
+            .json(&json!({"sessionId": 1, "seatNumber": seat_of(i)}));
+        Answer::of(request)
+    };
+    let started = Instant::now();
+    let answers = support::concurrently(IN_FLIGHT, (0..REQUESTS).map(hold)).await;
+    let elapsed = started.elapsed();
+    let tally = support::tally(&answers);
+    eprintln!(
+        "storm[{}]: {USERS} users admitted in {admitted_in:.1?}; {REQUESTS} holds in {elapsed:.1?} \
+         ({} holds/s, {IN_FLIGHT} in flight): {tally:?}",
+        db.store.backend(),
+        support::per_second(REQUESTS, elapsed),
+    );
+
+    let held: Vec<&Answer> = answers.iter().filter(|a| a.status == 201).collect();
+    assert_eq!(
+        held.len(),
+        SEATS as usize,
+        "exactly one hold per seat: {tally:?}"
+    );
+    let seats: BTreeSet<i64> = held
+        .iter()
+        .map(|a| a.body["seatNumber"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        seats,
+        (1..=SEATS).collect(),
+        "no seat twice, every seat once"
+    );
+    let taken = error_body(409, "SEAT_ALREADY_RESERVED", msg::SEAT_ALREADY_RESERVED);
+    for refused in answers.iter().filter(|a| a.status != 201) {
+        assert_eq!(
+            (refused.status, &refused.body),
+            (409, &taken),
+            "every other answer: seat taken"
         );
-
-        let held: Vec<&Answer> = answers.iter().filter(|a| a.status == 201).collect();
-        assert_eq!(held.len(), SEATS as usize, "exactly one hold per seat: {tally:?}");
-        let seats: BTreeSet<i64> = held.iter().map(|a| a.body["seatNumber"].as_i64().unwrap()).collect();
-        assert_eq!(seats, (1..=SEATS).collect(), "no seat twice, every seat once");
-        let taken = error_body(409, "SEAT_ALREADY_RESERVED", msg::SEAT_ALREADY_RESERVED);
-        for refused in answers.iter().filter(|a| a.status != 201) {
-            assert_eq!((refused.status, &refused.body), (409, &taken), "every other answer: seat taken");
-        }
-
-        // What the server shows and what the database holds agree with the 201s.
-        assert!(app.seats(1).await.iter().all(|&reserved| reserved));
-        assert_eq!(app.available(1).await, 0);
-        let ids: Vec<String> = held.iter().map(|a| a.body["reservationId"].to_string()).collect();
-        let live = "SELECT COUNT(*) FROM reservations WHERE session_id = 1 AND status = 'held'";
-        assert_eq!(count(&db, live).await, SEATS);
-        let acknowledged = format!("{live} AND id IN ({})", ids.join(", "));
-        assert_eq!(count(&db, &acknowledged).await, SEATS, "every 201 is a live hold");
-        invariants::assert_holds(&db, app.engine.config()).await;
-        app.stop().await;
     }
+
+    // What the server shows and what the database holds agree with the 201s.
+    assert!(app.seats(1).await.iter().all(|&reserved| reserved));
+    assert_eq!(app.available(1).await, 0);
+    let ids: Vec<String> = held
+        .iter()
+        .map(|a| a.body["reservationId"].to_string())
+        .collect();
+    let live = "SELECT COUNT(*) FROM reservations WHERE session_id = 1 AND status = 'held'";
+    assert_eq!(count(&db, live).await, SEATS);
+    let acknowledged = format!("{live} AND id IN ({})", ids.join(", "));
+    assert_eq!(
+        count(&db, &acknowledged).await,
+        SEATS,
+        "every 201 is a live hold"
+    );
+    invariants::assert_holds(&db, app.engine.config()).await;
+    app.stop().await;
 }

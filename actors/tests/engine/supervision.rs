@@ -13,140 +13,194 @@ use actors::{CallerStatus, EngineConfig, EngineError};
 use crate::common::*;
 
 backend_tests! {
-    /// A session actor crashes between two holds: the holds acknowledged before are
-    /// still there after its restart, and the seat map works on.
-    async fn session_crash_keeps_acknowledged_holds(db: TestDb) {
-        let session = session(&db, 10).await;
-        let app = start(&db, config()).await;
-        let alice = admitted(&app.engine, "alice").await;
-        let bob = admitted(&app.engine, "bob").await;
-        app.engine.charge(&alice, ChargeAmount(10_000)).await.unwrap();
-        let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
-        app.engine.hold(&alice, session.id, 2).await.unwrap();
+    session_crash_keeps_acknowledged_holds,
+    wallet_crash_keeps_acknowledged_charges,
+    waiting_room_crash_keeps_the_line,
+    a_restoring_waiting_room_answers_no_poll_from_its_old_room,
+    shutdown_is_not_a_failure,
+    meltdown_stops_the_engine,
+}
 
-        assert_eq!(
-            app.engine.inject_fault(FaultTarget::Session(session.id)).await,
-            Err(EngineError::ActorFailed),
-            "the crashing message's caller gets an error, not a hang"
-        );
-        let seats = eventually("the session actor to restart", || async {
+/// A session actor crashes between two holds: the holds acknowledged before are
+/// still there after its restart, and the seat map works on.
+async fn session_crash_keeps_acknowledged_holds(db: TestDb) {
+    let session = session(&db, 10).await;
+    let app = start(&db, config()).await;
+    let alice = admitted(&app.engine, "alice").await;
+    let bob = admitted(&app.engine, "bob").await;
+    app.engine
+        .charge(&alice, ChargeAmount(10_000))
+        .await
+        .unwrap();
+    let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    app.engine.hold(&alice, session.id, 2).await.unwrap();
+
+    assert_eq!(
+        app.engine
+            .inject_fault(FaultTarget::Session(session.id))
+            .await,
+        Err(EngineError::ActorFailed),
+        "the crashing message's caller gets an error, not a hang"
+    );
+    let seats = eventually("the session actor to restart", || async {
+        app.engine.seats(session.id).await.ok()
+    })
+    .await;
+    assert_eq!(
+        &seats.taken[..3],
+        &[true, true, false],
+        "holds rebuilt from the store"
+    );
+    assert_eq!(
+        app.engine.hold(&bob, session.id, 1).await,
+        Err(EngineError::SeatAlreadyReserved)
+    );
+    let paid = app
+        .engine
+        .pay(&alice, held.reservation_id, None)
+        .await
+        .unwrap();
+    assert_eq!(paid.balance_after, Points(0));
+}
+
+/// A wallet crashes between charges: every acknowledged charge is in the balance.
+async fn wallet_crash_keeps_acknowledged_charges(db: TestDb) {
+    let app = start(&db, config()).await;
+    let alice = join(&app.engine, "alice").await;
+    for amount in [100, 200, 300] {
+        app.engine
+            .charge(&alice, ChargeAmount(amount))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        app.engine
+            .inject_fault(FaultTarget::Wallet(alice.user_id.clone()))
+            .await,
+        Err(EngineError::ActorFailed)
+    );
+    let balance = eventually("a new wallet", || async {
+        app.engine.charge(&alice, ChargeAmount(400)).await.ok()
+    })
+    .await;
+    assert_eq!(balance.balance, Points(1_000));
+}
+
+/// The waiting room crashes: admissions, tokens and places survive its restart.
+async fn waiting_room_crash_keeps_the_line(db: TestDb) {
+    let app = start(
+        &db,
+        EngineConfig {
+            max_active: 1,
+            ..config()
+        },
+    )
+    .await;
+    let first = join(&app.engine, "first").await;
+    let second = join(&app.engine, "second").await;
+    let third = join(&app.engine, "third").await;
+    assert_eq!(
+        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+        Err(EngineError::ActorFailed)
+    );
+    eventually("the waiting room to restart", || async {
+        app.engine.queue_counts().await.ok()
+    })
+    .await;
+    let again = app
+        .engine
+        .identify(Some(&first.token.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(again.status, CallerStatus::Admitted);
+    let tickets = [&second, &third].map(|caller| {
+        let (engine, token) = (app.engine.clone(), caller.token.to_string());
+        async move { engine.queue(Some(&token), None).await.unwrap() }
+    });
+    let [second_ticket, third_ticket] = tickets;
+    let (second_ticket, third_ticket) = (second_ticket.await, third_ticket.await);
+    assert_eq!(
+        (second_ticket.token, second_ticket.position),
+        (second.token, 1)
+    );
+    assert_eq!(
+        (third_ticket.token, third_ticket.position),
+        (third.token, 2)
+    );
+}
+
+/// While a crashed waiting room restores its line, no poll is answered from the
+/// room it published before the crash (it is withdrawn: polls get an error);
+/// once restored, the same token polls at the same place.
+async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
+    let config = EngineConfig {
+        max_active: 1,
+        ..config()
+    };
+    let (faulty, app) = start_faulty(&db, config).await;
+    let _first = join(&app.engine, "first").await;
+    let second = join(&app.engine, "second").await;
+    let token = second.token.to_string();
+
+    faulty.hold_restores(true);
+    let restoring = faulty.restore_started();
+    assert_eq!(
+        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+        Err(EngineError::ActorFailed)
+    );
+    restoring.await;
+    let during = app.engine.queue(Some(&token), None).await;
+    assert!(during.is_err(), "answered while restoring: {during:?}");
+
+    faulty.hold_restores(false);
+    let after = eventually("the waiting room to restore", || async {
+        app.engine.queue(Some(&token), None).await.ok()
+    })
+    .await;
+    assert_eq!((after.token, after.position), (second.token, 1));
+}
+
+/// A shutdown stops every actor for good: nothing is restarted, and the monitor
+/// says it was a shutdown, not a failure.
+async fn shutdown_is_not_a_failure(db: TestDb) {
+    let session = session(&db, 5).await;
+    let app = start(&db, config()).await;
+    let alice = admitted(&app.engine, "alice").await;
+    app.engine.charge(&alice, ChargeAmount(5)).await.unwrap();
+    app.engine.shutdown().await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
+        .await
+        .expect("the supervisor stops");
+    assert_eq!(stopped, actors::EngineStop::Shutdown);
+    assert!(
+        app.engine.seats(session.id).await.is_err(),
+        "no session actor was restarted"
+    );
+}
+
+/// Children failing faster than the restart budget allows stop the engine.
+async fn meltdown_stops_the_engine(db: TestDb) {
+    let session = session(&db, 5).await;
+    let config = EngineConfig {
+        max_restarts: 2,
+        restart_window: Duration::from_secs(60),
+        ..config()
+    };
+    let app = start(&db, config).await;
+    for _ in 0..3 {
+        eventually("the session actor to run", || async {
             app.engine.seats(session.id).await.ok()
         })
         .await;
-        assert_eq!(&seats.taken[..3], &[true, true, false], "holds rebuilt from the store");
         assert_eq!(
-            app.engine.hold(&bob, session.id, 1).await,
-            Err(EngineError::SeatAlreadyReserved)
-        );
-        let paid = app.engine.pay(&alice, held.reservation_id, None).await.unwrap();
-        assert_eq!(paid.balance_after, Points(0));
-    }
-
-    /// A wallet crashes between charges: every acknowledged charge is in the balance.
-    async fn wallet_crash_keeps_acknowledged_charges(db: TestDb) {
-        let app = start(&db, config()).await;
-        let alice = join(&app.engine, "alice").await;
-        for amount in [100, 200, 300] {
-            app.engine.charge(&alice, ChargeAmount(amount)).await.unwrap();
-        }
-        assert_eq!(
-            app.engine.inject_fault(FaultTarget::Wallet(alice.user_id.clone())).await,
+            app.engine
+                .inject_fault(FaultTarget::Session(session.id))
+                .await,
             Err(EngineError::ActorFailed)
         );
-        let balance = eventually("a new wallet", || async {
-            app.engine.charge(&alice, ChargeAmount(400)).await.ok()
-        })
-        .await;
-        assert_eq!(balance.balance, Points(1_000));
     }
-
-    /// The waiting room crashes: admissions, tokens and places survive its restart.
-    async fn waiting_room_crash_keeps_the_line(db: TestDb) {
-        let app = start(&db, EngineConfig { max_active: 1, ..config() }).await;
-        let first = join(&app.engine, "first").await;
-        let second = join(&app.engine, "second").await;
-        let third = join(&app.engine, "third").await;
-        assert_eq!(
-            app.engine.inject_fault(FaultTarget::WaitingRoom).await,
-            Err(EngineError::ActorFailed)
-        );
-        eventually("the waiting room to restart", || async {
-            app.engine.queue_counts().await.ok()
-        })
-        .await;
-        let again = app.engine.identify(Some(&first.token.to_string())).await.unwrap();
-        assert_eq!(again.status, CallerStatus::Admitted);
-        let tickets = [&second, &third].map(|caller| {
-            let (engine, token) = (app.engine.clone(), caller.token.to_string());
-            async move { engine.queue(Some(&token), None).await.unwrap() }
-        });
-        let [second_ticket, third_ticket] = tickets;
-        let (second_ticket, third_ticket) = (second_ticket.await, third_ticket.await);
-        assert_eq!((second_ticket.token, second_ticket.position), (second.token, 1));
-        assert_eq!((third_ticket.token, third_ticket.position), (third.token, 2));
-    }
-
-    /// While a crashed waiting room restores its line, no poll is answered from the
-    /// room it published before the crash (it is withdrawn: polls get an error);
-    /// once restored, the same token polls at the same place.
-    async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
-        let config = EngineConfig { max_active: 1, ..config() };
-        let (faulty, app) = start_faulty(&db, config).await;
-        let _first = join(&app.engine, "first").await;
-        let second = join(&app.engine, "second").await;
-        let token = second.token.to_string();
-
-        faulty.hold_restores(true);
-        let restoring = faulty.restore_started();
-        assert_eq!(
-            app.engine.inject_fault(FaultTarget::WaitingRoom).await,
-            Err(EngineError::ActorFailed)
-        );
-        restoring.await;
-        let during = app.engine.queue(Some(&token), None).await;
-        assert!(during.is_err(), "answered while restoring: {during:?}");
-
-        faulty.hold_restores(false);
-        let after = eventually("the waiting room to restore", || async {
-            app.engine.queue(Some(&token), None).await.ok()
-        })
-        .await;
-        assert_eq!((after.token, after.position), (second.token, 1));
-    }
-
-    /// A shutdown stops every actor for good: nothing is restarted, and the monitor
-    /// says it was a shutdown, not a failure.
-    async fn shutdown_is_not_a_failure(db: TestDb) {
-        let session = session(&db, 5).await;
-        let app = start(&db, config()).await;
-        let alice = admitted(&app.engine, "alice").await;
-        app.engine.charge(&alice, ChargeAmount(5)).await.unwrap();
-        app.engine.shutdown().await;
-        let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
-            .await
-            .expect("the supervisor stops");
-        assert_eq!(stopped, actors::EngineStop::Shutdown);
-        assert!(app.engine.seats(session.id).await.is_err(), "no session actor was restarted");
-    }
-
-    /// Children failing faster than the restart budget allows stop the engine.
-    async fn meltdown_stops_the_engine(db: TestDb) {
-        let session = session(&db, 5).await;
-        let config = EngineConfig { max_restarts: 2, restart_window: Duration::from_secs(60), ..config() };
-        let app = start(&db, config).await;
-        for _ in 0..3 {
-            eventually("the session actor to run", || async {
-                app.engine.seats(session.id).await.ok()
-            })
-            .await;
-            assert_eq!(
-                app.engine.inject_fault(FaultTarget::Session(session.id)).await,
-                Err(EngineError::ActorFailed)
-            );
-        }
-        let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
-            .await
-            .expect("the supervisor stopped after the third restart in a minute");
-        assert_eq!(stopped, actors::EngineStop::Failed);
-    }
+    let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
+        .await
+        .expect("the supervisor stopped after the third restart in a minute");
+    assert_eq!(stopped, actors::EngineStop::Failed);
 }
