@@ -1,13 +1,13 @@
 //! The check's connection, on either backend: the same standard SQL runs on both.
 
-use std::str::FromStr;
-use std::time::Duration;
-
 use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::{ConnectOptions, Connection, FromRow};
 
 use super::CheckError;
+use crate::store::Backend;
+use crate::store::postgres::PgStore;
+use crate::store::sqlite::SqliteStore;
 
 /// The check's own connection: the same standard SQL runs on either.
 pub(super) enum Db {
@@ -16,19 +16,21 @@ pub(super) enum Db {
 }
 
 impl Db {
+    /// One connection, opened as the store opens its own, but with no statement
+    /// timeout (the check reads whole tables) and never creating a SQLite file
+    /// (checking a database that is not there is an error).
     pub(super) async fn open(url: &str) -> Result<Self, CheckError> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Db::Postgres(PgConnection::connect(url).await?))
-        } else if url.starts_with("sqlite:") {
-            // Never create a file: checking a database that is not there is an error.
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(false)
-                .busy_timeout(Duration::from_secs(5));
-            Ok(Db::Sqlite(options.connect().await?))
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            Err(CheckError::Url(scheme.to_owned()))
-        }
+        Ok(match Backend::of(url).map_err(|e| CheckError::Url(e.0))? {
+            Backend::Postgres => {
+                Db::Postgres(PgStore::connect_options(url, None)?.connect().await?)
+            }
+            Backend::Sqlite => Db::Sqlite(
+                SqliteStore::connect_options(url)?
+                    .create_if_missing(false)
+                    .connect()
+                    .await?,
+            ),
+        })
     }
 
     /// One snapshot for every query, so a live server's writes cannot make the

@@ -1,8 +1,8 @@
 //! `concert check`: reads a database and verifies every invariant the engine and the
 //! schema promise, independent of any running actor.
 //!
-//! [`check`] opens its own connection to the `DATABASE_URL` (Postgres or SQLite),
-//! reads everything in one read-only snapshot (`REPEATABLE READ` on Postgres, one
+//! [`check`] opens its own connection to the `DATABASE_URL` (Postgres or SQLite), as
+//! the store opens its own (`store::Backend`, `connect_options`), reads everything in one read-only snapshot (`REPEATABLE READ` on Postgres, one
 //! read transaction on SQLite), so it may run beside a live server, and answers a
 //! [`Report`]: every [`Violation`] found, each with a stable [`Code`] and a message
 //! for people, and a tally of what was read for the one-line summary.
@@ -35,6 +35,7 @@ mod queue;
 mod report;
 mod seats;
 
+use crate::store::StoreError;
 use db::Db;
 use holds::{FactsRow, RESERVATION_FACTS, ReservationFacts};
 pub use report::{Code, Report, Tally, Violation};
@@ -76,6 +77,12 @@ pub enum CheckError {
 
 impl From<sqlx::Error> for CheckError {
     fn from(error: sqlx::Error) -> Self {
+        CheckError::Database(error.to_string())
+    }
+}
+
+impl From<StoreError> for CheckError {
+    fn from(error: StoreError) -> Self {
         CheckError::Database(error.to_string())
     }
 }

@@ -517,14 +517,37 @@ impl PoolSettings {
 /// Opens the store a `DATABASE_URL` names (`postgres://…` or `sqlite:…`) and
 /// brings its schema up to date.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
-    } else {
-        Err(StoreError::Unavailable(format!(
-            "DATABASE_URL must start with postgres:// or sqlite: (got {})",
-            url.split(':').next().unwrap_or_default()
-        )))
+    match Backend::of(url).map_err(|e| StoreError::Unavailable(e.to_string()))? {
+        Backend::Postgres => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
+        Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::connect(url).await?)),
+    }
+}
+
+/// The backend a `DATABASE_URL` names, by its scheme: [`open`] and `concert check`
+/// both go by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Backend {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// `sqlite:`.
+    Sqlite,
+}
+
+/// A `DATABASE_URL` of neither backend; names the scheme only (the rest of a URL
+/// may carry a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {0:?})")]
+pub(crate) struct UnknownBackend(pub(crate) String);
+
+impl Backend {
+    pub(crate) fn of(url: &str) -> Result<Self, UnknownBackend> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            Err(UnknownBackend(scheme.to_owned()))
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! that the single-op methods and [`Store::apply_batch`] (`postgres/batch.rs`) share.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -49,18 +50,27 @@ impl PgStore {
 
     /// Connects with these pool settings and runs `migrations/postgres`.
     pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
-        let mut options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad Postgres URL: {e}")))?;
-        if let Some(timeout) = settings.statement_timeout {
-            let millis = timeout.as_millis().to_string();
-            options = options.options([("statement_timeout", millis)]);
-        }
+        let options = Self::connect_options(url, settings.statement_timeout)?;
         let pool = pool_options(&settings)
             .connect_with(options)
             .await
             .map_err(store_error)?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
+    }
+
+    /// How every connection to `url` is opened: the pool's, and `concert check`'s own.
+    pub(crate) fn connect_options(
+        url: &str,
+        statement_timeout: Option<Duration>,
+    ) -> Result<PgConnectOptions, StoreError> {
+        let mut options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad Postgres URL: {e}")))?;
+        if let Some(timeout) = statement_timeout {
+            let millis = timeout.as_millis().to_string();
+            options = options.options([("statement_timeout", millis)]);
+        }
+        Ok(options)
     }
 
     /// A pooled connection, for a write of one statement: it runs without a

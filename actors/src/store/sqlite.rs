@@ -63,13 +63,7 @@ impl SqliteStore {
     /// An in-memory database (`sqlite::memory:`) gets one connection that is never
     /// closed, since the database lives only as long as a connection to it.
     pub async fn connect_with(url: &str, mut settings: PoolSettings) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+        let options = Self::connect_options(url)?.create_if_missing(true);
         if url.contains(":memory:") || url.contains("mode=memory") {
             settings.max_connections = 1;
             settings.idle_timeout = None;
@@ -81,6 +75,17 @@ impl SqliteStore {
             .map_err(store_error)?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
+    }
+
+    /// How every connection to `url` is opened (the pool's, and `concert check`'s
+    /// own), except whether a missing file is created: the caller says.
+    pub(crate) fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+        Ok(SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5)))
     }
 
     /// A pooled connection, for a write of one statement: SQLite runs it as its own
