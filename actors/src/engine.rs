@@ -24,7 +24,7 @@ use crate::mailbox::Mailbox;
 use crate::registry::Registry;
 use crate::session::{HoldConfig, HoldReceipt, SeatsView, SessionMsg};
 use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
-use crate::store::{NewSession, PaymentRow, ReservationStatus, SessionRow, Store};
+use crate::store::{Limits, NewSession, PaymentRow, ReservationStatus, SessionRow, Store};
 use crate::supervisor::{Supervisor, SupervisorArgs, SupervisorMsg};
 use crate::waiting_room::{LiveStatus, RoomConfig, Ticket, WaitingRoomMsg};
 use crate::wallet::WalletMsg;
@@ -77,6 +77,16 @@ impl Default for EngineConfig {
             group_commit: true,
             max_restarts: 20,
             restart_window: Duration::from_secs(10),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The limits the data must respect, as the store records them for `concert check`.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_active: self.max_active as u64,
+            max_holds_per_user: self.max_holds_per_user.into(),
         }
     }
 }
@@ -193,6 +203,11 @@ impl Engine {
         config: EngineConfig,
         clock: Clock,
     ) -> EngineResult<(Engine, EngineMonitor)> {
+        // Before anything is served: every hold and admission this engine makes is
+        // then judged by `concert check` against these limits, not the check's flags.
+        store
+            .record_limits(&config.limits(), clock.now_utc())
+            .await?;
         let store = if config.group_commit {
             let settings = GroupCommitSettings::for_backend(store.backend());
             GroupCommit::wrap(store, settings)

@@ -68,6 +68,25 @@ impl Db {
         };
     }
 
+    /// Whether the schema has `table`: a database migrated before the table was added
+    /// lacks it, and a query of a missing table would abort the snapshot (Postgres).
+    pub(super) async fn has_table(&mut self, table: &str) -> Result<bool, CheckError> {
+        Ok(match self {
+            Db::Postgres(conn) => {
+                sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+                    .bind(table)
+                    .fetch_one(conn)
+                    .await?
+            }
+            Db::Sqlite(conn) => sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1)",
+            )
+            .bind(table)
+            .fetch_one(conn)
+            .await?,
+        })
+    }
+
     pub(super) async fn rows<T>(&mut self, sql: &'static str) -> Result<Vec<T>, CheckError>
     where
         T: Send + Unpin + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow>,
@@ -86,10 +105,5 @@ impl Db {
             Db::Postgres(conn) => sqlx::query_as(sql).fetch_one(conn).await?,
             Db::Sqlite(conn) => sqlx::query_as(sql).fetch_one(conn).await?,
         })
-    }
-
-    pub(super) async fn scalar(&mut self, sql: &'static str) -> Result<i64, CheckError> {
-        let (value,): (i64,) = self.row(sql).await?;
-        Ok(value)
     }
 }

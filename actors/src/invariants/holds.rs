@@ -1,12 +1,13 @@
 //! Reservations over time: each one's timestamps agree with its status, no hold
-//! expired before its deadline or paid after it, and no user over the hold limit at
-//! the moment of any hold. These compare instants, so they read the reservations and
+//! expired before its deadline or paid after it, and no user over the hold limit in
+//! force at the moment of any hold. These compare instants, so they read the reservations and
 //! compare in Rust: Postgres' `TIMESTAMPTZ` and SQLite's RFC 3339 text need no dialect.
 
 use chrono::{DateTime, Utc};
 
+use super::PAYMENT_DEADLINE_SLACK;
+use super::limits::LimitsInForce;
 use super::report::{Code, Violation};
-use super::{Limits, PAYMENT_DEADLINE_SLACK};
 
 pub(super) const RESERVATION_FACTS: &str = "SELECT CAST(r.id AS BIGINT), CAST(r.session_id AS BIGINT), \
         r.user_id, r.status, r.held_at, r.expires_at, r.ended_at, p.paid_at \
@@ -68,7 +69,7 @@ impl ReservationFacts {
 
 pub(super) fn reservation_times(
     rows: &[ReservationFacts],
-    limits: &Limits,
+    limits: &LimitsInForce,
     out: &mut Vec<Violation>,
 ) {
     // A reservation with two payments appears twice; keep its first payment (the
@@ -125,9 +126,9 @@ pub(super) fn reservation_times(
         }
     }
 
-    // The hold limit, at the moment of each hold: the holds of the same user in the
-    // same session that were taken by then and had not yet ended (rows are sorted by
-    // session, user, held_at).
+    // The hold limit in force at the moment of each hold: the holds of the same user
+    // in the same session that were taken by then and had not yet ended (rows are
+    // sorted by session, user, held_at).
     for group in facts.chunk_by(|a, b| a.session_id == b.session_id && a.user_id == b.user_id) {
         for (i, r) in group.iter().enumerate() {
             let t = r.held_at;
@@ -136,7 +137,8 @@ pub(super) fn reservation_times(
                 .filter(|q| q.held_at <= t && q.hold_ends() > t)
                 .map(|q| q.id)
                 .collect();
-            if live.len() as u64 > limits.max_holds_per_user {
+            let limit = limits.at(t).max_holds_per_user;
+            if live.len() as u64 > limit {
                 out.push(Violation::new(
                     Code::HoldLimitExceeded,
                     format!(
@@ -146,7 +148,7 @@ pub(super) fn reservation_times(
                         live.len(),
                         r.session_id,
                         r.id,
-                        limits.max_holds_per_user
+                        limit
                     ),
                 ));
             }

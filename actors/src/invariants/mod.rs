@@ -29,35 +29,19 @@ use std::time::Duration;
 
 mod db;
 mod holds;
+mod limits;
 mod money;
 mod payments;
 mod queue;
 mod report;
 mod seats;
 
+pub use crate::store::Limits;
 use crate::store::StoreError;
 use db::Db;
 use holds::{FactsRow, RESERVATION_FACTS, ReservationFacts};
+use limits::LimitsInForce;
 pub use report::{Code, Report, Tally, Violation};
-
-/// The configured limits the check holds the data to: pass what the server runs with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Limits {
-    /// `CONCERT_MAX_ACTIVE`: admitted tokens at once.
-    pub max_active: u64,
-    /// `CONCERT_MAX_HOLDS_PER_USER`: live holds per user per session.
-    pub max_holds_per_user: u64,
-}
-
-impl Default for Limits {
-    /// The contract's defaults (100 admitted, 4 holds).
-    fn default() -> Self {
-        Self {
-            max_active: 100,
-            max_holds_per_user: 4,
-        }
-    }
-}
 
 /// How late a payment may be timestamped after its hold's deadline. The engine
 /// checks the deadline and reads the clock for `paid_at` with no await in between,
@@ -100,7 +84,8 @@ pub async fn check(url: &str, limits: &Limits) -> Result<Report, CheckError> {
     result
 }
 
-async fn run_checks(db: &mut Db, limits: &Limits) -> Result<Report, CheckError> {
+async fn run_checks(db: &mut Db, flags: &Limits) -> Result<Report, CheckError> {
+    let limits = LimitsInForce::read(db, flags).await?;
     let mut out = Vec::new();
     seats::seats(db, &mut out).await?;
     let reservations: Vec<ReservationFacts> = db
@@ -109,10 +94,10 @@ async fn run_checks(db: &mut Db, limits: &Limits) -> Result<Report, CheckError> 
         .into_iter()
         .map(ReservationFacts::from)
         .collect();
-    holds::reservation_times(&reservations, limits, &mut out);
+    holds::reservation_times(&reservations, &limits, &mut out);
     payments::payments(db, &mut out).await?;
     money::ledger(db, &mut out).await?;
-    queue::tokens(db, limits, &mut out).await?;
+    queue::tokens(db, &limits, &mut out).await?;
     out.sort_by_key(|v| v.code);
     Ok(Report {
         violations: out,

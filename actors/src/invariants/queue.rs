@@ -1,26 +1,36 @@
-//! The waiting room: admitted tokens within `max_active`, one live token per user,
+//! The waiting room: admitted tokens within the `max_active` in force, one live token per user,
 //! each token's timestamps agreeing with its state, and the line served in order.
 
+use chrono::{DateTime, Utc};
+
+use super::CheckError;
 use super::db::Db;
+use super::limits::LimitsInForce;
 use super::report::{Code, Violation};
-use super::{CheckError, Limits};
 
 pub(super) async fn tokens(
     db: &mut Db,
-    limits: &Limits,
+    limits: &LimitsInForce,
     out: &mut Vec<Violation>,
 ) -> Result<(), CheckError> {
-    let admitted: i64 = db
-        .scalar("SELECT COUNT(*) FROM queue_tokens WHERE state = 'admitted'")
+    // Tokens only leave the admitted set after their admission, so every token admitted
+    // now was admitted, and still is, at the latest admission among them: the count now
+    // is at most the count then, which the limit in force then bounds. (A restart with
+    // a lower limit keeps the tokens admitted before it, and admits none until below.)
+    let admitted: Vec<(DateTime<Utc>,)> = db
+        .rows("SELECT admitted_at FROM queue_tokens WHERE state = 'admitted'")
         .await?;
-    if u64::try_from(admitted).unwrap_or(0) > limits.max_active {
-        out.push(Violation::new(
-            Code::AdmittedOverLimit,
-            format!(
-                "{admitted} tokens are admitted; at most {} may be",
-                limits.max_active
-            ),
-        ));
+    if let Some((latest,)) = admitted.iter().max() {
+        let max_active = limits.at(*latest).max_active;
+        if admitted.len() as u64 > max_active {
+            out.push(Violation::new(
+                Code::AdmittedOverLimit,
+                format!(
+                    "{} tokens are admitted; at most {max_active} may be",
+                    admitted.len()
+                ),
+            ));
+        }
     }
 
     let rows: Vec<(String, i64, i64, i64)> = db

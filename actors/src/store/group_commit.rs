@@ -60,7 +60,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use writer::{Counters, Job, writer};
 
 use super::{
-    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
+    Catalog, ConcertRow, Limits, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
     ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 use crate::domain::{
@@ -222,6 +222,14 @@ impl Store for GroupCommit {
 
     async fn catalog(&self) -> Result<Catalog, StoreError> {
         self.inner.catalog().await
+    }
+
+    async fn record_limits(
+        &self,
+        limits: &Limits,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.record_limits(limits, started_at).await
     }
 
     async fn live_reservations(

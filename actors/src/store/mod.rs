@@ -13,6 +13,7 @@
 
 mod common;
 pub mod group_commit;
+mod limits;
 pub mod postgres;
 pub mod sqlite;
 
@@ -21,6 +22,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+
+pub use limits::Limits;
 
 use crate::domain::{
     ChargeAmount, ConcertId, ConcertTitle, IdempotencyKey, PaymentId, Points, QueueToken,
@@ -284,6 +287,16 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError>;
     /// Every concert and session.
     async fn catalog(&self) -> Result<Catalog, StoreError>;
+
+    // ---- settings ----
+
+    /// Records the limits an engine starts with, before it serves: `concert check`
+    /// judges each hold and admission by the limits recorded latest at or before it.
+    async fn record_limits(
+        &self,
+        limits: &Limits,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     // ---- reservations ----
 

@@ -22,8 +22,9 @@ use super::common::{
     SessionRecord, migrate_error, pool_options, rows, session_error, store_error,
 };
 use super::{
-    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, PoolSettings, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
+    Catalog, ConcertRow, Limits, NewHold, NewPayment, NewSession, PaymentRow, PoolSettings,
+    ReservationRow, ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState,
+    WriteOp, WriteOutcome,
 };
 use crate::domain::{
     ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
@@ -142,6 +143,14 @@ impl Store for PgStore {
             concerts: rows(concerts)?,
             sessions: rows(sessions)?,
         })
+    }
+
+    async fn record_limits(
+        &self,
+        limits: &Limits,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        super::limits::record(&self.pool, limits, started_at).await
     }
 
     async fn live_reservations(

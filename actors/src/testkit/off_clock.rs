@@ -18,7 +18,7 @@ use crate::domain::{
     UserId,
 };
 use crate::store::{
-    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
+    Catalog, ConcertRow, Limits, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
     ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 
@@ -79,6 +79,16 @@ impl Store for OffClockStore {
 
     async fn catalog(&self) -> Result<Catalog, StoreError> {
         self.call(|s| async move { s.catalog().await }).await
+    }
+
+    async fn record_limits(
+        &self,
+        limits: &Limits,
+        started_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let limits = *limits;
+        self.call(move |s| async move { s.record_limits(&limits, started_at).await })
+            .await
     }
 
     async fn live_reservations(

@@ -141,6 +141,9 @@ mod forwarding {
         async fn catalog(&self) -> Result<Catalog, StoreError> {
             self.inner.catalog().await
         }
+        async fn record_limits(&self, l: &Limits, at: DateTime<Utc>) -> Result<(), StoreError> {
+            self.inner.record_limits(l, at).await
+        }
         async fn live_reservations(&self, s: SessionId) -> Result<Vec<ReservationRow>, StoreError> {
             self.inner.live_reservations(s).await
         }

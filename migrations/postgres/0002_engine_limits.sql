@@ -1,0 +1,9 @@
+-- The limits each engine started with, one row per start, written before it serves:
+-- `concert check` judges each hold and admission by the row in force when it was made
+-- (the latest at or before it), not by the flags the check itself is run with.
+CREATE TABLE engine_limits (
+    id                 BIGSERIAL   PRIMARY KEY,
+    max_active         BIGINT      NOT NULL CHECK (max_active >= 1),
+    max_holds_per_user BIGINT      NOT NULL CHECK (max_holds_per_user >= 1),
+    started_at         TIMESTAMPTZ NOT NULL
+);
