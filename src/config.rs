@@ -39,7 +39,9 @@ pub enum Command {
     /// running server) and checks every invariant: no seat held or sold twice, held + sold
     /// within each session's seats, every payment with exactly one debit of its price,
     /// balances equal to their ledgers and never negative, admitted tokens within
-    /// --max-active, one live token per user, the line served in order, …
+    /// max-active, one live token per user, the line served in order, …
+    /// Holds and admissions are judged by the limits the server recorded when it started;
+    /// --max-active and --max-holds-per-user judge only history from before any record.
     /// Prints each violation on its own line and exits 1 if there is any; otherwise
     /// prints a one-line summary and exits 0. Exits 2 if the database cannot be read.
     Check,

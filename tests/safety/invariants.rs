@@ -4,7 +4,7 @@
 //! with. Suites that need one particular number read it with [`count`].
 
 use actors::EngineConfig;
-use actors::invariants::{Limits, check};
+use actors::invariants::check;
 use actors::testkit::{TestDb, query_i64};
 
 /// One integer from the test database (panics with the query if it fails).
@@ -17,11 +17,7 @@ pub async fn count(db: &TestDb, sql: &str) -> i64 {
 /// Fails the test with every violation `concert check` finds in `db`, for a server that
 /// ran with `config`.
 pub async fn assert_holds(db: &TestDb, config: &EngineConfig) {
-    let limits = Limits {
-        max_active: config.max_active as u64,
-        max_holds_per_user: config.max_holds_per_user.into(),
-    };
-    let report = check(&db.url, &limits)
+    let report = check(&db.url, &config.limits())
         .await
         .unwrap_or_else(|e| panic!("concert check could not read {}: {e}", db.url));
     let violations: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
