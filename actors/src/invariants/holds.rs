@@ -1,22 +1,35 @@
 //! Reservations over time: each one's timestamps agree with its status, no hold
 //! expired before its deadline or paid after it, and no user over the hold limit in
-//! force at the moment of any hold. These compare instants, so they read the reservations and
-//! compare in Rust: Postgres' `TIMESTAMPTZ` and SQLite's RFC 3339 text need no dialect.
+//! force at the moment of any hold. These compare instants, so they read the
+//! reservations and compare in Rust: Postgres' `TIMESTAMPTZ` and SQLite's RFC 3339
+//! text need no dialect.
 
 use chrono::{DateTime, Utc};
 
-use super::PAYMENT_DEADLINE_SLACK;
+use super::db::Db;
 use super::limits::LimitsInForce;
 use super::report::{Code, Violation};
+use super::{CheckError, PAYMENT_DEADLINE_SLACK};
 
-pub(super) const RESERVATION_FACTS: &str = "SELECT CAST(r.id AS BIGINT), CAST(r.session_id AS BIGINT), \
+pub(super) async fn holds(
+    db: &mut Db,
+    limits: &LimitsInForce,
+    out: &mut Vec<Violation>,
+) -> Result<(), CheckError> {
+    let rows: Vec<FactsRow> = db.rows(RESERVATION_FACTS).await?;
+    let facts: Vec<ReservationFacts> = rows.into_iter().map(ReservationFacts::from).collect();
+    reservation_times(&facts, limits, out);
+    Ok(())
+}
+
+const RESERVATION_FACTS: &str = "SELECT CAST(r.id AS BIGINT), CAST(r.session_id AS BIGINT), \
         r.user_id, r.status, r.held_at, r.expires_at, r.ended_at, p.paid_at \
      FROM reservations r LEFT JOIN payments p ON p.reservation_id = r.id \
      ORDER BY r.session_id, r.user_id, r.held_at, r.id";
 
 /// A reservation with its payment's time, for the checks that compare instants.
 #[derive(Debug, Clone)]
-pub(super) struct ReservationFacts {
+struct ReservationFacts {
     id: i64,
     session_id: i64,
     user_id: String,
@@ -28,7 +41,7 @@ pub(super) struct ReservationFacts {
 }
 
 /// A row of [`RESERVATION_FACTS`], positionally.
-pub(super) type FactsRow = (
+type FactsRow = (
     i64,
     i64,
     String,
@@ -67,11 +80,7 @@ impl ReservationFacts {
     }
 }
 
-pub(super) fn reservation_times(
-    rows: &[ReservationFacts],
-    limits: &LimitsInForce,
-    out: &mut Vec<Violation>,
-) {
+fn reservation_times(rows: &[ReservationFacts], limits: &LimitsInForce, out: &mut Vec<Violation>) {
     // A reservation with two payments appears twice; keep its first payment (the
     // duplicate is reported by the payment checks).
     let mut facts: Vec<&ReservationFacts> = Vec::with_capacity(rows.len());

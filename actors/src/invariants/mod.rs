@@ -1,11 +1,17 @@
 //! `concert check`: reads a database and verifies every invariant the engine and the
 //! schema promise, independent of any running actor.
 //!
-//! [`check`] opens its own connection to the `DATABASE_URL` (Postgres or SQLite), as
-//! the store opens its own (`store::Backend`, `connect_options`), reads everything in one read-only snapshot (`REPEATABLE READ` on Postgres, one
-//! read transaction on SQLite), so it may run beside a live server, and answers a
+//! [`check`] opens its own connection to the `DATABASE_URL` (Postgres or SQLite), the
+//! way the store opens its own (`store::Backend`, each backend's `connect_options`),
+//! reads everything in one read-only snapshot (`REPEATABLE READ` on Postgres, one read
+//! transaction on SQLite), so it may run beside a live server, and answers a
 //! [`Report`]: every [`Violation`] found, each with a stable [`Code`] and a message
 //! for people, and a tally of what was read for the one-line summary.
+//!
+//! The hold limit and `max_active` are the ones in force when each hold and admission
+//! was made: every engine start records its [`Limits`] (`Store::record_limits`), and
+//! the [`Limits`] passed to [`check`] (the flags) judge only history older than the
+//! first record, as in a database served before the record existed ([`limits`]).
 //!
 //! Most checks are one standard-SQL query that runs unchanged on both backends and
 //! returns only the offending rows. Those that compare instants (the hold limit at
@@ -20,10 +26,10 @@
 //! Tokens and idempotency keys are secrets of their users and never appear in a
 //! message: tokens are named by their `seq` (their place in the order of issue).
 //!
-//! One file per invariant group, each answering its violations in report order:
-//! [`seats`] (seats and sessions), [`holds`] (reservations over time), [`payments`],
-//! [`money`] (wallets and the ledger), [`queue`] (the waiting room); [`report`] holds
-//! what is answered and [`db`] the snapshot they all read.
+//! One file per invariant group: [`seats`] (seats and sessions), [`holds`]
+//! (reservations over time), [`payments`], [`money`] (wallets and the ledger),
+//! [`queue`] (the waiting room); [`limits`] holds the limits in force over time,
+//! [`report`] what is answered, and [`db`] the snapshot they all read.
 
 use std::time::Duration;
 
@@ -37,9 +43,8 @@ mod report;
 mod seats;
 
 pub use crate::store::Limits;
-use crate::store::StoreError;
+use crate::store::{StoreError, UnknownBackend};
 use db::Db;
-use holds::{FactsRow, RESERVATION_FACTS, ReservationFacts};
 use limits::LimitsInForce;
 pub use report::{Code, Report, Tally, Violation};
 
@@ -51,8 +56,8 @@ pub const PAYMENT_DEADLINE_SLACK: Duration = Duration::from_secs(1);
 /// Why the check could not run (as opposed to finding violations).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckError {
-    /// The URL names neither Postgres nor SQLite.
-    #[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {0:?})")]
+    /// The URL names neither Postgres nor SQLite: its scheme.
+    #[error("{}", UnknownBackend(.0.clone()))]
     Url(String),
     /// The database could not be opened or read (missing file, no schema, …).
     #[error("database: {0}")]
@@ -88,13 +93,7 @@ async fn run_checks(db: &mut Db, flags: &Limits) -> Result<Report, CheckError> {
     let limits = LimitsInForce::read(db, flags).await?;
     let mut out = Vec::new();
     seats::seats(db, &mut out).await?;
-    let reservations: Vec<ReservationFacts> = db
-        .rows::<FactsRow>(RESERVATION_FACTS)
-        .await?
-        .into_iter()
-        .map(ReservationFacts::from)
-        .collect();
-    holds::reservation_times(&reservations, &limits, &mut out);
+    holds::holds(db, &limits, &mut out).await?;
     payments::payments(db, &mut out).await?;
     money::ledger(db, &mut out).await?;
     queue::tokens(db, &limits, &mut out).await?;
@@ -127,6 +126,10 @@ mod tests {
     fn a_url_of_another_database_is_refused() {
         let error = block_on(check("mysql://x", &Limits::default()));
         assert_eq!(error, Err(CheckError::Url("mysql".to_owned())));
+        assert_eq!(
+            error.unwrap_err().to_string(),
+            "DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got \"mysql\")"
+        );
     }
 
     fn block_on<F: std::future::Future>(future: F) -> F::Output {
