@@ -7,7 +7,7 @@ use actors::backend_tests;
 use actors::domain::QueueToken;
 use actors::invariants::{Code, Limits, check};
 use actors::store::{Store, TokenRow, TokenState};
-use actors::testkit::{TestDb, new_hold, query_i64, seed_session, user};
+use actors::testkit::{TestDb, execute_raw, new_hold, query_i64, seed_session, user};
 use actors::{Engine, EngineConfig};
 
 use crate::fixture::at;
@@ -17,6 +17,7 @@ backend_tests! {
     a_hold_over_its_own_recorded_limit_is_reported,
     admissions_are_judged_by_the_limit_recorded_when_they_were_made,
     an_admission_over_its_own_recorded_limit_is_reported,
+    a_database_without_the_record_is_judged_by_the_flags,
     each_engine_start_records_its_limits,
 }
 
@@ -147,6 +148,22 @@ async fn an_admission_over_its_own_recorded_limit_is_reported(db: TestDb) {
             "3 tokens are admitted; at most 1 may be".to_owned()
         )]
     );
+}
+
+/// A database migrated before `engine_limits` existed is read (a query of the missing
+/// table would abort the snapshot), and the flags judge all of it.
+async fn a_database_without_the_record_is_judged_by_the_flags(db: TestDb) {
+    holds(&*db.store, "alice", &[1, 2, 3], 10).await;
+    db.store
+        .record_limits(&limits(100, 50), at(0))
+        .await
+        .unwrap();
+    execute_raw(&db, "DROP TABLE engine_limits").await.unwrap();
+
+    let found = violations(&db, limits(100, 2)).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].0, Code::HoldLimitExceeded);
+    assert_eq!(violations(&db, limits(100, 3)).await, vec![]);
 }
 
 /// Each start of the engine records the limits it runs with.
