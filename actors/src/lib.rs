@@ -77,6 +77,6 @@ pub mod testkit;
 
 pub use engine::{
     Admitted, Caller, CallerStatus, Database, Engine, EngineConfig, EngineMonitor, EngineStop,
-    Payer, WalletView,
+    Live, Payer, WalletView,
 };
 pub use error::{EngineError, EngineResult};

@@ -6,7 +6,8 @@
 
 pub mod admin;
 pub mod balance;
-pub mod catalogue;
+pub mod caller;
+pub mod codes;
 pub mod concerts;
 pub mod error;
 pub mod extract;

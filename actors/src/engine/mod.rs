@@ -17,9 +17,10 @@
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
 //! | `faults` (testkit) | [`Engine::inject_fault`], [`Engine::running_wallets`] |
 //!
-//! Holds and payments need an admitted token, and a token is judged once: the caller
-//! resolves it ([`Engine::identify`], then [`Caller::admitted`]) before reading the
-//! request's body, and [`Engine::hold`] takes the resulting [`Admitted`] as proof.
+//! Holds and payments need an admitted token, the wallet a live one, and a token is
+//! judged once: the caller resolves it ([`Engine::identify`], then [`Caller::admitted`],
+//! [`Caller::live`] or [`Payer::new`]) before reading the request's body, and the call
+//! takes the resulting proof ([`Admitted`], [`Live`], [`Payer`]).
 
 mod admin;
 mod concerts;
@@ -39,8 +40,8 @@ pub use self::admin::SessionSpec;
 pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
-pub use self::queue::{Admitted, Caller, CallerStatus};
-pub use self::reservations::{PaymentReceipt, Payer};
+pub use self::queue::{Admitted, Caller, CallerStatus, Live};
+pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;

@@ -36,6 +36,11 @@ pub struct Caller {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted(Caller);
 
+/// A caller whose token was live (waiting or admitted) when it was resolved: what the
+/// wallet's calls take. Only [`Caller::live`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Live(Caller);
+
 impl Caller {
     /// Holds and payments need an admitted token: 401 if expired, 403 if waiting.
     pub fn admitted(self) -> EngineResult<Admitted> {
@@ -54,15 +59,23 @@ impl Caller {
     }
 
     /// The wallet needs a live token, waiting or admitted: 403 otherwise.
-    pub fn require_live(&self) -> EngineResult<()> {
+    pub fn live(self) -> EngineResult<Live> {
         match self.status {
             CallerStatus::Expired => Err(EngineError::InvalidToken),
-            CallerStatus::Waiting | CallerStatus::Admitted => Ok(()),
+            CallerStatus::Waiting | CallerStatus::Admitted => Ok(Live(self)),
         }
     }
 }
 
 impl Deref for Admitted {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl Deref for Live {
     type Target = Caller;
 
     fn deref(&self) -> &Caller {
@@ -83,10 +96,7 @@ impl Engine {
         // trip to the actor; anything else (a new token, a joining or leaving one)
         // is the actor's to answer.
         if let Some(token) = token
-            && let Some(ticket) = self
-                .inner
-                .published
-                .poll(token, self.inner.clock.now())
+            && let Some(ticket) = self.inner.published.poll(token, self.inner.clock.now())
         {
             return Ok(ticket);
         }

@@ -1,6 +1,6 @@
 //! Balances and charges: a live token (waiting or admitted) suffices.
 
-use super::{Caller, Engine};
+use super::{Engine, Live};
 use crate::domain::{ChargeAmount, Points, UserId};
 use crate::error::EngineResult;
 use crate::wallet::WalletMsg;
@@ -16,8 +16,7 @@ pub struct WalletView {
 
 impl Engine {
     /// The caller's balance.
-    pub async fn balance(&self, caller: &Caller) -> EngineResult<WalletView> {
-        caller.require_live()?;
+    pub async fn balance(&self, caller: &Live) -> EngineResult<WalletView> {
         let balance = self
             .ask_wallet(&caller.user_id, |reply| WalletMsg::Balance { reply })
             .await?;
@@ -28,8 +27,7 @@ impl Engine {
     }
 
     /// Adds points to the caller's wallet.
-    pub async fn charge(&self, caller: &Caller, amount: ChargeAmount) -> EngineResult<WalletView> {
-        caller.require_live()?;
+    pub async fn charge(&self, caller: &Live, amount: ChargeAmount) -> EngineResult<WalletView> {
         let balance = self
             .ask_wallet(&caller.user_id, |reply| WalletMsg::Charge { amount, reply })
             .await?;
