@@ -28,12 +28,11 @@ async fn session_crash_keeps_acknowledged_holds(db: TestDb) {
     let app = start(&db, config()).await;
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
-    app.engine
-        .charge(&alice, ChargeAmount(10_000))
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
         .await
         .unwrap();
-    let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
-    app.engine.hold(&alice, session.id, 2).await.unwrap();
+    let held = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
+    hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
 
     assert_eq!(
         app.engine
@@ -52,12 +51,10 @@ async fn session_crash_keeps_acknowledged_holds(db: TestDb) {
         "holds rebuilt from the store"
     );
     assert_eq!(
-        app.engine.hold(&bob, session.id, 1).await,
+        hold_as(&app.engine, &bob, session.id, 1).await,
         Err(EngineError::SeatAlreadyReserved)
     );
-    let paid = app
-        .engine
-        .pay(&alice, held.reservation_id, None)
+    let paid = pay_as(&app.engine, &alice, held.reservation_id, None)
         .await
         .unwrap();
     assert_eq!(paid.balance_after, Points(0));
@@ -68,8 +65,7 @@ async fn wallet_crash_keeps_acknowledged_charges(db: TestDb) {
     let app = start(&db, config()).await;
     let alice = join(&app.engine, "alice").await;
     for amount in [100, 200, 300] {
-        app.engine
-            .charge(&alice, ChargeAmount(amount))
+        charge_to(&app.engine, &alice, ChargeAmount(amount))
             .await
             .unwrap();
     }
@@ -80,7 +76,7 @@ async fn wallet_crash_keeps_acknowledged_charges(db: TestDb) {
         Err(EngineError::ActorFailed)
     );
     let balance = eventually("a new wallet", || async {
-        app.engine.charge(&alice, ChargeAmount(400)).await.ok()
+        charge_to(&app.engine, &alice, ChargeAmount(400)).await.ok()
     })
     .await;
     assert_eq!(balance.balance, Points(1_000));
@@ -166,7 +162,9 @@ async fn shutdown_is_not_a_failure(db: TestDb) {
     let session = session(&db, 5).await;
     let app = start(&db, config()).await;
     let alice = admitted(&app.engine, "alice").await;
-    app.engine.charge(&alice, ChargeAmount(5)).await.unwrap();
+    charge_to(&app.engine, &alice, ChargeAmount(5))
+        .await
+        .unwrap();
     app.engine.shutdown().await;
     let stopped = tokio::time::timeout(Duration::from_secs(5), app.monitor.stopped())
         .await
