@@ -17,6 +17,7 @@ backend_tests! {
     wallet_crash_keeps_acknowledged_charges,
     waiting_room_crash_keeps_the_line,
     a_restoring_waiting_room_answers_no_poll_from_its_old_room,
+    an_admitted_token_holds_while_the_waiting_room_restores,
     shutdown_is_not_a_failure,
     meltdown_stops_the_engine,
 }
@@ -154,6 +155,49 @@ async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) 
     })
     .await;
     assert_eq!((after.token, after.position), (second.token, 1));
+}
+
+/// The admissions the waiting room published outlive its failure (they are stored,
+/// and its restart restores the same ones): while it restores, an admitted token is
+/// still recognised and holds a seat, though a waiting token cannot be told apart
+/// (503) until the line is back.
+async fn an_admitted_token_holds_while_the_waiting_room_restores(db: TestDb) {
+    let session = session(&db, 10).await;
+    let config = EngineConfig {
+        max_active: 1,
+        ..config()
+    };
+    let (faulty, app) = start_faulty(&db, config).await;
+    let alice = admitted(&app.engine, "alice").await;
+    let bob = join(&app.engine, "bob").await;
+
+    faulty.hold_restores(true);
+    let restoring = faulty.restore_started();
+    assert_eq!(
+        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+        Err(EngineError::ActorFailed)
+    );
+    restoring.await;
+    assert_eq!(reidentify(&app.engine, &alice).await, alice);
+    let held = hold_as(&app.engine, &alice, session.id, 1).await;
+    assert!(held.is_ok(), "no hold while restoring: {held:?}");
+    assert_eq!(
+        app.engine.identify(Some(&bob.token.to_string())).await,
+        Err(EngineError::ActorFailed)
+    );
+
+    faulty.hold_restores(false);
+    eventually("the waiting room to restore", || async {
+        app.engine.queue_counts().await.ok()
+    })
+    .await;
+    assert_eq!(reidentify(&app.engine, &alice).await, alice);
+    assert_eq!(
+        reidentify(&app.engine, &bob).await.status,
+        CallerStatus::Waiting
+    );
+    let seats = app.engine.seats(session.id).await.unwrap();
+    assert!(seats.taken[0], "the hold made while restoring stands");
 }
 
 /// A shutdown stops every actor for good: nothing is restarted, and the monitor
