@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::binary::Server;
-use crate::helpers::{AppOptions, json_ok, spawn_app_with};
+use crate::helpers::{AppOptions, json_ok, spawn_app, spawn_app_with};
 use crate::invariants::{self, count};
 use crate::support::{self, Answer};
 
@@ -91,6 +91,7 @@ async fn stalled_request(address: &str, token: &str) -> TcpStream {
 backend_tests! {
     a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing,
     past_max_in_flight_the_http_layer_answers_503_at_once,
+    a_bad_token_is_refused_before_its_body_arrives,
 }
 
 async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing(db: TestDb) {
@@ -176,6 +177,20 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
     .await;
     assert_eq!(served.status, 200, "{served:?}");
     drop(second);
+    app.stop().await;
+}
+
+/// A request whose token is bad is refused once its head is read: its body (here never
+/// finished) is not waited for, so such a request cannot keep one of the places.
+async fn a_bad_token_is_refused_before_its_body_arrives(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let mut stalled = stalled_request(&app.address, "not-a-token").await;
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), stalled.read_exact(&mut head))
+        .await
+        .expect("answered without the rest of the body")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 403");
     app.stop().await;
 }
 
