@@ -2,13 +2,13 @@
 //! live token (waiting or admitted), so a user can top up while in line.
 
 use actors::domain::ChargeAmount;
-use actors::{Engine, WalletView};
+use actors::{Engine, Live, WalletView};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::caller::LiveCaller;
+use super::caller::Judged;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Fields, FromJson, JsonBody};
 
@@ -64,7 +64,7 @@ impl FromJson for ChargeAmount {
 )]
 pub async fn get(
     State(engine): State<Engine>,
-    LiveCaller(caller): LiveCaller,
+    Judged(caller): Judged<Live>,
 ) -> ApiResult<Json<BalanceResponse>> {
     Ok(Json(engine.balance(&caller).await?.into()))
 }
@@ -85,7 +85,7 @@ pub async fn get(
 )]
 pub async fn charge(
     State(engine): State<Engine>,
-    LiveCaller(caller): LiveCaller,
+    Judged(caller): Judged<Live>,
     body: JsonBody<ChargeAmount>,
 ) -> ApiResult<Json<BalanceResponse>> {
     let amount = body.parse()?;

@@ -1,11 +1,11 @@
 //! `POST /concert/reservation` (a temporary hold) and `POST /concert/payment`.
 //!
 //! The contract's order of checks: the token first, judged by the extractor
-//! ([`AdmittedCaller`], [`PayingCaller`]) before the body is read; then the body; then
+//! ([`Judged`]) before the body is read; then the body; then
 //! everything else, in the one engine call each handler makes.
 
-use actors::Engine;
 use actors::engine::{HoldReceipt, PaymentReceipt};
+use actors::{Admitted, Engine, Payer};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::caller::{AdmittedCaller, PayingCaller};
+use super::caller::Judged;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Fields, FromJson, JsonBody};
 
@@ -90,7 +90,7 @@ impl From<HoldReceipt> for HoldResponse {
 )]
 pub async fn hold(
     State(engine): State<Engine>,
-    AdmittedCaller(caller): AdmittedCaller,
+    Judged(caller): Judged<Admitted>,
     body: JsonBody<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
     let request = body.parse()?;
@@ -177,7 +177,7 @@ impl From<PaymentReceipt> for PaymentResponse {
 )]
 pub async fn pay(
     State(engine): State<Engine>,
-    PayingCaller(payer): PayingCaller,
+    Judged(payer): Judged<Payer>,
     body: JsonBody<PayRequest>,
 ) -> ApiResult<Json<PaymentResponse>> {
     let request = body.parse()?;

@@ -2,15 +2,17 @@
 //! sequence; the caller of that message gets an error, the supervisor restarts the
 //! actor from the store, and nothing acknowledged before the crash is lost.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
 use actors::domain::{ChargeAmount, Points};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
-use actors::{CallerStatus, EngineConfig, EngineError};
+use actors::{Caller, CallerStatus, EngineConfig, EngineError};
 
 use crate::common::*;
+use crate::faulty_store::FaultyStore;
 
 backend_tests! {
     session_crash_keeps_acknowledged_holds,
@@ -126,19 +128,21 @@ async fn waiting_room_crash_keeps_the_line(db: TestDb) {
     );
 }
 
-/// While a crashed waiting room restores its line, no poll is answered from the
-/// room it published before the crash (it is withdrawn: polls get an error);
-/// once restored, the same token polls at the same place.
-async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
+/// An engine with room for one admission, `first` admitted and `second` waiting;
+/// then the waiting room crashes, and its restore waits until the test lets it go on
+/// (`faulty.hold_restores(false)`).
+async fn crashed_while_restoring(db: &TestDb) -> (Arc<FaultyStore>, Running, Caller, Caller) {
     let config = EngineConfig {
         max_active: 1,
         ..config()
     };
-    let (faulty, app) = start_faulty(&db, config).await;
-    let _first = join(&app.engine, "first").await;
+    let (faulty, app) = start_faulty(db, config).await;
+    let first = join(&app.engine, "first").await;
     let second = join(&app.engine, "second").await;
-    let token = second.token.to_string();
-
+    assert_eq!(
+        (first.status, second.status),
+        (CallerStatus::Admitted, CallerStatus::Waiting)
+    );
     faulty.hold_restores(true);
     let restoring = faulty.restore_started();
     assert_eq!(
@@ -146,6 +150,15 @@ async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) 
         Err(EngineError::ActorFailed)
     );
     restoring.await;
+    (faulty, app, first, second)
+}
+
+/// While a crashed waiting room restores its line, no poll is answered from the
+/// room it published before the crash (it is withdrawn: polls get an error);
+/// once restored, the same token polls at the same place.
+async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) {
+    let (faulty, app, _first, second) = crashed_while_restoring(&db).await;
+    let token = second.token.to_string();
     let during = app.engine.queue(Some(&token), None).await;
     assert!(during.is_err(), "answered while restoring: {during:?}");
 
@@ -163,21 +176,7 @@ async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) 
 /// (503) until the line is back.
 async fn an_admitted_token_holds_while_the_waiting_room_restores(db: TestDb) {
     let session = session(&db, 10).await;
-    let config = EngineConfig {
-        max_active: 1,
-        ..config()
-    };
-    let (faulty, app) = start_faulty(&db, config).await;
-    let alice = admitted(&app.engine, "alice").await;
-    let bob = join(&app.engine, "bob").await;
-
-    faulty.hold_restores(true);
-    let restoring = faulty.restore_started();
-    assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
-        Err(EngineError::ActorFailed)
-    );
-    restoring.await;
+    let (faulty, app, alice, bob) = crashed_while_restoring(&db).await;
     assert_eq!(reidentify(&app.engine, &alice).await, alice);
     let held = hold_as(&app.engine, &alice, session.id, 1).await;
     assert!(held.is_ok(), "no hold while restoring: {held:?}");
