@@ -15,7 +15,7 @@
 //! | `reservations` | [`Engine::hold`], [`Engine::release`], [`Engine::pay`] |
 //! | `wallet` | [`Engine::balance`], [`Engine::charge`] |
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
-//! | `faults` (testkit) | [`Engine::inject_fault`], [`Engine::running_wallets`] |
+//! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
 //! Holds and payments need an admitted token, the wallet a live one, and a token is
 //! judged once: the caller resolves it ([`Engine::identify`], then [`Caller::admitted`],
