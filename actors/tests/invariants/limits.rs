@@ -174,7 +174,9 @@ async fn each_engine_start_records_its_limits(db: TestDb) {
             max_holds_per_user,
             ..EngineConfig::default()
         };
-        let (engine, monitor) = Engine::start(db.store.clone(), config).await.unwrap();
+        let (engine, monitor) = Engine::start(db.store.clone().into(), config)
+            .await
+            .unwrap();
         engine.shutdown().await;
         monitor.stopped().await;
     }
