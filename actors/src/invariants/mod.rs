@@ -78,6 +78,8 @@ impl From<StoreError> for CheckError {
 
 /// Reads the database at `url` in one snapshot and verifies every invariant.
 /// Nothing is written; a SQLite file that does not exist is an error, not created.
+/// `limits` (the flags) judge only the holds and admissions that no engine start
+/// recorded its limits before (see [`limits`]).
 pub async fn check(url: &str, limits: &Limits) -> Result<Report, CheckError> {
     let mut db = Db::open(url).await?;
     db.begin_snapshot().await?;
