@@ -45,7 +45,7 @@ pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;
-pub use crate::invariants::{CheckError, Code, Limits, Report, Violation, check};
+pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
 pub use crate::session::{HoldReceipt, SeatsView};
 pub use crate::waiting_room::Ticket;
 

@@ -11,7 +11,7 @@
 //! The hold limit and `max_active` are the ones in force when each hold and admission
 //! was made: every engine start records its [`Limits`] (`Store::record_limits`), and
 //! the [`Limits`] passed to [`check`] (the flags) judge only history older than the
-//! first record, as in a database served before the record existed ([`limits`]).
+//! first record, as in a database served before the record existed (`limits`).
 //!
 //! Most checks are one standard-SQL query that runs unchanged on both backends and
 //! returns only the offending rows. Those that compare instants (the hold limit at
@@ -26,10 +26,10 @@
 //! Tokens and idempotency keys are secrets of their users and never appear in a
 //! message: tokens are named by their `seq` (their place in the order of issue).
 //!
-//! One file per invariant group: [`seats`] (seats and sessions), [`holds`]
-//! (reservations over time), [`payments`], [`money`] (wallets and the ledger),
-//! [`queue`] (the waiting room); [`limits`] holds the limits in force over time,
-//! [`report`] what is answered, and [`db`] the snapshot they all read.
+//! One file per invariant group: `seats` (seats and sessions), `holds`
+//! (reservations over time), `payments`, `money` (wallets and the ledger),
+//! `queue` (the waiting room); `limits` holds the limits in force over time,
+//! `report` what is answered, and `db` the snapshot they all read.
 
 use std::time::Duration;
 
@@ -79,7 +79,7 @@ impl From<StoreError> for CheckError {
 /// Reads the database at `url` in one snapshot and verifies every invariant.
 /// Nothing is written; a SQLite file that does not exist is an error, not created.
 /// `limits` (the flags) judge only the holds and admissions that no engine start
-/// recorded its limits before (see [`limits`]).
+/// recorded its limits before (see `invariants/limits.rs`).
 pub async fn check(url: &str, limits: &Limits) -> Result<Report, CheckError> {
     let mut db = Db::open(url).await?;
     db.begin_snapshot().await?;

@@ -188,7 +188,7 @@ pub struct Tally {
     pub admitted: i64,
 }
 
-/// What [`check`] found.
+/// What [`check`](super::check) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     /// Every violation, grouped by check in [`Code::ALL`] order.
