@@ -11,6 +11,10 @@
 //! [`Decorator::apply`]; a decorator that wants to see a kind of write matches
 //! its [`WriteOp`] there and in [`Decorator::apply_batch`].
 //!
+//! Both traits name their methods alike, so implement `Decorator` where the
+//! decorator's `Store` methods are not called (a module of its own): with both in
+//! scope, `decorator.balance(..)` would not know which one it means.
+//!
 //! [`GroupCommit`]: super::group_commit::GroupCommit
 
 use async_trait::async_trait;
