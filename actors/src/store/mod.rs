@@ -35,7 +35,7 @@
 //!
 //! | file | what it holds |
 //! | --- | --- |
-//! | `sql/store.rs` | `impl Store` for the backend: the reads, the admin writes, `apply` |
+//! | `sql/impl_store.rs` | `impl Store` for the backend: the reads, the admin writes, `apply` |
 //! | `sql/writes.rs` | every write statement, the `WriteOp` dispatch, savepoints |
 //! | `common.rs` | records rows decode into, error classification, pool options (compiled once) |
 //! | `postgres.rs`, `sqlite.rs` | connecting and migrating; the dialect: how a write transaction begins, which single writes need one, the few SQL fragments that differ, how a token is bound |

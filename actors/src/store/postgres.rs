@@ -1,6 +1,6 @@
 //! [`Store`](super::Store) on PostgreSQL (production).
 //!
-//! The statements are the ones both backends share (`sql/store.rs`,
+//! The statements are the ones both backends share (`sql/impl_store.rs`,
 //! `sql/writes.rs`, compiled here with `Db = Postgres`); this file connects, and
 //! names what Postgres does its own way. `postgres/tokens.rs` sends batches of
 //! tokens as arrays of binary `uuid`s; `postgres/batch.rs` commits a batch in as
@@ -21,8 +21,8 @@ mod tokens;
 // The statements both backends share, compiled here for this one (see the store's
 // module docs); clippy's `duplicate_mod` warns of exactly that.
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/store.rs"]
-mod store;
+#[path = "sql/impl_store.rs"]
+mod impl_store;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/writes.rs"]
 mod writes;
@@ -49,7 +49,7 @@ impl PgStore {
             let millis = timeout.as_millis().to_string();
             options = options.options([("statement_timeout", millis)]);
         }
-        Self::open(options, &settings, &MIGRATOR).await
+        Self::open(options, &settings).await
     }
 }
 

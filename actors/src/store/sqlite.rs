@@ -1,6 +1,6 @@
 //! [`Store`](super::Store) on SQLite (the embedded default).
 //!
-//! The statements are the ones both backends share (`sql/store.rs`,
+//! The statements are the ones both backends share (`sql/impl_store.rs`,
 //! `sql/writes.rs`, compiled here with `Db = Sqlite`); this file connects, and
 //! names what SQLite does its own way: write transactions start with
 //! `BEGIN IMMEDIATE` (they take the write lock before reading, so a
@@ -28,8 +28,8 @@ mod tokens;
 // The statements both backends share, compiled here for this one (see the store's
 // module docs); clippy's `duplicate_mod` warns of exactly that.
 #[allow(clippy::duplicate_mod)]
-#[path = "sql/store.rs"]
-mod store;
+#[path = "sql/impl_store.rs"]
+mod impl_store;
 #[allow(clippy::duplicate_mod)]
 #[path = "sql/writes.rs"]
 mod writes;
@@ -70,7 +70,7 @@ impl SqliteStore {
             settings.idle_timeout = None;
             settings.max_lifetime = None;
         }
-        Self::open(options, &settings, &MIGRATOR).await
+        Self::open(options, &settings).await
     }
 }
 

@@ -3,7 +3,7 @@
 //! `postgres` or `sqlite`, and `Db` its `sqlx::Database`.
 //!
 //! The writes are functions on a connection, so that a single write (its own
-//! transaction, `sql/store.rs`) and a batch (one transaction, a savepoint each,
+//! transaction, `sql/impl_store.rs`) and a batch (one transaction, a savepoint each,
 //! the backend's `batch.rs`) run the same statements and map errors alike. A write
 //! of several statements (`charge`, `commit_payment`, and new tokens on SQLite)
 //! must run inside a transaction the caller opened with `begin_write`: it relies

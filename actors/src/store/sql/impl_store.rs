@@ -8,10 +8,11 @@
 //! `common::store_error`.
 
 use async_trait::async_trait;
-use sqlx::migrate::Migrator;
 use sqlx::pool::PoolConnection;
 
-use super::{Db, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, tokens, writes};
+use super::{
+    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, tokens, writes,
+};
 use crate::domain::{
     ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
 };
@@ -31,17 +32,17 @@ type ConnectOptions = <<Db as sqlx::Database>::Connection as sqlx::Connection>::
 const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
 
 impl SqlStore {
-    /// Opens a pool with these settings and brings the schema up to date.
+    /// Opens a pool with these settings and brings the schema up to date
+    /// (`migrations/<backend>`).
     pub(super) async fn open(
         options: ConnectOptions,
         settings: &PoolSettings,
-        migrator: &Migrator,
     ) -> Result<Self, StoreError> {
         let pool = pool_options(settings)
             .connect_with(options)
             .await
             .map_err(store_error)?;
-        migrator.run(&pool).await.map_err(migrate_error)?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         Ok(Self { pool })
     }
 
