@@ -2,9 +2,7 @@
 //! own answer only once it is committed, overload is refused at once, and a failed
 //! batch or a vanished writer is an error, never a hang. On both backends.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
@@ -13,7 +11,9 @@ use actors::store::group_commit::{GroupCommit, GroupCommitSettings};
 use actors::store::{Store, StoreError};
 use actors::testkit::{TestDb, new_hold, seed_session, user};
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::Semaphore;
+use decorators::{Bare, Fault, Gated};
+
+mod decorators;
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 7, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(secs)
@@ -345,100 +345,4 @@ async fn decorators_above_and_below_keep_writes_batched(db: TestDb) {
     );
     let stats = group.stats();
     assert_eq!((stats.batches, stats.largest_batch), (2, 10), "{stats:?}");
-}
-
-// ---- a store with faults on demand ----
-
-/// What [`Gated`] does with a batch.
-#[derive(Debug, Clone, Copy)]
-enum Fault {
-    /// Forward it.
-    Pass,
-    /// Fail the transaction: the outer `Err`.
-    Fail,
-    /// Panic.
-    Panic,
-}
-
-/// Forwards to a real store; `apply_batch` can be held at a gate until [`open`],
-/// and follows a script of faults (then passes).
-///
-/// [`open`]: Gated::open
-struct Gated {
-    inner: Arc<dyn Store>,
-    gate: Option<Semaphore>,
-    entered: AtomicUsize,
-    faults: Mutex<VecDeque<Fault>>,
-}
-
-impl Gated {
-    fn new(inner: Arc<dyn Store>, closed: bool) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            gate: closed.then(|| Semaphore::new(0)),
-            entered: AtomicUsize::new(0),
-            faults: Mutex::new(VecDeque::new()),
-        })
-    }
-
-    fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.lock().unwrap().extend(faults);
-    }
-
-    /// Lets every batch, present and future, through.
-    fn open(&self) {
-        if let Some(gate) = &self.gate {
-            gate.add_permits(Semaphore::MAX_PERMITS / 2);
-        }
-    }
-
-    /// How many batches have reached the store.
-    fn entered(&self) -> usize {
-        self.entered.load(Ordering::SeqCst)
-    }
-}
-
-/// A decorator that changes nothing: all that a decorator which forgets a method
-/// does with it.
-struct Bare(Arc<dyn Store>);
-
-/// The decorators' own methods, apart: with `Decorator` in scope, a call like
-/// `group.balance(..)` would not know which trait's method it means.
-mod decorators {
-    use std::sync::atomic::Ordering;
-
-    use actors::store::{BatchResult, Decorator, Store, StoreError, WriteOp};
-
-    use super::{Bare, Fault, Gated};
-
-    #[async_trait::async_trait]
-    impl Decorator for Gated {
-        fn inner(&self) -> &dyn Store {
-            &*self.inner
-        }
-
-        async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
-            self.entered.fetch_add(1, Ordering::SeqCst);
-            if let Some(gate) = &self.gate {
-                gate.acquire().await.expect("the gate stays").forget();
-            }
-            let fault = self
-                .faults
-                .lock()
-                .unwrap()
-                .pop_front()
-                .unwrap_or(Fault::Pass);
-            match fault {
-                Fault::Pass => self.inner.apply_batch(ops).await,
-                Fault::Fail => Err(StoreError::Unavailable("injected".into())),
-                Fault::Panic => panic!("injected panic in apply_batch"),
-            }
-        }
-    }
-
-    impl Decorator for Bare {
-        fn inner(&self) -> &dyn Store {
-            &*self.0
-        }
-    }
 }
