@@ -122,40 +122,10 @@ impl FaultyStore {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
-}
 
-/// Every write arrives as a `WriteOp`, alone (`apply`) or batched (`apply_batch`):
-/// the faults are set on those two, and everything else forwards.
-#[async_trait::async_trait]
-impl Decorator for FaultyStore {
-    fn inner(&self) -> &dyn Store {
-        &*self.inner
-    }
-
-    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        self.before_commit(std::slice::from_ref(&op)).await;
-        let answer = self.inner.apply(op).await?;
-        self.after_commit()?;
-        Ok(answer)
-    }
-
-    async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
-        self.before_commit(ops).await;
-        let answers = self.inner.apply_batch(ops).await?;
-        self.after_commit()?;
-        Ok(answers)
-    }
-
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        self.restore().await;
-        self.inner.live_tokens().await
-    }
-}
-
-impl FaultyStore {
     /// The delays and signals of these writes, before they commit.
     async fn before_commit(&self, ops: &[WriteOp]) {
-        // Under group commit every payment arrives in a batch.
+        // A payment alone or in a batch (under group commit, always in one).
         if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
             self.payment_started.notify_one();
             tokio::time::sleep(self.payment_delay()).await;
@@ -188,5 +158,33 @@ impl FaultyStore {
             ));
         }
         Ok(())
+    }
+}
+
+/// Every write arrives as a `WriteOp`, alone (`apply`) or batched (`apply_batch`):
+/// the faults are set on those two, and everything else forwards.
+#[async_trait::async_trait]
+impl Decorator for FaultyStore {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
+
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.before_commit(std::slice::from_ref(&op)).await;
+        let answer = self.inner.apply(op).await?;
+        self.after_commit()?;
+        Ok(answer)
+    }
+
+    async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
+        self.before_commit(ops).await;
+        let answers = self.inner.apply_batch(ops).await?;
+        self.after_commit()?;
+        Ok(answers)
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.restore().await;
+        self.inner.live_tokens().await
     }
 }
