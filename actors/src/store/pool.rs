@@ -37,6 +37,7 @@ impl Default for PoolSettings {
 impl PoolSettings {
     /// For tests: few connections, no timers that reap or recycle connections, and
     /// generous timeouts, so that a slow CI machine does not fail a test spuriously.
+    #[cfg(feature = "testkit")]
     pub fn for_tests() -> Self {
         Self {
             max_connections: 4,

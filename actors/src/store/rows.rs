@@ -88,11 +88,6 @@ impl ReservationStatus {
             other => return Err(StoreError::Conflict(format!("unknown status {other}"))),
         })
     }
-
-    /// Held or paid: the seat is taken.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Held | Self::Paid)
-    }
 }
 
 /// A hold about to be written.
@@ -206,11 +201,6 @@ impl TokenState {
             "evicted" => Self::Evicted,
             other => return Err(StoreError::Conflict(format!("unknown token state {other}"))),
         })
-    }
-
-    /// Waiting or admitted.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Waiting | Self::Admitted)
     }
 }
 
