@@ -1,11 +1,6 @@
-//! The limits an engine starts with, recorded so that `concert check` judges each
-//! hold and admission by the limits in force when it was made (see
-//! `invariants::limits`). One statement, the same on both backends.
-
-use chrono::{DateTime, Utc};
-
-use super::StoreError;
-use super::common::{micros, store_error};
+//! The limits an engine starts with, recorded ([`Store::record_limits`](super::Store::record_limits),
+//! its statement in `sql/impl_store.rs`) so that `concert check` judges each hold and
+//! admission by the limits in force when it was made (see `invariants::limits`).
 
 /// The configured limits the data must respect: what `CONCERT_MAX_ACTIVE` and
 /// `CONCERT_MAX_HOLDS_PER_USER` were when a hold or an admission was made.
@@ -25,32 +20,4 @@ impl Default for Limits {
             max_holds_per_user: 4,
         }
     }
-}
-
-/// [`Store::record_limits`](super::Store::record_limits) on either backend.
-pub(super) async fn record<'c, DB, E>(
-    executor: E,
-    limits: &Limits,
-    started_at: DateTime<Utc>,
-) -> Result<(), StoreError>
-where
-    DB: sqlx::Database,
-    E: sqlx::Executor<'c, Database = DB>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DateTime<Utc>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    DB::Arguments: sqlx::IntoArguments<DB>,
-{
-    // A limit beyond i64 is no limit: the largest the column holds says as much.
-    let column = |limit: u64| i64::try_from(limit).unwrap_or(i64::MAX);
-    sqlx::query(
-        "INSERT INTO engine_limits (max_active, max_holds_per_user, started_at) \
-         VALUES ($1, $2, $3)",
-    )
-    .bind(column(limits.max_active))
-    .bind(column(limits.max_holds_per_user))
-    .bind(micros(started_at))
-    .execute(executor)
-    .await
-    .map_err(store_error)?;
-    Ok(())
 }
