@@ -44,4 +44,5 @@ pub use model::{
 };
 
 /// The HTTP types the core speaks in.
+pub use bytes::Bytes;
 pub use http;
