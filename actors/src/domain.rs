@@ -2,7 +2,7 @@
 //!
 //! A value of one of these types has already been checked, so code that receives
 //! one never checks again. Each `parse` names the rule it enforces, and the rule
-//! is the contract's (`../shared/api-contract.md`), not a guess.
+//! is the API's (`docs/api.md`), not a guess.
 
 use std::fmt;
 
