@@ -2,7 +2,7 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -6,7 +6,7 @@ use std::time::Duration;
 use actors::backend_tests;
 use actors::testkit::TestDb;
 use chrono::{DateTime, Utc};
-use reqwest::{Method, StatusCode};
+use concert_client::http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{

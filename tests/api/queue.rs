@@ -2,7 +2,7 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::Value;
 
 use crate::helpers::{AppOptions, assert_error_code, json_ok, spawn_app, spawn_app_with, token_of};

@@ -2,7 +2,7 @@
 
 use actors::backend_tests;
 use actors::testkit::{self, TestDb};
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::json;
 
 use crate::helpers::{AppOptions, TestApp, assert_error, json_ok, msg, spawn_app_with, token_of};

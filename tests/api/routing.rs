@@ -3,7 +3,7 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::Value;
 
 use crate::helpers::{AppOptions, assert_error, json_ok, spawn_app, spawn_app_with};
@@ -154,6 +154,19 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
             "{schema} is documented"
         );
     }
+    // Client generators name methods by operation id: each must be unique (the alias too).
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let operations = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), operations, "operation ids repeat: {ids:?}");
+    assert_eq!(operations, routes.len(), "every operation has an id");
     let queue = &doc["components"]["schemas"]["QueueResponse"]["properties"];
     assert!(
         queue["watingNumber"].is_object(),

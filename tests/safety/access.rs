@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::json;
 use uuid::{Uuid, Variant};
 

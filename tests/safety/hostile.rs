@@ -6,7 +6,7 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 
 use concert_client::routes;
 
