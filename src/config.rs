@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use actors::EngineConfig;
-use actors::invariants::Limits;
+use actors::engine::Limits;
 use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 

@@ -45,8 +45,8 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let store = actors::store::open(&config.database_url).await?;
-    tracing::info!(backend = store.backend(), "database ready");
+    let database = actors::Database::open(&config.database_url).await?;
+    tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;
     let settings = Settings {
         engine: config.engine(),
@@ -54,7 +54,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         demo: config.demo,
         shutdown_grace: config.shutdown_grace,
     };
-    let app = Application::start(store, listener, settings).await?;
+    let app = Application::start(database, listener, settings).await?;
     // The restore read the whole line into memory once and freed it; hand those pages
     // back to the OS now, or mimalloc keeps them until the heaps that freed them
     // allocate again (at 1,000,000 tokens: ~340 MB resident instead of ~140 MB).
@@ -68,7 +68,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
 /// `concert check`: 0 when every invariant holds, 1 on any violation, 2 when the
 /// database cannot be read. Violations and the summary go to stdout, errors to stderr.
 async fn check(config: &Config) -> ExitCode {
-    match actors::invariants::check(&config.database_url, &config.limits()).await {
+    match actors::engine::check(&config.database_url, &config.limits()).await {
         Ok(report) if report.is_clean() => {
             println!("ok: {}", report.summary());
             ExitCode::SUCCESS

@@ -3,11 +3,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use actors::store::{Store, StoreError};
-use actors::{Engine, EngineConfig, EngineError, EngineMonitor};
+use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor};
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
@@ -28,9 +26,6 @@ pub struct Settings {
 /// Why the server did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database could not be opened or migrated.
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
     /// The engine could not start (or seed the demo).
     #[error("engine: {0}")]
     Engine(#[from] EngineError),
@@ -59,14 +54,14 @@ pub struct Application {
 }
 
 impl Application {
-    /// Starts the engine on `store` (seeding the demo if asked and the store is empty)
+    /// Starts the engine on `database` (seeding the demo if asked and it is empty)
     /// and takes the listener to serve on.
     pub async fn start(
-        store: Arc<dyn Store>,
+        database: Database,
         listener: TcpListener,
         settings: Settings,
     ) -> Result<Self, StartError> {
-        let (engine, monitor) = Engine::start(store, settings.engine.clone()).await?;
+        let (engine, monitor) = Engine::start(database, settings.engine.clone()).await?;
         if settings.demo && engine.seed_demo().await? {
             tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
         }

@@ -18,21 +18,17 @@ fn session_round_trips(c: &mut Criterion) {
     let (engine, session, bob, _db) = runtime.block_on(async {
         let db = actors::testkit::sqlite().await;
         let session = seed_session(&*db.store, 50, 10_000).await;
-        let (engine, _monitor) = Engine::start(db.store.clone(), EngineConfig::default())
+        let (engine, _monitor) = Engine::start(db.store.clone().into(), EngineConfig::default())
             .await
             .expect("the engine starts");
         let mut callers = Vec::new();
         for name in ["alice", "bob"] {
             let ticket = engine.queue(None, Some(user(name))).await.unwrap();
-            callers.push(
-                engine
-                    .identify(Some(&ticket.token.to_string()))
-                    .await
-                    .unwrap(),
-            );
+            let caller = engine.identify(Some(&ticket.token.to_string())).await;
+            callers.push(caller.unwrap().admitted().expect("admitted"));
         }
         engine
-            .hold(&callers[0], session.id, 1)
+            .hold(&callers[0], session.id.0, 1)
             .await
             .expect("alice holds seat 1");
         (engine, session, callers.remove(1), db)
@@ -43,7 +39,7 @@ fn session_round_trips(c: &mut Criterion) {
         b.iter(|| runtime.block_on(async { black_box(engine.sessions(session.concert_id)) }))
     });
     group.bench_function("hold refused from memory (409)", |b| {
-        b.iter(|| runtime.block_on(async { black_box(engine.hold(&bob, session.id, 1).await) }))
+        b.iter(|| runtime.block_on(async { black_box(engine.hold(&bob, session.id.0, 1).await) }))
     });
     group.bench_function("seat list", |b| {
         b.iter(|| runtime.block_on(async { black_box(engine.seats(session.id).await) }))

@@ -23,15 +23,6 @@ pub struct Reply<T> {
 }
 
 impl<T> Reply<T> {
-    /// A reply that holds no permit: for messages an actor sends itself or its peers
-    /// outside the bounded intake (timers, supervision), and for tests.
-    pub fn unbounded(port: RpcReplyPort<EngineResult<T>>) -> Self {
-        Self {
-            port,
-            _permit: None,
-        }
-    }
-
     /// True when the caller stopped waiting (it timed out and was answered 503): an
     /// actor skips a write nobody will hear of, rather than apply it unseen.
     pub fn is_abandoned(&self) -> bool {

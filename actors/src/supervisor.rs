@@ -23,7 +23,7 @@ use crate::mailbox::{Mailbox, Reply};
 use crate::registry::Registry;
 use crate::session::{HoldConfig, SessionActor, SessionArgs};
 use crate::store::Store;
-use crate::waiting_room::{RoomConfig, WaitingRoom};
+use crate::waiting_room::{PublishedRoom, RoomConfig, WaitingRoom};
 use crate::wallet::{Wallet, WalletMsg};
 
 /// How long to wait before trying again to start a child that could not start.
@@ -38,6 +38,8 @@ pub struct SupervisorArgs {
     pub clock: Clock,
     /// Where running children are published.
     pub registry: Arc<Registry>,
+    /// What the waiting room publishes; withdrawn while it is down.
+    pub published: Arc<PublishedRoom>,
     /// Concerts and sessions.
     pub catalog: Arc<Catalog>,
     /// Admission rules.
@@ -206,7 +208,7 @@ fn forget(state: &mut SupervisorState, cell: &ActorCell) -> Option<Child> {
         Child::WaitingRoom => {
             state.args.registry.set_waiting_room(None);
             // Polls go to the (absent) mailbox until a restart restores the room.
-            state.args.registry.room().withdraw();
+            state.args.published.withdraw();
         }
         Child::Session(entry) => state.args.registry.forget_session(entry.row.id),
         Child::Wallet(user) => state.args.registry.forget_wallet(user, cell.get_id()),
@@ -273,7 +275,7 @@ async fn start(
                 store: args.store.clone(),
                 clock: args.clock,
                 config: args.room.clone(),
-                registry: args.registry.clone(),
+                published: args.published.clone(),
             };
             Actor::spawn_linked(None, actor, (), supervisor)
                 .await
@@ -306,7 +308,6 @@ async fn start(
                 store: args.store.clone(),
                 clock: args.clock,
                 idle_after: args.wallet_idle,
-                registry: args.registry.clone(),
             };
             Actor::spawn_linked(None, actor, user.clone(), supervisor)
                 .await

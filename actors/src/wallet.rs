@@ -16,7 +16,6 @@ use crate::clock::Clock;
 use crate::domain::{ChargeAmount, Points, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
-use crate::registry::Registry;
 use crate::store::{NewPayment, PaymentRow, Store, StoreError};
 
 /// The messages a Wallet handles.
@@ -60,8 +59,6 @@ pub struct Wallet {
     pub clock: Clock,
     /// Stop after this long without a message.
     pub idle_after: Duration,
-    /// Where the wallet takes itself out before stopping, so no new message is sent to it.
-    pub registry: Arc<Registry>,
 }
 
 /// A wallet's state.
@@ -103,9 +100,10 @@ impl Actor for Wallet {
         match message {
             WalletMsg::IdleCheck => {
                 if now.saturating_duration_since(state.last_active) >= self.idle_after {
-                    // Out of the registry first, so that new requests spawn a fresh wallet;
-                    // draining then answers what was already queued before stopping.
-                    self.registry.forget_wallet(&state.user_id, myself.get_id());
+                    // Draining answers what was already queued, then stops. A draining
+                    // wallet takes no new message and the registry no longer hands it
+                    // out (its mailbox is closed), so new requests spawn a fresh wallet;
+                    // the supervisor takes it out of the registry once it has stopped.
                     myself.drain()?;
                 }
                 return Ok(());

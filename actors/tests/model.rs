@@ -12,7 +12,7 @@ use actors::domain::{ChargeAmount, Points, ReservationId};
 use actors::engine::FaultTarget;
 use actors::store::SessionRow;
 use actors::testkit::{TestDb, seed_session, user};
-use actors::{Caller, Engine, EngineConfig, EngineError};
+use actors::{Admitted, Engine, EngineConfig, EngineError, Live};
 use proptest::prelude::*;
 
 const USERS: usize = 3;
@@ -104,7 +104,8 @@ impl Model {
 struct Harness {
     engine: Engine,
     session: SessionRow,
-    callers: Vec<Caller>,
+    /// Each user's token, admitted (for holds and payments) and live (for the wallet).
+    callers: Vec<(Admitted, Live)>,
 }
 
 async fn harness(db: &TestDb) -> Harness {
@@ -129,12 +130,11 @@ async fn harness(db: &TestDb) -> Harness {
             .queue(None, Some(user(&format!("user{n}"))))
             .await
             .unwrap();
-        callers.push(
-            engine
-                .identify(Some(&ticket.token.to_string()))
-                .await
-                .unwrap(),
-        );
+        let caller = engine
+            .identify(Some(&ticket.token.to_string()))
+            .await
+            .unwrap();
+        callers.push((caller.clone().admitted().unwrap(), caller.live().unwrap()));
     }
     Harness {
         engine,
@@ -174,7 +174,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Hold { user, seat } => {
                 let got = h
                     .engine
-                    .hold(&h.callers[user], h.session.id, i64::from(seat))
+                    .hold(&h.callers[user].0, h.session.id.0, i64::from(seat))
                     .await;
                 let expected = if model.seat_taken(seat) {
                     Err(EngineError::SeatAlreadyReserved)
@@ -210,7 +210,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 else {
                     continue;
                 };
-                let got = h.engine.release(&h.callers[user], id).await;
+                let got = h.engine.release(&h.callers[user].0, id).await;
                 model.expire();
                 let live_hold = matches!(model.live.get(&id), Some(SeatState::Held { .. }));
                 let expected = if owner == user && live_hold {
@@ -230,7 +230,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 else {
                     continue;
                 };
-                let got = h.engine.pay(&h.callers[user], id, None).await;
+                let got = h.engine.pay(&h.callers[user].0.clone().into(), id.0).await;
                 model.expire();
                 let expected = if owner != user {
                     Err(EngineError::ReservationNotFound)
@@ -259,7 +259,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Charge { user, amount } => {
                 let got = h
                     .engine
-                    .charge(&h.callers[user], ChargeAmount(amount))
+                    .charge(&h.callers[user].1, ChargeAmount(amount))
                     .await
                     .unwrap();
                 model.balances[user] += amount;
@@ -279,7 +279,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 until_ok(async || h.engine.seats(h.session.id).await).await;
             }
             Op::CrashWallet { user } => {
-                let target = FaultTarget::Wallet(h.callers[user].user_id.clone());
+                let target = FaultTarget::Wallet(h.callers[user].0.user_id.clone());
                 prop_assert_eq!(
                     h.engine.inject_fault(target).await,
                     Err(EngineError::ActorFailed)
@@ -295,7 +295,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
             listed[0].available,
             model.taken().iter().filter(|t| !**t).count()
         );
-        for (n, caller) in h.callers.iter().enumerate() {
+        for (n, (_, caller)) in h.callers.iter().enumerate() {
             let balance = until_ok(async || h.engine.balance(caller).await).await;
             prop_assert_eq!(
                 balance.balance,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actors::Engine;
 use actors::domain::{ConcertId, ConcertTitle, Points, SeatCount, parse_session_date};
-use actors::store::NewSession;
+use actors::engine::SessionSpec;
 use axum::Json;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -129,18 +129,7 @@ const DATE_RULE: &str = "YYYY-MM-DD 형식의 날짜여야 합니다.";
 const SEAT_COUNT_RULE: &str = "1 이상 1000 이하의 정수여야 합니다.";
 const PRICE_RULE: &str = "0 이상의 정수여야 합니다.";
 
-/// A new session's validated fields, before the concert from the path joins them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionFields {
-    /// The day.
-    pub date: chrono::NaiveDate,
-    /// Seats numbered from 1.
-    pub seat_count: SeatCount,
-    /// Price of every seat.
-    pub price: Points,
-}
-
-impl FromJson for SessionFields {
+impl FromJson for SessionSpec {
     fn from_json(fields: &Fields) -> Result<Self, ApiError> {
         let date = fields.string("date", DATE_RULE)?;
         let date =
@@ -189,20 +178,14 @@ pub struct SessionCreated {
 pub async fn create_session(
     State(engine): State<Engine>,
     PathId(concert): PathId<ConcertId>,
-    body: JsonBody<SessionFields>,
+    body: JsonBody<SessionSpec>,
 ) -> ApiResult<(StatusCode, Json<SessionCreated>)> {
-    let fields = body.parse()?;
-    let session = NewSession {
-        concert_id: concert,
-        date: fields.date,
-        seat_count: fields.seat_count,
-        price: fields.price,
-    };
-    let row = engine.create_session(&session).await?;
+    let spec = body.parse()?;
+    let session = engine.create_session(concert, &spec).await?;
     Ok((
         StatusCode::CREATED,
         Json(SessionCreated {
-            session_id: row.id.0,
+            session_id: session.0,
         }),
     ))
 }

@@ -1,16 +1,16 @@
 //! `GET /concert/balance` and `PATCH /concert/balance`: a user's points. Both need a
 //! live token (waiting or admitted), so a user can top up while in line.
 
-use actors::Engine;
-use actors::WalletView;
 use actors::domain::ChargeAmount;
+use actors::{Engine, Live, WalletView};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::caller::Judged;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Authorization, Fields, FromJson, JsonBody};
+use super::extract::{Fields, FromJson, JsonBody};
 
 /// A user's balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -64,9 +64,8 @@ impl FromJson for ChargeAmount {
 )]
 pub async fn get(
     State(engine): State<Engine>,
-    authorization: Authorization,
+    Judged(caller): Judged<Live>,
 ) -> ApiResult<Json<BalanceResponse>> {
-    let caller = engine.identify(authorization.as_deref()).await?;
     Ok(Json(engine.balance(&caller).await?.into()))
 }
 
@@ -86,12 +85,9 @@ pub async fn get(
 )]
 pub async fn charge(
     State(engine): State<Engine>,
-    authorization: Authorization,
+    Judged(caller): Judged<Live>,
     body: JsonBody<ChargeAmount>,
 ) -> ApiResult<Json<BalanceResponse>> {
-    // The token is judged before the body (contract), so a bad token with a bad body is 403.
-    let caller = engine.identify(authorization.as_deref()).await?;
-    caller.require_live()?;
     let amount = body.parse()?;
     Ok(Json(engine.charge(&caller, amount).await?.into()))
 }

@@ -2,9 +2,8 @@
 //! needs a token; both answer from the engine's memory (no database round trip).
 
 use actors::Engine;
-use actors::catalog::SessionSummary;
 use actors::domain::{ConcertId, SessionId};
-use actors::session::SeatsView;
+use actors::engine::{SeatsView, SessionSummary};
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;

@@ -7,7 +7,7 @@
 
 use std::marker::PhantomData;
 
-use actors::domain::{ConcertId, IdempotencyKey, SessionId, UserId};
+use actors::domain::{ConcertId, SessionId, UserId};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -56,35 +56,6 @@ impl<S: Send + Sync> FromRequestParts<S> for UserIdHeader {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         Ok(Self(parts.headers.get("x-user-id").cloned()))
-    }
-}
-
-/// The raw `Idempotency-Key` header, validated only when the handler asks (after the token).
-#[derive(Debug, Clone, Default)]
-pub struct IdempotencyKeyHeader(Option<Vec<u8>>);
-
-impl IdempotencyKeyHeader {
-    /// The key, `None` without the header, 400 when it is not a valid key.
-    pub fn parse(&self) -> Result<Option<IdempotencyKey>, ApiError> {
-        let Some(raw) = &self.0 else { return Ok(None) };
-        let text = std::str::from_utf8(raw).map_err(|_| ApiError::invalid_idempotency_key())?;
-        IdempotencyKey::parse(text)
-            .map(Some)
-            .map_err(|_| ApiError::invalid_idempotency_key())
-    }
-
-    /// True when the request carries the header at all.
-    pub fn is_present(&self) -> bool {
-        self.0.is_some()
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKeyHeader {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let value = parts.headers.get("idempotency-key");
-        Ok(Self(value.map(|v| v.as_bytes().to_vec())))
     }
 }
 

@@ -1,12 +1,15 @@
 //! The HTTP layer: routes, middleware and the mapping of engine answers to responses.
 //!
-//! Handlers are thin — extract, call the [`Engine`], map the reply — and hold no rule of
-//! the business: the engine decides, this layer speaks the contract
-//! (`shared/api-contract.md`): its paths, field names and error bodies.
+//! Handlers are thin — extract, call the [`Engine`] once, map the reply — and hold no
+//! rule of the business: the engine decides, this layer speaks the contract
+//! (`docs/api.md`): its paths, field names and error bodies. A route that needs a token
+//! takes it through an extractor of [`caller`], which resolves and judges it before the
+//! body is read.
 
 pub mod admin;
 pub mod balance;
-pub mod catalogue;
+pub mod caller;
+pub mod codes;
 pub mod concerts;
 pub mod error;
 pub mod extract;

@@ -2,7 +2,7 @@
 //! queue poll that issues, keeps alive and reports a token.
 
 use actors::Engine;
-use actors::waiting_room::Ticket;
+use actors::engine::Ticket;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;

@@ -1,12 +1,11 @@
 //! `POST /concert/reservation` (a temporary hold) and `POST /concert/payment`.
 //!
-//! The engine implements the contract's order of checks; the handlers only keep the
-//! token ahead of the body, which the contract asks and which an extractor cannot do.
+//! The contract's order of checks: the token first, judged by the extractor
+//! ([`Judged`]) before the body is read; then the body; then
+//! everything else, in the one engine call each handler makes.
 
-use actors::domain::{ReservationId, SessionId};
-use actors::session::HoldReceipt;
-use actors::store::PaymentRow;
-use actors::{Engine, EngineError};
+use actors::engine::{HoldReceipt, PaymentReceipt};
+use actors::{Admitted, Engine, Payer};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,8 +13,9 @@ use chrono::SecondsFormat;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::caller::Judged;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Authorization, Fields, FromJson, IdempotencyKeyHeader, JsonBody};
+use super::extract::{Fields, FromJson, JsonBody};
 
 const ID_RULE: &str = "정수여야 합니다.";
 
@@ -90,16 +90,13 @@ impl From<HoldReceipt> for HoldResponse {
 )]
 pub async fn hold(
     State(engine): State<Engine>,
-    authorization: Authorization,
+    Judged(caller): Judged<Admitted>,
     body: JsonBody<HoldRequest>,
 ) -> ApiResult<(StatusCode, Json<HoldResponse>)> {
-    let caller = engine.identify(authorization.as_deref()).await?;
-    caller.require_admitted()?;
     let request = body.parse()?;
-    let Ok(session) = SessionId::parse(request.session_id) else {
-        return Err(EngineError::SessionNotFound.into());
-    };
-    let receipt = engine.hold(&caller, session, request.seat_number).await?;
+    let receipt = engine
+        .hold(&caller, request.session_id, request.seat_number)
+        .await?;
     Ok((StatusCode::CREATED, Json(receipt.into())))
 }
 
@@ -141,16 +138,16 @@ pub struct PaymentResponse {
     pub balance: i64,
 }
 
-impl From<PaymentRow> for PaymentResponse {
-    fn from(row: PaymentRow) -> Self {
+impl From<PaymentReceipt> for PaymentResponse {
+    fn from(receipt: PaymentReceipt) -> Self {
         Self {
-            session_id: row.session_id.0,
-            date: row.date.format("%Y-%m-%d").to_string(),
-            seat_number: row.seat_number.0,
-            reservation_id: row.reservation_id.0,
-            payment_id: row.id.0,
-            amount: row.amount.0,
-            balance: row.balance_after.0,
+            session_id: receipt.session_id.0,
+            date: receipt.date.format("%Y-%m-%d").to_string(),
+            seat_number: receipt.seat_number.0,
+            reservation_id: receipt.reservation_id.0,
+            payment_id: receipt.payment_id.0,
+            amount: receipt.amount.0,
+            balance: receipt.balance_after.0,
         }
     }
 }
@@ -180,22 +177,10 @@ impl From<PaymentRow> for PaymentResponse {
 )]
 pub async fn pay(
     State(engine): State<Engine>,
-    authorization: Authorization,
-    key: IdempotencyKeyHeader,
+    Judged(payer): Judged<Payer>,
     body: JsonBody<PayRequest>,
 ) -> ApiResult<Json<PaymentResponse>> {
-    let caller = engine.identify(authorization.as_deref()).await?;
-    // Without a key the token must be admitted, and that is judged before the body. With
-    // one, an expired token may still be owed the replay of its payment: the engine decides.
-    if !key.is_present() {
-        caller.require_admitted()?;
-    }
-    let key = key.parse()?;
     let request = body.parse()?;
-    let Ok(reservation) = ReservationId::parse(request.reservation_id) else {
-        caller.require_admitted()?;
-        return Err(EngineError::ReservationNotFound.into());
-    };
-    let payment = engine.pay(&caller, reservation, key).await?;
+    let payment = engine.pay(&payer, request.reservation_id).await?;
     Ok(Json(payment.into()))
 }

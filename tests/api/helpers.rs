@@ -73,7 +73,7 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, db_url: &str, options: AppOpt
         demo: options.demo,
         shutdown_grace: Duration::from_secs(10),
     };
-    let app = Application::start(store, listener, settings)
+    let app = Application::start(store.into(), listener, settings)
         .await
         .expect("the app starts");
     let address = format!("http://{}", app.local_addr().expect("a local address"));

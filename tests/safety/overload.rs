@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use concert_client::{Client, routes};
 
 use crate::binary::Server;
-use crate::helpers::{AppOptions, json_ok, spawn_app_with};
+use crate::helpers::{AppOptions, json_ok, spawn_app, spawn_app_with};
 use crate::invariants::{self, count};
 use crate::support::{self, Answer};
 
@@ -65,11 +65,11 @@ fn assert_flood_answers(answers: &[Answer]) {
 
 /// Sends a request on a raw connection whose body never completes: the server holds it
 /// in flight (reading the body) until the connection closes.
-async fn stalled_request(address: &str) -> TcpStream {
+async fn stalled_request(address: &str, token: &str) -> TcpStream {
     let host = address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).await.expect("connect");
     let head = format!(
-        "POST /concert/reservation HTTP/1.1\r\nHost: {host}\r\nContent-Length: 100\r\n\r\n{{\"sessionId\""
+        "POST /concert/reservation HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\nContent-Length: 100\r\n\r\n{{\"sessionId\""
     );
     stream
         .write_all(head.as_bytes())
@@ -81,6 +81,7 @@ async fn stalled_request(address: &str) -> TcpStream {
 backend_tests! {
     a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing,
     past_max_in_flight_the_http_layer_answers_503_at_once,
+    a_bad_token_is_refused_before_its_body_arrives,
 }
 
 async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing(db: TestDb) {
@@ -125,10 +126,12 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
     let mut options = AppOptions::default();
     options.http.max_in_flight = 2;
     let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-    // Two requests stuck reading their bodies take both places.
+    // Two requests stuck reading their bodies take both places. Their token is admitted:
+    // a bad one is refused before the body is read.
+    let token = app.admitted("staller").await;
     let stalled = [
-        stalled_request(&app.address).await,
-        stalled_request(&app.address).await,
+        stalled_request(&app.address, &token).await,
+        stalled_request(&app.address, &token).await,
     ];
     let shed = support::client(&app.address, 1);
     let started = Instant::now();
@@ -153,12 +156,26 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
     let mut head = [0u8; 12];
     first.read_exact(&mut head).await.unwrap();
     assert_eq!(
-        &head, b"HTTP/1.1 403",
-        "the completed request is answered (no token)"
+        &head, b"HTTP/1.1 201",
+        "the completed request is answered (it holds seat 1)"
     );
     let served = Answer::call(&shed, routes::join("After")).await;
     assert_eq!(served.status, 200, "{served:?}");
     drop(second);
+    app.stop().await;
+}
+
+/// A request whose token is bad is refused once its head is read: its body (here never
+/// finished) is not waited for, so such a request cannot keep one of the places.
+async fn a_bad_token_is_refused_before_its_body_arrives(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let mut stalled = stalled_request(&app.address, "not-a-token").await;
+    let mut head = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(10), stalled.read_exact(&mut head))
+        .await
+        .expect("answered without the rest of the body")
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 403");
     app.stop().await;
 }
 

@@ -127,11 +127,6 @@ impl ReservationStatus {
             other => return Err(StoreError::Conflict(format!("unknown status {other}"))),
         })
     }
-
-    /// Held or paid: the seat is taken.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Held | Self::Paid)
-    }
 }
 
 /// A hold about to be written.
@@ -245,11 +240,6 @@ impl TokenState {
             "evicted" => Self::Evicted,
             other => return Err(StoreError::Conflict(format!("unknown token state {other}"))),
         })
-    }
-
-    /// Waiting or admitted.
-    pub fn is_live(self) -> bool {
-        matches!(self, Self::Waiting | Self::Admitted)
     }
 }
 
@@ -503,6 +493,7 @@ impl Default for PoolSettings {
 impl PoolSettings {
     /// For tests: few connections, no timers that reap or recycle connections, and
     /// generous timeouts, so that a slow CI machine does not fail a test spuriously.
+    #[cfg(feature = "testkit")]
     pub fn for_tests() -> Self {
         Self {
             max_connections: 4,

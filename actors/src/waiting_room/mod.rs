@@ -37,7 +37,6 @@ use crate::clock::Clock;
 use crate::domain::{QueueToken, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
-use crate::registry::Registry;
 use crate::store::{Store, StoreError, TokenRow, TokenState};
 
 /// How many idle tokens one sweep evicts at most (one store write).
@@ -114,12 +113,12 @@ pub struct WaitingRoom {
     pub clock: Clock,
     /// Admission rules.
     pub config: RoomConfig,
-    /// Where admissions are published for the engine's token checks.
-    pub registry: Arc<Registry>,
+    /// Where the actor publishes its room and admissions for polls and token checks.
+    pub published: Arc<PublishedRoom>,
 }
 
 /// The WaitingRoom's state: the answers owed to joining users and the writes in
-/// flight. The room itself (line, admissions) is published in the registry.
+/// flight. The room itself (line, admissions) is published ([`PublishedRoom`]).
 pub struct RoomState {
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
     joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
@@ -165,12 +164,11 @@ impl Actor for WaitingRoom {
             admitted = room.admitted(),
             "waiting room restored"
         );
-        self.registry.republish_admissions(room.admissions());
         for (token, until) in room.admitted_deadlines() {
             let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
         }
-        self.registry.room().install(room);
+        self.published.install(room);
         myself.send_interval(sweep_period(self.config.waiting_idle), || {
             WaitingRoomMsg::Sweep
         });
@@ -357,7 +355,7 @@ impl WaitingRoom {
             .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
             .await?;
         self.room().write().end_admission(token);
-        self.registry.withdraw_admission(token);
+        self.published.withdraw_admission(token);
         self.admit_ready(myself, state).await;
         Ok(())
     }
@@ -379,7 +377,7 @@ impl WaitingRoom {
                     let until = now + self.config.active_ttl;
                     for token in &candidates {
                         if let Some(identity) = room.identify(*token) {
-                            self.registry
+                            self.published
                                 .publish_admission(*token, identity.user_id, until);
                         }
                     }
@@ -446,9 +444,9 @@ impl WaitingRoom {
         }
     }
 
-    /// The room this actor owns, published in the registry.
+    /// The room this actor owns, published.
     fn room(&self) -> &PublishedRoom {
-        self.registry.room()
+        &self.published
     }
 
     /// Sends a stored token's ticket to everyone who asked for it while it joined.

@@ -23,25 +23,59 @@
 //! - While the actor is down (between a failure and its restart's restore) the
 //!   room is withdrawn and polls go to the mailbox, which answers 503 as before.
 //!   A panic while writing poisons the lock; a poisoned room is not read.
+//!
+//! Beside the room, the admitted tokens and their users, in a map of their own: every
+//! hold and payment checks its token there without taking the room's lock. The actor
+//! inserts an admission once it is stored and removes it once its end is stored.
+//! These admissions are *not* withdrawn with the room when the actor fails: they were
+//! stored before being published, so the restart restores the same ones (and replaces
+//! the map), and meanwhile an admitted token keeps holding and paying. Each entry
+//! carries its admission's end, so one that ran out while the actor was down is over
+//! here too.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
-use crate::domain::QueueToken;
+use crate::domain::{QueueToken, UserId};
 
 /// See the module docs.
 #[derive(Default)]
-pub struct PublishedRoom(RwLock<Option<Room>>);
+pub struct PublishedRoom {
+    room: RwLock<Option<Room>>,
+    /// Admitted tokens, their users and when their admission ends at the latest.
+    /// At most max-active entries.
+    admitted: DashMap<QueueToken, (UserId, Instant)>,
+}
 
 impl PublishedRoom {
+    /// The user of an admitted token, if it is admitted at `now` (an admission whose
+    /// TTL has passed is over even before the actor has stored its end).
+    pub fn admitted_user(&self, token: QueueToken, now: Instant) -> Option<UserId> {
+        self.admitted
+            .get(&token)
+            .filter(|entry| entry.1 > now)
+            .map(|entry| entry.0.clone())
+    }
+
+    /// Publishes a stored admission, which ends at `until` at the latest.
+    pub(super) fn publish_admission(&self, token: QueueToken, user: UserId, until: Instant) {
+        self.admitted.insert(token, (user, until));
+    }
+
+    /// Withdraws an admission whose end is stored.
+    pub(super) fn withdraw_admission(&self, token: QueueToken) {
+        self.admitted.remove(&token);
+    }
+
     /// A poll answered from the room, if it can be: a live token that is neither
     /// joining nor leaving, nor admitted past its time (the actor is about to
     /// end that admission). `None` means "ask the actor".
     pub fn poll(&self, token: QueueToken, now: Instant) -> Option<Ticket> {
-        let published = self.0.read().ok()?;
+        let published = self.room.read().ok()?;
         let room = published.as_ref()?;
         if room.admission_is_over(token, now) {
             return None;
@@ -52,7 +86,7 @@ impl PublishedRoom {
     /// The user and status of a live token, if the room can tell (as for
     /// [`PublishedRoom::poll`]).
     pub fn identify(&self, token: QueueToken, now: Instant) -> Option<Identity> {
-        let published = self.0.read().ok()?;
+        let published = self.room.read().ok()?;
         let room = published.as_ref()?;
         if room.admission_is_over(token, now) {
             return None;
@@ -60,11 +94,16 @@ impl PublishedRoom {
         room.identify(token)
     }
 
-    /// Publishes a restored room (the actor's `pre_start`).
-    pub(crate) fn install(&self, room: Room) {
+    /// Publishes a restored room and its admissions (the actor's `pre_start`),
+    /// replacing the admissions published before a failure.
+    pub(super) fn install(&self, room: Room) {
+        self.admitted.clear();
+        for (token, user, until) in room.admissions() {
+            self.admitted.insert(token, (user, until));
+        }
         let old = {
-            let mut published = self.0.write().unwrap_or_else(PoisonError::into_inner);
-            self.0.clear_poison();
+            let mut published = self.room.write().unwrap_or_else(PoisonError::into_inner);
+            self.room.clear_poison();
             published.replace(room)
         };
         // A million waiters take a while to free: not under the lock.
@@ -72,9 +111,10 @@ impl PublishedRoom {
     }
 
     /// Withdraws the room (its actor is down); polls go to the mailbox meanwhile.
+    /// The admissions stay (see the module docs).
     pub(crate) fn withdraw(&self) {
         let old = self
-            .0
+            .room
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
@@ -82,20 +122,20 @@ impl PublishedRoom {
     }
 
     /// The room, for the actor to read.
-    pub(crate) fn read(&self) -> RoomRef<'_> {
-        RoomRef(self.0.read().unwrap_or_else(PoisonError::into_inner))
+    pub(super) fn read(&self) -> RoomRef<'_> {
+        RoomRef(self.room.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The room, for the actor to change.
-    pub(crate) fn write(&self) -> RoomMut<'_> {
-        RoomMut(self.0.write().unwrap_or_else(PoisonError::into_inner))
+    pub(super) fn write(&self) -> RoomMut<'_> {
+        RoomMut(self.room.write().unwrap_or_else(PoisonError::into_inner))
     }
 }
 
 const INSTALLED: &str = "the waiting room installs its room before it handles a message";
 
 /// The published room, read-locked.
-pub(crate) struct RoomRef<'a>(RwLockReadGuard<'a, Option<Room>>);
+pub(super) struct RoomRef<'a>(RwLockReadGuard<'a, Option<Room>>);
 
 impl Deref for RoomRef<'_> {
     type Target = Room;
@@ -106,7 +146,7 @@ impl Deref for RoomRef<'_> {
 }
 
 /// The published room, write-locked.
-pub(crate) struct RoomMut<'a>(RwLockWriteGuard<'a, Option<Room>>);
+pub(super) struct RoomMut<'a>(RwLockWriteGuard<'a, Option<Room>>);
 
 impl Deref for RoomMut<'_> {
     type Target = Room;

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actors::WalletView;
 use actors::clock::Clock;
+use actors::domain::{ChargeAmount, IdempotencyKey, ReservationId, SessionId};
+use actors::engine::{HoldReceipt, PaymentReceipt, Ticket};
 use actors::store::{SessionRow, Store};
 use actors::testkit::{TestDb, seed_session, user};
-use actors::waiting_room::Ticket;
-use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, EngineResult};
+use actors::{Caller, CallerStatus, Engine, EngineConfig, EngineMonitor, EngineResult, Payer};
 
 use crate::faulty_store::FaultyStore;
 
@@ -89,6 +91,56 @@ pub async fn reidentify(engine: &Engine, caller: &Caller) -> Caller {
         .identify(Some(&caller.token.to_string()))
         .await
         .expect("the token is known")
+}
+
+// A request as the HTTP layer makes it: the caller's token judged for the call (as its
+// extractor does), then the one engine call, so a test sees either refusal.
+
+/// A hold by `caller`.
+pub async fn hold_as(
+    engine: &Engine,
+    caller: &Caller,
+    session: SessionId,
+    seat: i64,
+) -> EngineResult<HoldReceipt> {
+    let caller = caller.clone().admitted()?;
+    engine.hold(&caller, session.0, seat).await
+}
+
+/// A release by `caller`.
+pub async fn release_as(
+    engine: &Engine,
+    caller: &Caller,
+    reservation: ReservationId,
+) -> EngineResult<()> {
+    engine
+        .release(&caller.clone().admitted()?, reservation)
+        .await
+}
+
+/// A payment by `caller`, with `key` if given.
+pub async fn pay_as(
+    engine: &Engine,
+    caller: &Caller,
+    reservation: ReservationId,
+    key: Option<IdempotencyKey>,
+) -> EngineResult<PaymentReceipt> {
+    let payer = Payer::new(caller.clone(), key)?;
+    engine.pay(&payer, reservation.0).await
+}
+
+/// `caller`'s balance.
+pub async fn balance_of(engine: &Engine, caller: &Caller) -> EngineResult<WalletView> {
+    engine.balance(&caller.clone().live()?).await
+}
+
+/// A charge of `amount` to `caller`'s wallet.
+pub async fn charge_to(
+    engine: &Engine,
+    caller: &Caller,
+    amount: ChargeAmount,
+) -> EngineResult<WalletView> {
+    engine.charge(&caller.clone().live()?, amount).await
 }
 
 /// Lets timer tasks woken by `tokio::time::advance` deliver their messages.

@@ -29,11 +29,11 @@ async fn conflicting_hold_is_refused(db: TestDb) {
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
 
-    let hold = app.engine.hold(&alice, session.id, 4).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 4).await.unwrap();
     assert_eq!(hold.seat_number, SeatNumber(4));
     assert_eq!(hold.price, session.price);
     assert_eq!(
-        app.engine.hold(&bob, session.id, 4).await,
+        hold_as(&app.engine, &bob, session.id, 4).await,
         Err(EngineError::SeatAlreadyReserved)
     );
     let seats = app.engine.seats(session.id).await.unwrap();
@@ -69,26 +69,26 @@ async fn hold_checks_follow_the_contract_order(db: TestDb) {
     let waiting = join(&app.engine, "bob").await;
 
     assert_eq!(
-        app.engine.hold(&waiting, session.id, 1).await,
+        hold_as(&app.engine, &waiting, session.id, 1).await,
         Err(EngineError::StillWaiting)
     );
     assert_eq!(
-        app.engine.hold(&alice, SessionId(9_999), 1).await,
+        hold_as(&app.engine, &alice, SessionId(9_999), 1).await,
         Err(EngineError::SessionNotFound)
     );
     for seat in [11, 0, -1, 1_001, i64::MAX] {
         assert_eq!(
-            app.engine.hold(&alice, session.id, seat).await,
+            hold_as(&app.engine, &alice, session.id, seat).await,
             Err(EngineError::SeatNotFound),
             "seat {seat}"
         );
     }
     assert_eq!(
-        app.engine.hold(&alice, SessionId(9_999), 0).await,
+        hold_as(&app.engine, &alice, SessionId(9_999), 0).await,
         Err(EngineError::SessionNotFound),
         "the session is checked before the seat"
     );
-    assert!(app.engine.hold(&alice, session.id, 10).await.is_ok());
+    assert!(hold_as(&app.engine, &alice, session.id, 10).await.is_ok());
 }
 
 /// A user may hold at most `max_holds_per_user` seats of one session at once.
@@ -104,17 +104,16 @@ async fn per_user_hold_limit(db: TestDb) {
     .await;
     let alice = admitted(&app.engine, "alice").await;
     for seat in [1, 2] {
-        app.engine
-            .hold(&alice, session.id, i64::from(seat))
+        hold_as(&app.engine, &alice, session.id, i64::from(seat))
             .await
             .unwrap();
     }
     assert_eq!(
-        app.engine.hold(&alice, session.id, 3).await,
+        hold_as(&app.engine, &alice, session.id, 3).await,
         Err(EngineError::HoldLimitExceeded)
     );
     let bob = admitted(&app.engine, "bob").await;
-    assert!(app.engine.hold(&bob, session.id, 3).await.is_ok());
+    assert!(hold_as(&app.engine, &bob, session.id, 3).await.is_ok());
 }
 
 /// Releasing a hold frees its seat and gives the user's quota back.
@@ -130,14 +129,13 @@ async fn release_frees_the_seat(db: TestDb) {
     .await;
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     assert_eq!(
-        app.engine.release(&bob, hold.reservation_id).await,
+        release_as(&app.engine, &bob, hold.reservation_id).await,
         Err(EngineError::ReservationNotFound),
         "only the holder may release"
     );
-    app.engine
-        .release(&alice, hold.reservation_id)
+    release_as(&app.engine, &alice, hold.reservation_id)
         .await
         .unwrap();
     let row = db
@@ -147,8 +145,8 @@ async fn release_frees_the_seat(db: TestDb) {
         .unwrap()
         .unwrap();
     assert_eq!(row.status, ReservationStatus::Released);
-    app.engine.hold(&bob, session.id, 1).await.unwrap();
-    app.engine.hold(&alice, session.id, 2).await.unwrap();
+    hold_as(&app.engine, &bob, session.id, 1).await.unwrap();
+    hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
 }
 
 /// A hold lasts exactly its TTL: taken a millisecond before, free at the deadline,
@@ -165,7 +163,7 @@ async fn hold_expires_at_the_exact_ttl(db: TestDb) {
     )
     .await;
     let alice = admitted(&app.engine, "alice").await;
-    let hold = app.engine.hold(&alice, session.id, 2).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
     assert_eq!(
         hold.expires_at,
         app.clock.now_utc() + chrono::Duration::seconds(300)
@@ -192,7 +190,7 @@ async fn hold_expires_at_the_exact_ttl(db: TestDb) {
         .unwrap();
     assert_eq!(row.status, ReservationStatus::Expired);
     assert_eq!(
-        app.engine.pay(&alice, hold.reservation_id, None).await,
+        pay_as(&app.engine, &alice, hold.reservation_id, None).await,
         Err(EngineError::ReservationExpired)
     );
 }
@@ -207,9 +205,9 @@ async fn restart_keeps_holds_and_their_deadlines(db: TestDb) {
     };
     let app = start(&db, config.clone()).await;
     let alice = admitted(&app.engine, "alice").await;
-    let early = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let early = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     tokio::time::advance(Duration::from_secs(200)).await;
-    let late = app.engine.hold(&alice, session.id, 2).await.unwrap();
+    let late = hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
     app.engine.shutdown().await;
 
     tokio::time::advance(Duration::from_secs(150)).await;
@@ -249,18 +247,18 @@ async fn a_taken_seat_is_refused_without_waiting_for_its_session(db: TestDb) {
     slow.set_payment_delay(Duration::from_secs(10));
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
-    app.engine
-        .charge(&alice, ChargeAmount(10_000))
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
         .await
         .unwrap();
-    let held = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let held = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
 
     let engine = app.engine.clone();
-    let paying = tokio::spawn(async move { engine.pay(&alice, held.reservation_id, None).await });
+    let paying =
+        tokio::spawn(async move { pay_as(&engine, &alice, held.reservation_id, None).await });
     slow.payment_started().await; // The session's actor now waits 10 s on the store.
     let start = tokio::time::Instant::now();
     assert_eq!(
-        app.engine.hold(&bob, session.id, 1).await,
+        hold_as(&app.engine, &bob, session.id, 1).await,
         Err(EngineError::SeatAlreadyReserved)
     );
     assert_eq!(
@@ -269,7 +267,7 @@ async fn a_taken_seat_is_refused_without_waiting_for_its_session(db: TestDb) {
         "refused without waiting for the payment"
     );
 
-    let free = app.engine.hold(&bob, session.id, 2).await;
+    let free = hold_as(&app.engine, &bob, session.id, 2).await;
     assert!(free.is_ok(), "a free seat is the actor's to give: {free:?}");
     assert!(
         start.elapsed() >= Duration::from_secs(10),
@@ -293,18 +291,18 @@ async fn a_hold_past_its_deadline_is_not_refused_from_the_board(db: TestDb) {
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
     let carol = admitted(&app.engine, "carol").await;
-    app.engine.hold(&carol, session.id, 1).await.unwrap();
-    app.engine
-        .charge(&alice, ChargeAmount(10_000))
+    hold_as(&app.engine, &carol, session.id, 1).await.unwrap();
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
         .await
         .unwrap();
-    let held = app.engine.hold(&alice, session.id, 2).await.unwrap();
+    let held = hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
     let engine = app.engine.clone();
-    let paying = tokio::spawn(async move { engine.pay(&alice, held.reservation_id, None).await });
+    let paying =
+        tokio::spawn(async move { pay_as(&engine, &alice, held.reservation_id, None).await });
     slow.payment_started().await; // The actor is stuck until t = 10 s.
     tokio::time::advance(Duration::from_secs(6)).await; // Carol's hold is over; its expiry waits.
 
-    let taken = app.engine.hold(&bob, session.id, 1).await;
+    let taken = hold_as(&app.engine, &bob, session.id, 1).await;
     assert!(
         taken.is_ok(),
         "carol's seat is free again at her deadline: {taken:?}"

@@ -28,7 +28,7 @@ async fn a_hold_committed_unseen_is_found_again(db: TestDb) {
 
     faulty.lose_replies(1);
     assert_eq!(
-        app.engine.hold(&alice, session.id, 2).await,
+        hold_as(&app.engine, &alice, session.id, 2).await,
         Err(EngineError::StorageUnavailable)
     );
     let stored = db.store.live_reservations(session.id).await.unwrap();
@@ -40,7 +40,7 @@ async fn a_hold_committed_unseen_is_found_again(db: TestDb) {
         "the map follows the store"
     );
     assert_eq!(
-        app.engine.hold(&bob, session.id, 2).await,
+        hold_as(&app.engine, &bob, session.id, 2).await,
         Err(EngineError::SeatAlreadyReserved)
     );
     assert_eq!(
@@ -105,20 +105,23 @@ async fn a_charge_whose_caller_gave_up_is_not_applied(db: TestDb) {
     };
     let (faulty, app) = start_faulty(&db, config).await;
     let alice = join(&app.engine, "alice").await;
-    app.engine.charge(&alice, ChargeAmount(1)).await.unwrap();
+    charge_to(&app.engine, &alice, ChargeAmount(1))
+        .await
+        .unwrap();
     faulty.set_charge_delay(std::time::Duration::from_secs(2));
     let (engine, first_caller) = (app.engine.clone(), alice.clone());
-    let first = tokio::spawn(async move { engine.charge(&first_caller, ChargeAmount(10)).await });
+    let first =
+        tokio::spawn(async move { charge_to(&engine, &first_caller, ChargeAmount(10)).await });
     tokio::task::yield_now().await;
     // Both callers give up at 1.5 s. The first charge is already being written
     // (it commits at 2 s); the second, queued behind it, is skipped at its turn.
     assert_eq!(
-        app.engine.charge(&alice, ChargeAmount(100)).await,
+        charge_to(&app.engine, &alice, ChargeAmount(100)).await,
         Err(EngineError::Timeout)
     );
     let _ = first.await.unwrap();
     faulty.set_charge_delay(std::time::Duration::ZERO);
-    let balance = app.engine.balance(&alice).await.unwrap().balance;
+    let balance = balance_of(&app.engine, &alice).await.unwrap().balance;
     assert_eq!(
         balance,
         Points(11),
@@ -132,19 +135,20 @@ async fn a_charge_whose_caller_gave_up_is_not_applied(db: TestDb) {
 async fn a_charge_committed_unseen_is_in_the_next_balance(db: TestDb) {
     let (faulty, app) = start_faulty(&db, config()).await;
     let alice = join(&app.engine, "alice").await;
-    app.engine.charge(&alice, ChargeAmount(100)).await.unwrap();
+    charge_to(&app.engine, &alice, ChargeAmount(100))
+        .await
+        .unwrap();
     faulty.lose_replies(1);
     assert_eq!(
-        app.engine.charge(&alice, ChargeAmount(50)).await,
+        charge_to(&app.engine, &alice, ChargeAmount(50)).await,
         Err(EngineError::StorageUnavailable)
     );
     assert_eq!(
-        app.engine.balance(&alice).await.unwrap().balance,
+        balance_of(&app.engine, &alice).await.unwrap().balance,
         Points(150)
     );
     assert_eq!(
-        app.engine
-            .charge(&alice, ChargeAmount(1))
+        charge_to(&app.engine, &alice, ChargeAmount(1))
             .await
             .unwrap()
             .balance,

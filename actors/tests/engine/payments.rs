@@ -41,14 +41,11 @@ async fn payment_sells_the_seat_and_admits_the_next(db: TestDb) {
     let bob = join(&app.engine, "bob").await;
     assert_eq!(bob.status, CallerStatus::Waiting);
 
-    app.engine
-        .charge(&alice, ChargeAmount(15_000))
+    charge_to(&app.engine, &alice, ChargeAmount(15_000))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 3).await.unwrap();
-    let paid = app
-        .engine
-        .pay(&alice, hold.reservation_id, None)
+    let hold = hold_as(&app.engine, &alice, session.id, 3).await.unwrap();
+    let paid = pay_as(&app.engine, &alice, hold.reservation_id, None)
         .await
         .unwrap();
     assert_eq!(paid.amount, Points(10_000));
@@ -88,13 +85,12 @@ async fn insufficient_balance_writes_nothing(db: TestDb) {
     let session = session(&db, 5).await;
     let app = start(&db, config()).await;
     let alice = admitted(&app.engine, "alice").await;
-    app.engine
-        .charge(&alice, ChargeAmount(9_999))
+    charge_to(&app.engine, &alice, ChargeAmount(9_999))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     assert_eq!(
-        app.engine.pay(&alice, hold.reservation_id, None).await,
+        pay_as(&app.engine, &alice, hold.reservation_id, None).await,
         Err(EngineError::InsufficientBalance)
     );
     assert_eq!(
@@ -108,10 +104,10 @@ async fn insufficient_balance_writes_nothing(db: TestDb) {
             .unwrap(),
         None
     );
-    app.engine.charge(&alice, ChargeAmount(1)).await.unwrap();
-    let paid = app
-        .engine
-        .pay(&alice, hold.reservation_id, None)
+    charge_to(&app.engine, &alice, ChargeAmount(1))
+        .await
+        .unwrap();
+    let paid = pay_as(&app.engine, &alice, hold.reservation_id, None)
         .await
         .unwrap();
     assert_eq!(paid.balance_after, Points(0));
@@ -129,14 +125,13 @@ async fn concurrent_payments_debit_once(db: TestDb) {
     )
     .await;
     let alice = admitted(&app.engine, "alice").await;
-    app.engine
-        .charge(&alice, ChargeAmount(100_000))
+    charge_to(&app.engine, &alice, ChargeAmount(100_000))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     let attempts = (0..20).map(|_| {
         let (engine, alice) = (app.engine.clone(), alice.clone());
-        tokio::spawn(async move { engine.pay(&alice, hold.reservation_id, None).await })
+        tokio::spawn(async move { pay_as(&engine, &alice, hold.reservation_id, None).await })
     });
     let mut outcomes = Vec::new();
     for attempt in attempts {
@@ -164,16 +159,13 @@ async fn idempotency_key_replays_the_first_payment(db: TestDb) {
     let alice = admitted(&app.engine, "alice").await;
     let bob = admitted(&app.engine, "bob").await;
     for caller in [&alice, &bob] {
-        app.engine
-            .charge(caller, ChargeAmount(50_000))
+        charge_to(&app.engine, caller, ChargeAmount(50_000))
             .await
             .unwrap();
     }
-    let first_hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
-    let second_hold = app.engine.hold(&alice, session.id, 2).await.unwrap();
-    let first = app
-        .engine
-        .pay(&alice, first_hold.reservation_id, key("k-1"))
+    let first_hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
+    let second_hold = hold_as(&app.engine, &alice, session.id, 2).await.unwrap();
+    let first = pay_as(&app.engine, &alice, first_hold.reservation_id, key("k-1"))
         .await
         .unwrap();
 
@@ -183,9 +175,7 @@ async fn idempotency_key_replays_the_first_payment(db: TestDb) {
         CallerStatus::Expired,
         "the payment ended the admission"
     );
-    let again = app
-        .engine
-        .pay(&alice, first_hold.reservation_id, key("k-1"))
+    let again = pay_as(&app.engine, &alice, first_hold.reservation_id, key("k-1"))
         .await
         .unwrap();
     assert_eq!(again, first, "the same answer");
@@ -195,22 +185,17 @@ async fn idempotency_key_replays_the_first_payment(db: TestDb) {
         "one debit"
     );
     assert_eq!(
-        app.engine
-            .pay(&alice, second_hold.reservation_id, key("k-1"))
-            .await,
+        pay_as(&app.engine, &alice, second_hold.reservation_id, key("k-1")).await,
         Err(EngineError::IdempotencyKeyReused)
     );
     assert_eq!(
-        app.engine
-            .pay(&alice, second_hold.reservation_id, key("k-2"))
-            .await,
+        pay_as(&app.engine, &alice, second_hold.reservation_id, key("k-2")).await,
         Err(EngineError::TokenExpired),
         "a new key needs an admitted token"
     );
-    let bobs_hold = app.engine.hold(&bob, session.id, 3).await.unwrap();
+    let bobs_hold = hold_as(&app.engine, &bob, session.id, 3).await.unwrap();
     assert!(
-        app.engine
-            .pay(&bob, bobs_hold.reservation_id, key("k-1"))
+        pay_as(&app.engine, &bob, bobs_hold.reservation_id, key("k-1"))
             .await
             .is_ok()
     );
@@ -230,11 +215,10 @@ async fn a_replayed_payment_ends_the_admission(db: TestDb) {
     .await;
     let alice = admitted(&app.engine, "alice").await;
     let bob = join(&app.engine, "bob").await;
-    app.engine
-        .charge(&alice, ChargeAmount(10_000))
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     let first = db
         .store
         .commit_payment(&actors::store::NewPayment {
@@ -251,11 +235,14 @@ async fn a_replayed_payment_ends_the_admission(db: TestDb) {
         CallerStatus::Admitted
     );
 
-    let replay = app
-        .engine
-        .pay(&alice, hold.reservation_id, key("before-the-crash"))
-        .await;
-    assert_eq!(replay, Ok(first));
+    let replay = pay_as(
+        &app.engine,
+        &alice,
+        hold.reservation_id,
+        key("before-the-crash"),
+    )
+    .await;
+    assert_eq!(replay, Ok(first.into()));
     assert_eq!(
         reidentify(&app.engine, &alice).await.status,
         CallerStatus::Expired
@@ -272,19 +259,22 @@ async fn another_users_reservation_is_not_found(db: TestDb) {
     let app = start(&db, config()).await;
     let alice = admitted(&app.engine, "alice").await;
     let mallory = admitted(&app.engine, "mallory").await;
-    app.engine
-        .charge(&mallory, ChargeAmount(50_000))
+    charge_to(&app.engine, &mallory, ChargeAmount(50_000))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     assert_eq!(
-        app.engine.pay(&mallory, hold.reservation_id, None).await,
+        pay_as(&app.engine, &mallory, hold.reservation_id, None).await,
         Err(EngineError::ReservationNotFound)
     );
     assert_eq!(
-        app.engine
-            .pay(&mallory, actors::domain::ReservationId(424_242), None)
-            .await,
+        pay_as(
+            &app.engine,
+            &mallory,
+            actors::domain::ReservationId(424_242),
+            None
+        )
+        .await,
         Err(EngineError::ReservationNotFound)
     );
     assert_eq!(
@@ -305,14 +295,13 @@ async fn hold_cannot_expire_while_its_payment_is_in_flight(db: TestDb) {
     let (slow, app) = start_faulty(&db, config).await;
     slow.set_payment_delay(Duration::from_secs(3));
     let alice = admitted(&app.engine, "alice").await;
-    app.engine
-        .charge(&alice, ChargeAmount(10_000))
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
         .await
         .unwrap();
-    let hold = app.engine.hold(&alice, session.id, 1).await.unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
     tokio::time::advance(Duration::from_secs(1)).await;
 
-    let paid = app.engine.pay(&alice, hold.reservation_id, None).await;
+    let paid = pay_as(&app.engine, &alice, hold.reservation_id, None).await;
     assert!(
         paid.is_ok(),
         "the payment started before the deadline: {paid:?}"

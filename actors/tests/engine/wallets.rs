@@ -22,13 +22,16 @@ async fn concurrent_charges_add_up(db: TestDb) {
     let alice = join(&app.engine, "alice").await;
     let charges = (1..=200).map(|n| {
         let (engine, alice) = (app.engine.clone(), alice.clone());
-        tokio::spawn(async move { engine.charge(&alice, ChargeAmount(n)).await })
+        tokio::spawn(async move { charge_to(&engine, &alice, ChargeAmount(n)).await })
     });
     for charge in charges {
         charge.await.unwrap().unwrap();
     }
     let expected = Points((1..=200).sum());
-    assert_eq!(app.engine.balance(&alice).await.unwrap().balance, expected);
+    assert_eq!(
+        balance_of(&app.engine, &alice).await.unwrap().balance,
+        expected
+    );
     assert_eq!(db.store.balance(&alice.user_id).await.unwrap(), expected);
 }
 
@@ -45,8 +48,7 @@ async fn balance_needs_a_live_token(db: TestDb) {
     let first = admitted(&app.engine, "first").await;
     let waiting = join(&app.engine, "waiting").await;
     assert_eq!(
-        app.engine
-            .charge(&waiting, ChargeAmount(5))
+        charge_to(&app.engine, &waiting, ChargeAmount(5))
             .await
             .unwrap()
             .balance,
@@ -55,7 +57,7 @@ async fn balance_needs_a_live_token(db: TestDb) {
     let mut expired = first.clone();
     expired.status = actors::CallerStatus::Expired;
     assert_eq!(
-        app.engine.balance(&expired).await,
+        balance_of(&app.engine, &expired).await,
         Err(EngineError::InvalidToken)
     );
 }
@@ -72,7 +74,9 @@ async fn idle_wallet_stops_and_returns(db: TestDb) {
     )
     .await;
     let alice = join(&app.engine, "alice").await;
-    app.engine.charge(&alice, ChargeAmount(700)).await.unwrap();
+    charge_to(&app.engine, &alice, ChargeAmount(700))
+        .await
+        .unwrap();
     assert_eq!(app.engine.running_wallets(), 1);
     for _ in 0..4 {
         tokio::time::advance(Duration::from_secs(30)).await;
@@ -80,7 +84,7 @@ async fn idle_wallet_stops_and_returns(db: TestDb) {
     }
     assert_eq!(app.engine.running_wallets(), 0, "the idle wallet stopped");
     assert_eq!(
-        app.engine.balance(&alice).await.unwrap().balance,
+        balance_of(&app.engine, &alice).await.unwrap().balance,
         Points(700)
     );
     assert_eq!(app.engine.running_wallets(), 1);

@@ -10,7 +10,7 @@ use super::error::ApiError;
 
 /// Declares one constructor per fixed error: status, stable code, Korean message, and
 /// for a 503 the seconds a client should wait before retrying.
-macro_rules! catalogue {
+macro_rules! codes {
     ($($(#[$doc:meta])* $name:ident => $status:ident, $code:literal, $msg:literal $(, retry $secs:literal)?;)*) => {
         impl ApiError {
             $(
@@ -26,7 +26,7 @@ macro_rules! catalogue {
 }
 
 // The seed's messages, verbatim, for the contract's errors; this project's wording for the rest.
-catalogue! {
+codes! {
     /// Token missing, malformed or unknown (or expired, where a live token is needed).
     invalid_token => FORBIDDEN, "INVALID_TOKEN", "유효하지 않은 토큰입니다.";
     /// Token known but its admission ended or it was evicted.

@@ -1,0 +1,56 @@
+//! Every tunable of the engine, with the contract's defaults.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+/// Every tunable of the engine. The defaults are the contract's.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Life of an unpaid hold.
+    pub hold_ttl: Duration,
+    /// How long an admitted token may act.
+    pub active_ttl: Duration,
+    /// Admitted tokens at once.
+    pub max_active: usize,
+    /// A waiting token unpolled this long is evicted.
+    pub waiting_idle: Duration,
+    /// Live holds per user per session.
+    pub max_holds_per_user: u32,
+    /// A payment ends the payer's admission.
+    pub expire_token_on_payment: bool,
+    /// At most this many admissions per second, if set.
+    pub admission_rate_per_sec: Option<NonZeroU32>,
+    /// Requests queued at one actor at most; past it, 503.
+    pub mailbox_capacity: usize,
+    /// How long a caller waits for an actor's answer.
+    pub call_timeout: Duration,
+    /// A wallet stops after this long without a message.
+    pub wallet_idle: Duration,
+    /// Commit the actors' writes together (see `store::group_commit`); off, each
+    /// write is its own transaction.
+    pub group_commit: bool,
+    /// Actor restarts allowed within `restart_window` before the engine gives up.
+    pub max_restarts: usize,
+    /// See `max_restarts`.
+    pub restart_window: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            hold_ttl: Duration::from_secs(5 * 60),
+            active_ttl: Duration::from_secs(10 * 60),
+            max_active: 100,
+            waiting_idle: Duration::from_secs(60),
+            max_holds_per_user: 4,
+            expire_token_on_payment: true,
+            admission_rate_per_sec: None,
+            mailbox_capacity: 4096,
+            call_timeout: Duration::from_secs(5),
+            wallet_idle: Duration::from_secs(60),
+            group_commit: true,
+            max_restarts: 20,
+            restart_window: Duration::from_secs(10),
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Opening the database, starting the engine on it, and learning when it stops.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ractor::Actor;
+use tokio::task::JoinHandle;
+
+use super::{Engine, EngineConfig, Inner};
+use crate::catalog::Catalog;
+use crate::clock::Clock;
+use crate::error::{EngineError, EngineResult};
+use crate::mailbox::Mailbox;
+use crate::registry::Registry;
+use crate::session::HoldConfig;
+use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
+use crate::store::{Store, StoreError};
+use crate::supervisor::{Supervisor, SupervisorArgs};
+use crate::waiting_room::{PublishedRoom, RoomConfig};
+
+/// An open, migrated database for the engine to run on.
+#[derive(Clone)]
+pub struct Database {
+    store: Arc<dyn Store>,
+}
+
+/// Why the database could not be opened or migrated.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct OpenError(StoreError);
+
+impl Database {
+    /// Opens (and migrates) the database at `url`: `sqlite:FILE` or `postgres://…`.
+    pub async fn open(url: &str) -> Result<Database, OpenError> {
+        let store = crate::store::open(url).await.map_err(OpenError)?;
+        Ok(Database { store })
+    }
+
+    /// `"postgres"` or `"sqlite"`.
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+}
+
+/// Tests start the engine on stores of their own (fault-injecting, off-clock).
+#[cfg(feature = "testkit")]
+impl From<Arc<dyn Store>> for Database {
+    fn from(store: Arc<dyn Store>) -> Self {
+        Database { store }
+    }
+}
+
+/// Why the engine stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineStop {
+    /// [`Engine::shutdown`] was called.
+    Shutdown,
+    /// The supervisor gave up (children failed faster than its restart budget) or died:
+    /// fatal for the process.
+    Failed,
+}
+
+/// Resolves when the engine's supervisor stops.
+pub struct EngineMonitor {
+    supervisor: JoinHandle<()>,
+    shutting_down: Arc<AtomicBool>,
+}
+
+impl EngineMonitor {
+    /// Waits until the supervisor has stopped, and says why.
+    pub async fn stopped(self) -> EngineStop {
+        let _ = self.supervisor.await;
+        if self.shutting_down.load(Ordering::SeqCst) {
+            EngineStop::Shutdown
+        } else {
+            EngineStop::Failed
+        }
+    }
+}
+
+impl Engine {
+    /// Reads the catalog and starts the supervisor, which starts the waiting room
+    /// and one actor per session, each rebuilding its state from the store.
+    pub async fn start(
+        database: Database,
+        config: EngineConfig,
+    ) -> EngineResult<(Engine, EngineMonitor)> {
+        Self::start_on(database.store, config, Clock::start()).await
+    }
+
+    /// [`Engine::start`] with a given clock: tests that restart the engine under
+    /// tokio's paused clock pass the same clock to both, so time runs on across
+    /// the restart as it would on a real wall clock.
+    #[cfg(feature = "testkit")]
+    pub async fn start_with_clock(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> EngineResult<(Engine, EngineMonitor)> {
+        Self::start_on(store, config, clock).await
+    }
+
+    async fn start_on(
+        store: Arc<dyn Store>,
+        config: EngineConfig,
+        clock: Clock,
+    ) -> EngineResult<(Engine, EngineMonitor)> {
+        let store = if config.group_commit {
+            let settings = GroupCommitSettings::for_backend(store.backend());
+            GroupCommit::wrap(store, settings)
+        } else {
+            store
+        };
+        let catalog = Arc::new(Catalog::from_store(store.catalog().await?));
+        let registry = Arc::new(Registry::default());
+        let published = Arc::new(PublishedRoom::default());
+        let args = SupervisorArgs {
+            store: store.clone(),
+            clock,
+            registry: registry.clone(),
+            published: published.clone(),
+            catalog: catalog.clone(),
+            room: RoomConfig {
+                max_active: config.max_active,
+                active_ttl: config.active_ttl,
+                waiting_idle: config.waiting_idle,
+                admission_rate_per_sec: config.admission_rate_per_sec,
+            },
+            holds: HoldConfig {
+                hold_ttl: config.hold_ttl,
+                max_holds_per_user: config.max_holds_per_user,
+                wallet_timeout: config.call_timeout,
+            },
+            wallet_idle: config.wallet_idle,
+            mailbox_capacity: config.mailbox_capacity,
+            max_restarts: config.max_restarts,
+            restart_window: config.restart_window,
+        };
+        let (supervisor, join) = Actor::spawn(None, Supervisor, args)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "engine could not start");
+                EngineError::StorageUnavailable
+            })?;
+        let shutting_down = Arc::new(AtomicBool::new(false));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                clock,
+                shutting_down: shutting_down.clone(),
+                store,
+                supervisor: Mailbox::new(supervisor, config.mailbox_capacity),
+                config,
+                registry,
+                published,
+                catalog,
+            }),
+        };
+        let monitor = EngineMonitor {
+            supervisor: join,
+            shutting_down,
+        };
+        Ok((engine, monitor))
+    }
+}
+
+impl Engine {
+    /// Stops every actor and waits for them.
+    pub async fn shutdown(&self) {
+        self.inner.shutting_down.store(true, Ordering::SeqCst);
+        // Told first, the supervisor takes its children's stopping for what it is.
+        let _ = self
+            .inner
+            .supervisor
+            .ask(
+                |reply| crate::supervisor::SupervisorMsg::Shutdown { reply },
+                self.inner.config.call_timeout,
+            )
+            .await;
+        let supervisor = self.inner.supervisor.actor();
+        supervisor
+            .drain_children_and_wait(Some(self.inner.config.call_timeout))
+            .await;
+        supervisor.stop(Some("shutdown".into()));
+    }
+}
