@@ -111,38 +111,14 @@ async fn batched_and_alone(
     }
 }
 
-/// What each op's own method answers, one after the other.
+/// What each op answers alone ([`Store::apply`], which every typed write method
+/// is), one after the other, each in its own transaction.
 async fn apply_each(store: &dyn Store, ops: &[WriteOp]) -> Vec<Result<WriteOutcome, StoreError>> {
     let mut answers = Vec::with_capacity(ops.len());
     for op in ops {
-        answers.push(apply_one(store, op).await);
+        answers.push(store.apply(op.clone()).await);
     }
     answers
-}
-
-/// What `op`'s own method answers (one transaction per op).
-async fn apply_one(store: &dyn Store, op: &WriteOp) -> Result<WriteOutcome, StoreError> {
-    match op {
-        WriteOp::InsertHold(hold) => store.insert_hold(hold).await.map(WriteOutcome::Hold),
-        WriteOp::EndHold { id, status, at } => store
-            .end_hold(*id, *status, *at)
-            .await
-            .map(WriteOutcome::HoldEnded),
-        WriteOp::Charge { user, amount, at } => store
-            .charge(user, *amount, *at)
-            .await
-            .map(WriteOutcome::Balance),
-        WriteOp::CommitPayment(p) => store.commit_payment(p).await.map(WriteOutcome::Payment),
-        WriteOp::InsertTokens(t) => store.insert_tokens(t).await.map(|()| WriteOutcome::Done),
-        WriteOp::AdmitTokens { tokens, at } => store
-            .admit_tokens(tokens, *at)
-            .await
-            .map(|()| WriteOutcome::Done),
-        WriteOp::EndTokens { tokens, state, at } => store
-            .end_tokens(tokens, *state, *at)
-            .await
-            .map(|()| WriteOutcome::Done),
-    }
 }
 
 /// Sets up a session, wallets, holds (one paid), a token, and returns a batch that

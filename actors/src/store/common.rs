@@ -1,11 +1,13 @@
-//! What the two SQL backends share: the records rows decode into (the same Rust
-//! types decode from either database), their conversion to the store's rows,
-//! error classification, and pool options.
+//! What the two SQL backends share that is not tied to one of them (compiled
+//! once, unlike `sql/`): the records rows decode into (the same Rust types decode
+//! from either database), their conversion to the store's rows, error
+//! classification, and pool options.
 //!
 //! Both schemas name their columns alike, and sqlx decodes `BIGINT`/`INTEGER`,
 //! `TIMESTAMPTZ`/RFC 3339 `TEXT` and `DATE`/`YYYY-MM-DD` `TEXT` into the same Rust
-//! types, so a record derived once with [`sqlx::FromRow`] serves both. Queries
-//! select the token as text on both (`token::text` on Postgres).
+//! types, so a record derived once with [`sqlx::FromRow`] serves both. A token is
+//! the one column that differs: a binary `uuid` on Postgres, text on SQLite
+//! ([`TokenRecord`] takes either).
 
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use sqlx::error::{DatabaseError, ErrorKind};

@@ -5,8 +5,8 @@
 //! waiting on the commit's fsync. Committing them one by one caps the engine at the
 //! disk's fsyncs per second; committing them together pays one fsync per batch.
 //!
-//! Each write method of [`GroupCommit`] puts its [`WriteOp`] and a reply slot in a
-//! bounded queue and waits. Writer tasks take the first queued op, then whatever
+//! Every single write reaches [`GroupCommit`] as a [`WriteOp`] ([`Store::apply`]);
+//! it puts the op and a reply slot in a bounded queue and waits. Writer tasks take the first queued op, then whatever
 //! else is already queued (up to [`GroupCommitSettings::max_batch`]), and hand the
 //! batch to the inner store's [`Store::apply_batch`]: one transaction, a savepoint
 //! per op. Only after that transaction has committed does each caller get its own
@@ -46,27 +46,20 @@
 //! is applied even if its caller stops waiting for the answer.
 //!
 //! Reads, [`Store::create_concert`] and [`Store::create_session`] (admin writes,
-//! rare) pass straight through, as does [`Store::apply_batch`] itself.
+//! rare) pass straight through, as does [`Store::apply_batch`] itself: it is a
+//! [`Decorator`] that overrides only `apply`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use writer::{Counters, Job, writer};
 
-use super::{
-    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
-};
-use crate::domain::{
-    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
-    UserId,
-};
+use super::{Decorator, Store, StoreError, WriteOp, WriteOutcome};
 
 mod writer;
 
@@ -198,154 +191,15 @@ impl GroupCommit {
     }
 }
 
-/// The answer of an op whose outcome is not the variant its method answers: a
-/// broken store, reported rather than panicked on.
-fn mismatch(outcome: &WriteOutcome) -> StoreError {
-    StoreError::Unavailable(format!("group commit: unexpected outcome {outcome:?}"))
-}
-
 #[async_trait]
-impl Store for GroupCommit {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
+impl Decorator for GroupCommit {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
     }
 
-    // ---- passed through ----
-
-    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
-        self.inner.create_concert(title).await
-    }
-
-    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
-        self.inner.create_session(session).await
-    }
-
-    async fn catalog(&self) -> Result<Catalog, StoreError> {
-        self.inner.catalog().await
-    }
-
-    async fn live_reservations(
-        &self,
-        session: SessionId,
-    ) -> Result<Vec<ReservationRow>, StoreError> {
-        self.inner.live_reservations(session).await
-    }
-
-    async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
-        self.inner.reservation(id).await
-    }
-
-    async fn balance(&self, user: &UserId) -> Result<Points, StoreError> {
-        self.inner.balance(user).await
-    }
-
-    async fn payment_by_key(
-        &self,
-        user: &UserId,
-        key: &IdempotencyKey,
-    ) -> Result<Option<PaymentRow>, StoreError> {
-        self.inner.payment_by_key(user, key).await
-    }
-
-    async fn payment_for_reservation(
-        &self,
-        id: ReservationId,
-    ) -> Result<Option<PaymentRow>, StoreError> {
-        self.inner.payment_for_reservation(id).await
-    }
-
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        self.inner.live_tokens().await
-    }
-
-    async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
-        self.inner.token(token).await
-    }
-
-    async fn max_token_seq(&self) -> Result<i64, StoreError> {
-        self.inner.max_token_seq().await
-    }
-
-    /// Already a batch: one transaction of the inner store, not queued.
-    async fn apply_batch(
-        &self,
-        ops: &[WriteOp],
-    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-        self.inner.apply_batch(ops).await
-    }
-
-    // ---- batched ----
-
-    async fn insert_hold(&self, hold: &NewHold) -> Result<ReservationRow, StoreError> {
-        match self.submit(WriteOp::InsertHold(hold.clone())).await? {
-            WriteOutcome::Hold(row) => Ok(row),
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    async fn end_hold(
-        &self,
-        id: ReservationId,
-        status: ReservationStatus,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        match self.submit(WriteOp::EndHold { id, status, at }).await? {
-            WriteOutcome::HoldEnded(ended) => Ok(ended),
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    async fn charge(
-        &self,
-        user: &UserId,
-        amount: ChargeAmount,
-        at: DateTime<Utc>,
-    ) -> Result<Points, StoreError> {
-        let user = user.clone();
-        match self.submit(WriteOp::Charge { user, amount, at }).await? {
-            WriteOutcome::Balance(balance) => Ok(balance),
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    async fn commit_payment(&self, payment: &NewPayment) -> Result<PaymentRow, StoreError> {
-        match self.submit(WriteOp::CommitPayment(payment.clone())).await? {
-            WriteOutcome::Payment(row) => Ok(row),
-            other => Err(mismatch(&other)),
-        }
-    }
-
-    async fn insert_tokens(&self, tokens: &[TokenRow]) -> Result<(), StoreError> {
-        done(self.submit(WriteOp::InsertTokens(tokens.to_vec())).await?)
-    }
-
-    async fn admit_tokens(
-        &self,
-        tokens: &[QueueToken],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let tokens = tokens.to_vec();
-        done(self.submit(WriteOp::AdmitTokens { tokens, at }).await?)
-    }
-
-    async fn end_tokens(
-        &self,
-        tokens: &[QueueToken],
-        state: TokenState,
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let tokens = tokens.to_vec();
-        done(
-            self.submit(WriteOp::EndTokens { tokens, state, at })
-                .await?,
-        )
-    }
-}
-
-/// The answer of a token write.
-fn done(outcome: WriteOutcome) -> Result<(), StoreError> {
-    match outcome {
-        WriteOutcome::Done => Ok(()),
-        other => Err(mismatch(&other)),
+    /// Every single write is queued and batched. Everything else (reads, admin
+    /// writes, and `apply_batch`, already a batch) passes straight through.
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.submit(op).await
     }
 }

@@ -9,9 +9,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use actors::store::{BatchResult, Decorator, Store, StoreError, TokenRow, WriteOp, WriteOutcome};
+
 /// See the module docs. Every method forwards to `inner`, with the faults set.
 pub struct FaultyStore {
-    inner: Arc<dyn actors::store::Store>,
+    inner: Arc<dyn Store>,
     payment_delay: Mutex<Duration>,
     charge_delay: Mutex<Duration>,
     token_delay: Mutex<Duration>,
@@ -26,7 +28,7 @@ pub struct FaultyStore {
 
 impl FaultyStore {
     /// A decorator that injects nothing until told to.
-    pub fn new(inner: Arc<dyn actors::store::Store>) -> Arc<Self> {
+    pub fn new(inner: Arc<dyn Store>) -> Arc<Self> {
         Arc::new(Self {
             inner,
             payment_delay: Mutex::new(Duration::ZERO),
@@ -109,7 +111,8 @@ impl FaultyStore {
         self.token_writes.load(Ordering::SeqCst)
     }
 
-    /// The next `n` batches commit, but their callers are told `Unavailable`.
+    /// The next `n` commits (batches, or single writes) go through, but their
+    /// callers are told `Unavailable`.
     pub fn lose_replies(&self, n: usize) {
         self.lost_replies.store(n, Ordering::SeqCst);
     }
@@ -119,143 +122,69 @@ impl FaultyStore {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
     }
+
+    /// The delays and signals of these writes, before they commit.
+    async fn before_commit(&self, ops: &[WriteOp]) {
+        // A payment alone or in a batch (under group commit, always in one).
+        if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
+            self.payment_started.notify_one();
+            tokio::time::sleep(self.payment_delay()).await;
+        }
+        if ops.iter().any(|op| matches!(op, WriteOp::Charge { .. })) {
+            tokio::time::sleep(self.charge_delay()).await;
+        }
+        let token_writes = ops
+            .iter()
+            .filter(|op| matches!(op, WriteOp::InsertTokens(_)))
+            .count();
+        if token_writes > 0 {
+            self.token_writes.fetch_add(token_writes, Ordering::SeqCst);
+            let delay = *self.token_delay.lock().unwrap();
+            tokio::time::sleep(delay).await;
+        }
+        if ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. }))
+        {
+            self.token_update().await;
+        }
+    }
+
+    /// A reply lost after the commit, if one is due.
+    fn after_commit(&self) -> Result<(), StoreError> {
+        if self.take_lost_reply() {
+            return Err(StoreError::Unavailable(
+                "injected: reply lost after COMMIT".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
-mod forwarding {
-    use super::FaultyStore;
-    use actors::domain::*;
-    use actors::store::*;
-    use chrono::{DateTime, Utc};
+/// Every write arrives as a `WriteOp`, alone (`apply`) or batched (`apply_batch`):
+/// the faults are set on those two, and everything else forwards.
+#[async_trait::async_trait]
+impl Decorator for FaultyStore {
+    fn inner(&self) -> &dyn Store {
+        &*self.inner
+    }
 
-    #[async_trait::async_trait]
-    impl Store for FaultyStore {
-        fn backend(&self) -> &'static str {
-            self.inner.backend()
-        }
-        async fn create_concert(&self, t: &ConcertTitle) -> Result<ConcertRow, StoreError> {
-            self.inner.create_concert(t).await
-        }
-        async fn create_session(&self, s: &NewSession) -> Result<SessionRow, StoreError> {
-            self.inner.create_session(s).await
-        }
-        async fn catalog(&self) -> Result<Catalog, StoreError> {
-            self.inner.catalog().await
-        }
-        async fn live_reservations(&self, s: SessionId) -> Result<Vec<ReservationRow>, StoreError> {
-            self.inner.live_reservations(s).await
-        }
-        async fn insert_hold(&self, h: &NewHold) -> Result<ReservationRow, StoreError> {
-            self.inner.insert_hold(h).await
-        }
-        async fn end_hold(
-            &self,
-            id: ReservationId,
-            s: ReservationStatus,
-            at: DateTime<Utc>,
-        ) -> Result<bool, StoreError> {
-            self.inner.end_hold(id, s, at).await
-        }
-        async fn reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<ReservationRow>, StoreError> {
-            self.inner.reservation(id).await
-        }
-        async fn balance(&self, u: &UserId) -> Result<Points, StoreError> {
-            self.inner.balance(u).await
-        }
-        async fn charge(
-            &self,
-            u: &UserId,
-            a: ChargeAmount,
-            at: DateTime<Utc>,
-        ) -> Result<Points, StoreError> {
-            self.inner.charge(u, a, at).await
-        }
-        async fn commit_payment(&self, p: &NewPayment) -> Result<PaymentRow, StoreError> {
-            tokio::time::sleep(self.payment_delay()).await;
-            self.inner.commit_payment(p).await
-        }
-        async fn payment_by_key(
-            &self,
-            u: &UserId,
-            k: &IdempotencyKey,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_by_key(u, k).await
-        }
-        async fn payment_for_reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_for_reservation(id).await
-        }
-        async fn insert_tokens(&self, t: &[TokenRow]) -> Result<(), StoreError> {
-            self.token_writes
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.inner.insert_tokens(t).await
-        }
-        async fn admit_tokens(
-            &self,
-            t: &[QueueToken],
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.token_update().await;
-            self.inner.admit_tokens(t, at).await
-        }
-        async fn end_tokens(
-            &self,
-            t: &[QueueToken],
-            s: TokenState,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.token_update().await;
-            self.inner.end_tokens(t, s, at).await
-        }
-        async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-            self.restore().await;
-            self.inner.live_tokens().await
-        }
-        async fn token(&self, t: QueueToken) -> Result<Option<TokenRow>, StoreError> {
-            self.inner.token(t).await
-        }
-        async fn max_token_seq(&self) -> Result<i64, StoreError> {
-            self.inner.max_token_seq().await
-        }
-        async fn apply_batch(
-            &self,
-            ops: &[WriteOp],
-        ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-            // Under group commit every payment arrives here: as slow as `commit_payment`.
-            if ops.iter().any(|op| matches!(op, WriteOp::CommitPayment(_))) {
-                self.payment_started.notify_one();
-                tokio::time::sleep(self.payment_delay()).await;
-            }
-            if ops.iter().any(|op| matches!(op, WriteOp::Charge { .. })) {
-                tokio::time::sleep(self.charge_delay()).await;
-            }
-            let token_writes = ops
-                .iter()
-                .filter(|op| matches!(op, WriteOp::InsertTokens(_)))
-                .count();
-            if token_writes > 0 {
-                self.token_writes
-                    .fetch_add(token_writes, std::sync::atomic::Ordering::SeqCst);
-                let delay = *self.token_delay.lock().unwrap();
-                tokio::time::sleep(delay).await;
-            }
-            if ops
-                .iter()
-                .any(|op| matches!(op, WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. }))
-            {
-                self.token_update().await;
-            }
-            let answers = self.inner.apply_batch(ops).await?;
-            if self.take_lost_reply() {
-                return Err(StoreError::Unavailable(
-                    "injected: reply lost after COMMIT".into(),
-                ));
-            }
-            Ok(answers)
-        }
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.before_commit(std::slice::from_ref(&op)).await;
+        let answer = self.inner.apply(op).await?;
+        self.after_commit()?;
+        Ok(answer)
+    }
+
+    async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
+        self.before_commit(ops).await;
+        let answers = self.inner.apply_batch(ops).await?;
+        self.after_commit()?;
+        Ok(answers)
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        self.restore().await;
+        self.inner.live_tokens().await
     }
 }

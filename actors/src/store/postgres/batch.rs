@@ -31,18 +31,18 @@
 
 use std::collections::HashMap;
 
-use sqlx::postgres::{PgConnection, PgPool, Postgres};
-use sqlx::{Connection, Transaction};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgPool};
 
-use super::{tokens, writes};
+use super::tokens;
+use super::writes::{apply, apply_in, under_savepoint};
 use crate::store::common::{RESERVATION_COLUMNS, ReservationRecord, micros, rows, store_error};
-use crate::store::{NewHold, ReservationRow, StoreError, TokenRow, WriteOp, WriteOutcome};
+use crate::store::{
+    BatchResult, NewHold, ReservationRow, StoreError, TokenRow, WriteOp, WriteOutcome,
+};
 
 /// See the module docs.
-pub(super) async fn apply_batch(
-    pool: &PgPool,
-    ops: &[WriteOp],
-) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+pub(super) async fn apply_batch(pool: &PgPool, ops: &[WriteOp]) -> BatchResult {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
@@ -153,61 +153,9 @@ async fn as_one_statement(
     }
 }
 
-/// Applies one op under a savepoint. The inner result is the op's own answer; the
-/// outer `Err` means the savepoint itself could not be set, released or rolled back,
-/// so the transaction is in an unknown state and must not be committed.
-async fn under_savepoint(
-    conn: &mut PgConnection,
-    op: &WriteOp,
-) -> Result<Result<WriteOutcome, StoreError>, StoreError> {
-    apply_in(conn.begin().await.map_err(store_error)?, op).await
-}
-
-/// Applies one op in `tx` (a transaction, or a savepoint inside one), committing it
-/// if the op succeeded and rolling it back if not. The outer `Err` is the commit's or
-/// rollback's own failure.
-async fn apply_in(
-    mut tx: Transaction<'_, Postgres>,
-    op: &WriteOp,
-) -> Result<Result<WriteOutcome, StoreError>, StoreError> {
-    let result = apply(&mut tx, op).await;
-    match result {
-        Ok(_) => tx.commit().await.map_err(store_error)?,
-        Err(_) => tx.rollback().await.map_err(store_error)?,
-    }
-    Ok(result)
-}
-
-/// One op, inside the caller's transaction.
-async fn apply(conn: &mut PgConnection, op: &WriteOp) -> Result<WriteOutcome, StoreError> {
-    match op {
-        WriteOp::InsertHold(hold) => writes::insert_hold(conn, hold)
-            .await
-            .map(WriteOutcome::Hold),
-        WriteOp::EndHold { id, status, at } => writes::end_hold(conn, *id, *status, *at)
-            .await
-            .map(WriteOutcome::HoldEnded),
-        WriteOp::Charge { user, amount, at } => writes::charge(conn, user, *amount, *at)
-            .await
-            .map(WriteOutcome::Balance),
-        WriteOp::CommitPayment(payment) => writes::commit_payment(conn, payment)
-            .await
-            .map(WriteOutcome::Payment),
-        WriteOp::InsertTokens(rows) => tokens::insert(conn, &rows.iter().collect::<Vec<_>>())
-            .await
-            .map(|()| WriteOutcome::Done),
-        WriteOp::AdmitTokens { tokens, at } => tokens::admit(conn, tokens, *at)
-            .await
-            .map(|()| WriteOutcome::Done),
-        WriteOp::EndTokens { tokens, state, at } => tokens::end(conn, tokens, *state, *at)
-            .await
-            .map(|()| WriteOutcome::Done),
-    }
-}
-
 /// A run of token inserts as one, under a savepoint: true if it went in; false if it
 /// was refused (rolled back: the caller applies the ops one at a time). The `Err` is
-/// the savepoint's own failure, as in [`under_savepoint`].
+/// the savepoint's own failure, as in `writes::under_savepoint`.
 async fn tokens_under_savepoint(
     conn: &mut PgConnection,
     runs: &[&[TokenRow]],
@@ -228,7 +176,7 @@ async fn tokens_under_savepoint(
 
 /// A run of holds in one statement, under a savepoint. `None` if the statement was
 /// refused as a whole: it is rolled back, and the caller applies the holds one at
-/// a time. The outer `Err` is the savepoint's own failure, as in [`under_savepoint`].
+/// a time. The outer `Err` is the savepoint's own failure, as in `writes::under_savepoint`.
 async fn holds_under_savepoint(
     conn: &mut PgConnection,
     holds: &[&NewHold],

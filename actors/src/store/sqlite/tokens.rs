@@ -1,19 +1,34 @@
-//! The waiting room's tokens on SQLite: new tokens go in as multi-row `INSERT`s
-//! in one transaction; updates take the tokens as one JSON array (`json_each`).
-//! The writes take a connection, so that a group-commit batch runs them inside its
-//! transaction (`writes.rs`).
+//! The waiting room's tokens on SQLite: tokens are text; new tokens go in as
+//! multi-row `INSERT`s, and updates take the tokens as one JSON array
+//! (`json_each`). The statements that update tokens are shared
+//! (`sql/writes.rs`); this is what they bind.
 
-use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
-use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{Sqlite, SqliteConnection};
 
 use crate::domain::QueueToken;
-use crate::store::common::{
-    TokenRecord, ended_state, micros, rows, store_error, token_error, token_text,
-};
-use crate::store::{StoreError, TokenRow, TokenState};
+use crate::store::common::{micros, token_error, token_text};
+use crate::store::{StoreError, TokenRow};
 
-const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
+/// How a token is bound and read back.
+pub(super) type Key = String;
+
+/// A token as bound.
+pub(super) fn key(token: QueueToken) -> Key {
+    token_text(token)
+}
+
+/// Matches the tokens [`list`] binds as `$1`.
+pub(super) const IN_LIST: &str = "token IN (SELECT value FROM json_each($1))";
+
+/// Many tokens as one parameter, whatever their number: a JSON array of their text.
+pub(super) fn list(tokens: &[QueueToken]) -> String {
+    let texts: Vec<Key> = tokens.iter().copied().map(key).collect();
+    serde_json::Value::from(texts).to_string()
+}
+
+/// [`Store::max_token_seq`](crate::store::Store::max_token_seq).
+pub(super) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM queue_tokens";
 
 /// Rows per `INSERT`: 6 parameters each, far below SQLite's limit of 32766.
 const TOKENS_PER_INSERT: usize = 1000;
@@ -23,7 +38,7 @@ const TOKENS_PER_INSERT: usize = 1000;
 /// transaction.
 pub(super) async fn insert(
     conn: &mut SqliteConnection,
-    tokens: &[TokenRow],
+    tokens: &[&TokenRow],
 ) -> Result<(), StoreError> {
     for chunk in tokens.chunks(TOKENS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
@@ -44,93 +59,4 @@ pub(super) async fn insert(
             .map_err(token_error)?;
     }
     Ok(())
-}
-
-/// [`Store::admit_tokens`](crate::store::Store::admit_tokens).
-pub(super) async fn admit(
-    conn: &mut SqliteConnection,
-    tokens: &[QueueToken],
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    // The tokens travel as one JSON array: one parameter, whatever their number.
-    sqlx::query(
-        "UPDATE queue_tokens SET state = 'admitted', admitted_at = $2 \
-         WHERE token IN (SELECT value FROM json_each($1)) AND state = 'waiting'",
-    )
-    .bind(token_array(tokens))
-    .bind(micros(at))
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
-
-/// [`Store::end_tokens`](crate::store::Store::end_tokens).
-pub(super) async fn end(
-    conn: &mut SqliteConnection,
-    tokens: &[QueueToken],
-    state: TokenState,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let state = ended_state(state)?;
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE queue_tokens SET state = $2, ended_at = $3 \
-         WHERE token IN (SELECT value FROM json_each($1)) AND state IN ('waiting', 'admitted')",
-    )
-    .bind(token_array(tokens))
-    .bind(state)
-    .bind(micros(at))
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    Ok(())
-}
-
-/// [`Store::live_tokens`](crate::store::Store::live_tokens).
-pub(super) async fn live(pool: &SqlitePool) -> Result<Vec<TokenRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {TOKEN_COLUMNS} FROM queue_tokens \
-         WHERE state IN ('waiting', 'admitted') ORDER BY seq"
-    ));
-    let records: Vec<TokenRecord> = sqlx::query_as(sql)
-        .fetch_all(pool)
-        .await
-        .map_err(store_error)?;
-    rows(records)
-}
-
-/// [`Store::token`](crate::store::Store::token).
-pub(super) async fn get(
-    pool: &SqlitePool,
-    token: QueueToken,
-) -> Result<Option<TokenRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {TOKEN_COLUMNS} FROM queue_tokens WHERE token = $1"
-    ));
-    let record: Option<TokenRecord> = sqlx::query_as(sql)
-        .bind(token_text(token))
-        .fetch_optional(pool)
-        .await
-        .map_err(store_error)?;
-    record.map(TokenRow::try_from).transpose()
-}
-
-/// [`Store::max_token_seq`](crate::store::Store::max_token_seq).
-pub(super) async fn max_seq(pool: &SqlitePool) -> Result<i64, StoreError> {
-    sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM queue_tokens")
-        .fetch_one(pool)
-        .await
-        .map_err(store_error)
-}
-
-/// Tokens as a JSON array of their text, for `json_each`.
-fn token_array(tokens: &[QueueToken]) -> String {
-    let texts: Vec<String> = tokens.iter().copied().map(token_text).collect();
-    serde_json::Value::from(texts).to_string()
 }

@@ -2,9 +2,7 @@
 //! own answer only once it is committed, overload is refused at once, and a failed
 //! batch or a vanished writer is an error, never a hang. On both backends.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
@@ -13,7 +11,9 @@ use actors::store::group_commit::{GroupCommit, GroupCommitSettings};
 use actors::store::{Store, StoreError};
 use actors::testkit::{TestDb, new_hold, seed_session, user};
 use chrono::{DateTime, TimeZone, Utc};
-use tokio::sync::Semaphore;
+use decorators::{Bare, Fault, Gated};
+
+mod decorators;
 
 fn at(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 7, 1, 10, 0, 0).unwrap() + chrono::Duration::seconds(secs)
@@ -40,8 +40,8 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 }
 
 /// A charge through `store`, in a task of its own.
-fn charge(
-    store: &Arc<GroupCommit>,
+fn charge<S: Store + ?Sized>(
+    store: &Arc<S>,
     who: &str,
     amount: i64,
 ) -> tokio::task::JoinHandle<Result<Points, StoreError>> {
@@ -65,6 +65,7 @@ backend_tests! {
     callers_hear_an_error_when_the_writers_are_gone,
     dropping_it_stops_its_writers,
     max_wait_gathers_writes_that_arrive_apart,
+    decorators_above_and_below_keep_writes_batched,
 }
 
 async fn concurrent_callers_share_commits_and_each_hears_its_own_answer(db: TestDb) {
@@ -313,171 +314,35 @@ async fn max_wait_gathers_writes_that_arrive_apart(db: TestDb) {
     assert_eq!((stats.batches, stats.ops), (1, 2), "{stats:?}");
 }
 
-// ---- a store with faults on demand ----
+async fn decorators_above_and_below_keep_writes_batched(db: TestDb) {
+    // callers -> Bare -> GroupCommit -> Bare -> Gated (counts batches) -> store.
+    let gated = Gated::new(db.store.clone(), true);
+    let one_writer = GroupCommitSettings {
+        writers: 1,
+        ..settings(&db)
+    };
+    let below = Arc::new(Bare(gated.clone()));
+    let group = Arc::new(GroupCommit::new(below, one_writer));
+    let store = Arc::new(Bare(group.clone()));
 
-/// What [`Gated`] does with a batch.
-#[derive(Debug, Clone, Copy)]
-enum Fault {
-    /// Forward it.
-    Pass,
-    /// Fail the transaction: the outer `Err`.
-    Fail,
-    /// Panic.
-    Panic,
-}
+    // One write holds the writer at the gate while ten more queue behind it.
+    let first = charge(&store, "first", 1);
+    until("the writer to start a batch", || gated.entered() == 1).await;
+    let queued: Vec<_> = (1..=10)
+        .map(|i| (i, charge(&store, &format!("u{i}"), i)))
+        .collect();
+    until("ten queued ops", || group.stats().queued == 10).await;
+    gated.open();
 
-/// Forwards to a real store; `apply_batch` can be held at a gate until [`open`],
-/// and follows a script of faults (then passes).
-///
-/// [`open`]: Gated::open
-struct Gated {
-    inner: Arc<dyn Store>,
-    gate: Option<Semaphore>,
-    entered: AtomicUsize,
-    faults: Mutex<VecDeque<Fault>>,
-}
-
-impl Gated {
-    fn new(inner: Arc<dyn Store>, closed: bool) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            gate: closed.then(|| Semaphore::new(0)),
-            entered: AtomicUsize::new(0),
-            faults: Mutex::new(VecDeque::new()),
-        })
+    assert_eq!(answer(first).await, Ok(Points(1)));
+    for (i, task) in queued {
+        assert_eq!(answer(task).await, Ok(Points(i)));
     }
-
-    fn script(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.faults.lock().unwrap().extend(faults);
-    }
-
-    /// Lets every batch, present and future, through.
-    fn open(&self) {
-        if let Some(gate) = &self.gate {
-            gate.add_permits(Semaphore::MAX_PERMITS / 2);
-        }
-    }
-
-    /// How many batches have reached the store.
-    fn entered(&self) -> usize {
-        self.entered.load(Ordering::SeqCst)
-    }
-}
-
-mod gated_store {
-    use super::{Fault, Gated};
-    use actors::domain::*;
-    use actors::store::*;
-    use chrono::{DateTime, Utc};
-    use std::sync::atomic::Ordering;
-
-    #[async_trait::async_trait]
-    impl Store for Gated {
-        fn backend(&self) -> &'static str {
-            self.inner.backend()
-        }
-        async fn apply_batch(
-            &self,
-            ops: &[WriteOp],
-        ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-            self.entered.fetch_add(1, Ordering::SeqCst);
-            if let Some(gate) = &self.gate {
-                gate.acquire().await.expect("the gate stays").forget();
-            }
-            let fault = self
-                .faults
-                .lock()
-                .unwrap()
-                .pop_front()
-                .unwrap_or(Fault::Pass);
-            match fault {
-                Fault::Pass => self.inner.apply_batch(ops).await,
-                Fault::Fail => Err(StoreError::Unavailable("injected".into())),
-                Fault::Panic => panic!("injected panic in apply_batch"),
-            }
-        }
-        async fn create_concert(&self, t: &ConcertTitle) -> Result<ConcertRow, StoreError> {
-            self.inner.create_concert(t).await
-        }
-        async fn create_session(&self, s: &NewSession) -> Result<SessionRow, StoreError> {
-            self.inner.create_session(s).await
-        }
-        async fn catalog(&self) -> Result<Catalog, StoreError> {
-            self.inner.catalog().await
-        }
-        async fn live_reservations(&self, s: SessionId) -> Result<Vec<ReservationRow>, StoreError> {
-            self.inner.live_reservations(s).await
-        }
-        async fn insert_hold(&self, h: &NewHold) -> Result<ReservationRow, StoreError> {
-            self.inner.insert_hold(h).await
-        }
-        async fn end_hold(
-            &self,
-            id: ReservationId,
-            s: ReservationStatus,
-            at: DateTime<Utc>,
-        ) -> Result<bool, StoreError> {
-            self.inner.end_hold(id, s, at).await
-        }
-        async fn reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<ReservationRow>, StoreError> {
-            self.inner.reservation(id).await
-        }
-        async fn balance(&self, u: &UserId) -> Result<Points, StoreError> {
-            self.inner.balance(u).await
-        }
-        async fn charge(
-            &self,
-            u: &UserId,
-            a: ChargeAmount,
-            at: DateTime<Utc>,
-        ) -> Result<Points, StoreError> {
-            self.inner.charge(u, a, at).await
-        }
-        async fn commit_payment(&self, p: &NewPayment) -> Result<PaymentRow, StoreError> {
-            self.inner.commit_payment(p).await
-        }
-        async fn payment_by_key(
-            &self,
-            u: &UserId,
-            k: &IdempotencyKey,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_by_key(u, k).await
-        }
-        async fn payment_for_reservation(
-            &self,
-            id: ReservationId,
-        ) -> Result<Option<PaymentRow>, StoreError> {
-            self.inner.payment_for_reservation(id).await
-        }
-        async fn insert_tokens(&self, t: &[TokenRow]) -> Result<(), StoreError> {
-            self.inner.insert_tokens(t).await
-        }
-        async fn admit_tokens(
-            &self,
-            t: &[QueueToken],
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.admit_tokens(t, at).await
-        }
-        async fn end_tokens(
-            &self,
-            t: &[QueueToken],
-            s: TokenState,
-            at: DateTime<Utc>,
-        ) -> Result<(), StoreError> {
-            self.inner.end_tokens(t, s, at).await
-        }
-        async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-            self.inner.live_tokens().await
-        }
-        async fn token(&self, t: QueueToken) -> Result<Option<TokenRow>, StoreError> {
-            self.inner.token(t).await
-        }
-        async fn max_token_seq(&self) -> Result<i64, StoreError> {
-            self.inner.max_token_seq().await
-        }
-    }
+    assert_eq!(
+        gated.entered(),
+        2,
+        "the ten queued writes reached the store as one batch"
+    );
+    let stats = group.stats();
+    assert_eq!((stats.batches, stats.largest_batch), (2, 10), "{stats:?}");
 }

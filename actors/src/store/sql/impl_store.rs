@@ -1,0 +1,232 @@
+//! [`Store`] on a SQL backend. Compiled once per backend (see the store's module
+//! docs): `super` is `postgres` or `sqlite`, `SqlStore` its store, and the names
+//! it imports from there are what differs between the two.
+//!
+//! Each method is one statement or one transaction. Constraint violations are
+//! mapped per call to what they mean there (a unique violation is a taken seat in
+//! a hold, a conflict in a payment); everything else goes through
+//! `common::store_error`.
+
+use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
+
+use super::{
+    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, tokens, writes,
+};
+use crate::domain::{
+    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
+};
+use crate::store::common::{
+    ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
+    SessionRecord, TokenRecord, migrate_error, pool_options, rows, session_error, store_error,
+};
+use crate::store::{
+    BatchResult, Catalog, ConcertRow, NewSession, PaymentRow, PoolSettings, ReservationRow,
+    SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+};
+
+/// How this backend is told where and how to connect.
+type ConnectOptions = <<Db as sqlx::Database>::Connection as sqlx::Connection>::Options;
+
+/// The columns of a [`TokenRecord`].
+const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
+
+impl SqlStore {
+    /// Opens a pool with these settings and brings the schema up to date
+    /// (`migrations/<backend>`).
+    pub(super) async fn open(
+        options: ConnectOptions,
+        settings: &PoolSettings,
+    ) -> Result<Self, StoreError> {
+        let pool = pool_options(settings)
+            .connect_with(options)
+            .await
+            .map_err(store_error)?;
+        MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        Ok(Self { pool })
+    }
+
+    /// A pooled connection, for a write of one statement: it runs without a
+    /// transaction of its own (the database commits a lone statement as it ends,
+    /// all of it or none), saving a `BEGIN` and a `COMMIT`.
+    async fn connection(&self) -> Result<PoolConnection<Db>, StoreError> {
+        self.pool.acquire().await.map_err(store_error)
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        NAME
+    }
+
+    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        let record: ConcertRecord =
+            sqlx::query_as("INSERT INTO concerts (title) VALUES ($1) RETURNING id, title")
+                .bind(title.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_error)?;
+        record.try_into()
+    }
+
+    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
+        let seat_count = i32::try_from(session.seat_count.0)
+            .map_err(|_| StoreError::Conflict("seat count out of range".into()))?;
+        let mut tx = begin_write(&self.pool).await?;
+        let record: SessionRecord = sqlx::query_as(
+            "INSERT INTO sessions (concert_id, date, seat_count, price) VALUES ($1, $2, $3, $4) \
+             RETURNING id, concert_id, date, seat_count, price",
+        )
+        .bind(session.concert_id.0)
+        .bind(session.date)
+        .bind(seat_count)
+        .bind(session.price.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(session_error)?;
+        sqlx::query(SEATS)
+            .bind(record.id)
+            .bind(seat_count)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        record.try_into()
+    }
+
+    async fn catalog(&self) -> Result<Catalog, StoreError> {
+        // Sessions first: every session read has its concert committed before it,
+        // so the concerts read afterwards include it even without a transaction.
+        let sessions: Vec<SessionRecord> = sqlx::query_as(
+            "SELECT id, concert_id, date, seat_count, price FROM sessions ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let concerts: Vec<ConcertRecord> =
+            sqlx::query_as("SELECT id, title FROM concerts ORDER BY id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(Catalog {
+            concerts: rows(concerts)?,
+            sessions: rows(sessions)?,
+        })
+    }
+
+    async fn live_reservations(
+        &self,
+        session: SessionId,
+    ) -> Result<Vec<ReservationRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations \
+             WHERE session_id = $1 AND status IN ('held', 'paid') ORDER BY seat_number"
+        ));
+        let records: Vec<ReservationRecord> = sqlx::query_as(sql)
+            .bind(session.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows(records)
+    }
+
+    async fn reservation(&self, id: ReservationId) -> Result<Option<ReservationRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {RESERVATION_COLUMNS} FROM reservations WHERE id = $1"
+        ));
+        let record: Option<ReservationRecord> = sqlx::query_as(sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(ReservationRow::try_from).transpose()
+    }
+
+    async fn balance(&self, user: &UserId) -> Result<Points, StoreError> {
+        let balance: Option<i64> =
+            sqlx::query_scalar("SELECT balance FROM wallets WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(Points(balance.unwrap_or(0)))
+    }
+
+    async fn payment_by_key(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{PAYMENT_SELECT}p.user_id = $1 AND p.idempotency_key = $2"
+        ));
+        let record: Option<PaymentRecord> = sqlx::query_as(sql)
+            .bind(user.as_str())
+            .bind(key.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(PaymentRow::try_from).transpose()
+    }
+
+    async fn payment_for_reservation(
+        &self,
+        id: ReservationId,
+    ) -> Result<Option<PaymentRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{PAYMENT_SELECT}p.reservation_id = $1"));
+        let record: Option<PaymentRecord> = sqlx::query_as(sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(PaymentRow::try_from).transpose()
+    }
+
+    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM queue_tokens \
+             WHERE state IN ('waiting', 'admitted') ORDER BY seq"
+        ));
+        let records: Vec<TokenRecord<tokens::Key>> = sqlx::query_as(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        rows(records)
+    }
+
+    async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM queue_tokens WHERE token = $1"
+        ));
+        let record: Option<TokenRecord<tokens::Key>> = sqlx::query_as(sql)
+            .bind(tokens::key(token))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        record.map(TokenRow::try_from).transpose()
+    }
+
+    async fn max_token_seq(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar(tokens::MAX_SEQ)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)
+    }
+
+    /// A write of one statement runs on a bare connection (see [`SqlStore::connection`]);
+    /// one of several in a write transaction of its own.
+    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        if !needs_transaction(&op) {
+            return writes::apply(&mut *self.connection().await?, &op).await;
+        }
+        let mut tx = begin_write(&self.pool).await?;
+        let outcome = writes::apply(&mut tx, &op).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
+    }
+
+    async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
+        batch::apply_batch(&self.pool, ops).await
+    }
+}
