@@ -1,17 +1,19 @@
-//! The HTTP client: one keep-alive HTTP/1.1 connection per worker.
+//! The HTTP transport: one keep-alive HTTP/1.1 connection per worker.
 //!
 //! Each worker owns its connection outright (hyper's low-level `conn::http1`), so there is
 //! no pool, no lock and no connection hand-off per request: on 2 cores shared with the
-//! server, every cycle the generator does not spend is one the server gets.
+//! server, every cycle the generator does not spend is one the server gets. What goes on
+//! the wire is `concert-client`'s sans-IO [`Call`]s; this module only adds the `Host`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use concert_client::{Call, Reply};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
-use hyper::{Method, Request, StatusCode};
+use hyper::header::{HOST, HeaderValue};
+use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
@@ -42,43 +44,28 @@ impl Failure {
     }
 }
 
-/// Builds requests for one target (it knows the `Host` header).
+/// Turns the client's calls into requests for one target (it knows the `Host` header).
 #[derive(Debug, Clone)]
 pub struct Requests {
-    host: Arc<str>,
+    /// Parsed once: a clone per request shares its bytes.
+    host: HeaderValue,
 }
 
 impl Requests {
     /// Requests for `target`.
     pub fn new(target: &Target) -> Self {
         Self {
-            host: target.host_header.as_str().into(),
+            host: HeaderValue::from_str(&target.host_header).expect("a valid Host header"),
         }
     }
 
-    /// `GET path`, optionally with a queue token.
-    pub fn get(&self, path: &str, token: Option<&str>) -> Req {
-        let mut b = Request::builder()
-            .method(Method::GET)
-            .uri(path)
-            .header(HOST, &*self.host);
-        if let Some(t) = token {
-            b = b.header(AUTHORIZATION, t);
-        }
-        b.body(Full::new(Bytes::new())).expect("valid request")
-    }
-
-    /// `POST path` with a JSON body and extra headers.
-    pub fn post_json(&self, path: &str, headers: &[(&str, &str)], body: String) -> Req {
-        let mut b = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .header(HOST, &*self.host)
-            .header(CONTENT_TYPE, "application/json");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        b.body(Full::new(Bytes::from(body))).expect("valid request")
+    /// The request of `call`, with the `Host` header hyper's low-level client does not add.
+    pub fn of<T: Reply>(&self, call: Call<T>) -> Req {
+        let mut request = call
+            .into_request()
+            .expect("tokens and keys the server gave are valid header values");
+        request.headers_mut().insert(HOST, self.host.clone());
+        request.map(Full::new)
     }
 }
 

@@ -17,7 +17,7 @@ backend_tests! {
 
 async fn the_demo_concert_lists_six_sessions_by_date(db: TestDb) {
     let app = spawn_app(&db).await;
-    let body = json_ok(app.get("/concert/session/1").await).await;
+    let body = json_ok(app.get("/concert/session/1").await);
     let dates = [
         "2024-07-03",
         "2024-07-04",
@@ -38,13 +38,13 @@ async fn the_demo_concert_lists_six_sessions_by_date(db: TestDb) {
 async fn an_unknown_concert_is_404(db: TestDb) {
     let app = spawn_app(&db).await;
     let response = app.get("/concert/session/999").await;
-    assert_error(response, 404, "CONCERT_NOT_FOUND", msg::CONCERT_NOT_FOUND).await;
+    assert_error(response, 404, "CONCERT_NOT_FOUND", msg::CONCERT_NOT_FOUND);
     app.stop().await;
 }
 
 async fn the_seat_list_has_every_seat_in_order(db: TestDb) {
     let app = spawn_app(&db).await;
-    let body = json_ok(app.get("/concert/seat/2").await).await;
+    let body = json_ok(app.get("/concert/seat/2").await);
     let seats: Vec<_> = (1..=50)
         .map(|n| json!({"seatNumber": n, "isReservation": false}))
         .collect();
@@ -70,7 +70,7 @@ async fn a_hold_shows_in_the_seat_list_and_the_count(db: TestDb) {
 async fn an_unknown_session_has_no_date(db: TestDb) {
     let app = spawn_app(&db).await;
     let response = app.get("/concert/seat/999").await;
-    assert_error(response, 404, "SESSION_NOT_FOUND", msg::DATE_NOT_FOUND).await;
+    assert_error(response, 404, "SESSION_NOT_FOUND", msg::DATE_NOT_FOUND);
     app.stop().await;
 }
 
@@ -89,11 +89,11 @@ async fn non_numeric_and_out_of_range_path_ids_are_400(db: TestDb) {
     ] {
         for route in ["/concert/session", "/concert/seat"] {
             let response = app.get(&format!("{route}/{id}")).await;
-            assert_error(response, 400, "INVALID_PATH_ID", invalid).await;
+            assert_error(response, 400, "INVALID_PATH_ID", invalid);
         }
     }
     // The largest id is well-formed, just unknown.
     let response = app.get("/concert/seat/9223372036854775807").await;
-    assert_error(response, 404, "SESSION_NOT_FOUND", msg::DATE_NOT_FOUND).await;
+    assert_error(response, 404, "SESSION_NOT_FOUND", msg::DATE_NOT_FOUND);
     app.stop().await;
 }

@@ -1,4 +1,6 @@
-//! Starting the app in-process on a fresh database, and talking to it like a front end.
+//! Starting the app in-process on a fresh database, and talking to it like a front end
+//! would: through `concert-client`, typed, with its raw escape hatch for what the
+//! contract forbids.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,7 +10,9 @@ use actors::testkit::TestDb;
 use actors::{Engine, EngineConfig};
 use concert::http::HttpSettings;
 use concert::server::{Application, ServeError, Settings};
-use reqwest::{Method, StatusCode};
+use concert_client::http::{Method, StatusCode};
+use concert_client::{Client, Error, RawRequest, Reply, Response, Ticket};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -47,8 +51,8 @@ pub struct TestApp {
     pub address: String,
     /// The database the app serves, for a restart on the same data.
     pub db_url: String,
-    /// A client with no default headers.
-    pub client: reqwest::Client,
+    /// The typed client of this app.
+    pub api: Client,
     /// The engine behind the app, for fault injection.
     pub engine: Engine,
     shutdown: Option<oneshot::Sender<()>>,
@@ -79,9 +83,9 @@ pub async fn spawn_app_with(store: Arc<dyn Store>, db_url: &str, options: AppOpt
         let _ = signal.await;
     }));
     TestApp {
+        api: Client::new(&address),
         address,
         db_url: db_url.to_owned(),
-        client: reqwest::Client::new(),
         engine,
         shutdown: Some(shutdown),
         serving: Some(serving),
@@ -111,57 +115,49 @@ impl TestApp {
             .expect("the server task")
     }
 
-    /// A request to `path` on this app.
-    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client
-            .request(method, format!("{}{path}", self.address))
+    /// A request of any shape to `path` on this app (the client's escape hatch).
+    pub fn request(&self, method: Method, path: &str) -> RawRequest {
+        self.api.raw(method, path)
     }
 
-    /// `GET path`.
-    pub async fn get(&self, path: &str) -> reqwest::Response {
+    /// `GET path`, answered raw.
+    pub async fn get(&self, path: &str) -> Response {
         self.request(Method::GET, path).send().await.expect("GET")
     }
 
-    /// A queue poll for `user`, without a token.
-    pub async fn join(&self, user: &str) -> Value {
-        let response = self.get(&format!("/concert/wating?userId={user}")).await;
-        json_ok(response).await
+    /// A queue poll for `user`, without a token (must answer).
+    pub async fn join(&self, user: &str) -> Ticket {
+        self.api.join(user).await.expect("join")
     }
 
-    /// A queue poll with `token`.
-    pub async fn poll(&self, token: &str) -> Value {
-        let response = self
-            .request(Method::GET, "/concert/wating")
-            .header("Authorization", token)
-            .send()
-            .await
-            .expect("poll");
-        json_ok(response).await
+    /// A queue poll with `token` (must answer).
+    pub async fn poll(&self, token: &str) -> Ticket {
+        self.api.poll(token).await.expect("poll")
     }
 
     /// A token for `user` that is already admitted (panics if it is waiting).
     pub async fn admitted(&self, user: &str) -> String {
         let ticket = self.join(user).await;
-        assert_eq!(
-            ticket["isProcessing"], true,
-            "{user} should be admitted: {ticket}"
+        assert!(
+            ticket.is_processing,
+            "{user} should be admitted: {ticket:?}"
         );
-        token_of(&ticket)
+        ticket.token
     }
 
     /// A token for `user`, polled until admitted: joins made concurrently may be answered
     /// before the waiting room's admission of them is stored, as a front end would see.
     pub async fn admitted_eventually(&self, user: &str) -> String {
-        let token = token_of(&self.join(user).await);
+        let token = self.join(user).await.token;
         eventually(Duration::from_secs(30), || async {
-            self.poll(&token).await["isProcessing"] == true
+            self.poll(&token).await.is_processing
         })
         .await;
         token
     }
 
-    /// `PATCH /concert/balance` with `amount` (any JSON).
-    pub async fn charge(&self, token: &str, amount: Value) -> reqwest::Response {
+    /// `PATCH /concert/balance` with `amount` as any JSON (the typed call takes only integers).
+    pub async fn charge_raw(&self, token: &str, amount: Value) -> Response {
         self.request(Method::PATCH, "/concert/balance")
             .header("Authorization", token)
             .json(&json!({ "amount": amount }))
@@ -170,86 +166,99 @@ impl TestApp {
             .expect("charge")
     }
 
-    /// `POST /concert/reservation`.
-    pub async fn hold(&self, token: &str, session: i64, seat: i64) -> reqwest::Response {
-        self.request(Method::POST, "/concert/reservation")
-            .header("Authorization", token)
-            .json(&json!({ "sessionId": session, "seatNumber": seat }))
-            .send()
-            .await
-            .expect("hold")
-    }
-
     /// A hold that must succeed: its reservation id.
     pub async fn hold_ok(&self, token: &str, session: i64, seat: i64) -> i64 {
-        let response = self.hold(token, session, seat).await;
-        assert_eq!(response.status(), StatusCode::CREATED);
-        let body: Value = response.json().await.expect("a JSON hold");
-        body["reservationId"].as_i64().expect("a reservation id")
-    }
-
-    /// `POST /concert/payment`, with an `Idempotency-Key` if given.
-    pub async fn pay(&self, token: &str, reservation: i64, key: Option<&str>) -> reqwest::Response {
-        let mut request = self
-            .request(Method::POST, "/concert/payment")
-            .header("Authorization", token)
-            .json(&json!({ "reservationId": reservation }));
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        request.send().await.expect("pay")
+        let hold = self.api.hold(token, session, seat).await;
+        hold.expect("a hold").reservation_id
     }
 
     /// The seat list of a session (must exist).
     pub async fn seats(&self, session: i64) -> Vec<bool> {
-        let body = json_ok(self.get(&format!("/concert/seat/{session}")).await).await;
-        let seats = body["seatList"].as_array().expect("a seat list");
-        seats
-            .iter()
-            .map(|seat| seat["isReservation"].as_bool().expect("a flag"))
-            .collect()
+        let seats = self.api.seats(session).await.expect("a seat list");
+        seats.seat_list.iter().map(|s| s.is_reservation).collect()
     }
 
     /// The `abailable` count of a session of concert 1.
-    pub async fn available(&self, session: i64) -> i64 {
-        let body = json_ok(self.get("/concert/session/1").await).await;
-        let sessions = body["sessions"].as_array().expect("sessions");
-        let item = sessions
-            .iter()
-            .find(|s| s["sessionId"] == session)
-            .expect("the session");
-        item["abailable"].as_i64().expect("a count")
+    pub async fn available(&self, session: i64) -> u64 {
+        let listed = self.api.sessions(1).await.expect("sessions");
+        let item = listed.sessions.iter().find(|s| s.session_id == session);
+        item.expect("the session").available
     }
 }
 
 /// The token of a queue ticket.
-pub fn token_of(ticket: &Value) -> String {
-    ticket["token"].as_str().expect("a token").to_owned()
+pub fn token_of(ticket: &Ticket) -> String {
+    ticket.token.clone()
 }
 
-/// The body of a 200 answer (panics with the body otherwise).
-pub async fn json_ok(response: reqwest::Response) -> Value {
-    let status = response.status();
-    let body = response.text().await.expect("a body");
-    assert_eq!(status, StatusCode::OK, "expected 200, got {status}: {body}");
-    serde_json::from_str(&body).expect("a JSON body")
+/// An answer the assertions below can read: a typed call's result or a raw response.
+pub trait Answered {
+    /// The HTTP status (a typed success is its route's success status).
+    fn status(&self) -> StatusCode;
+    /// The status and body of an error answer; a raw one must be JSON.
+    fn error_body(self) -> (u16, Value);
+    /// The body of a success, as JSON.
+    fn ok_body(self) -> Value;
+}
+
+impl<T: Reply + Serialize + std::fmt::Debug> Answered for Result<T, Error> {
+    fn status(&self) -> StatusCode {
+        match self {
+            Ok(_) => T::SUCCESS,
+            Err(e) => {
+                let status = e.status().unwrap_or_else(|| panic!("no answer: {e}"));
+                StatusCode::from_u16(status).expect("a status")
+            }
+        }
+    }
+
+    fn error_body(self) -> (u16, Value) {
+        match self {
+            Err(Error::Api(e)) => (
+                e.status,
+                json!({ "errorCode": e.status, "msg": e.msg, "error": e.code.as_str() }),
+            ),
+            other => panic!("expected an error in the contract's shape, got {other:?}"),
+        }
+    }
+
+    fn ok_body(self) -> Value {
+        serde_json::to_value(self.expect("a success")).expect("JSON")
+    }
+}
+
+impl Answered for Response {
+    fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_body(self) -> (u16, Value) {
+        let body = self.text();
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "body: {body}"
+        );
+        let value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+        (self.status.as_u16(), value)
+    }
+
+    fn ok_body(self) -> Value {
+        let body = self.text();
+        assert_eq!(self.status, StatusCode::OK, "expected 200: {body}");
+        serde_json::from_str(&body).expect("a JSON body")
+    }
+}
+
+/// The body of a success (panics with the answer otherwise).
+pub fn json_ok(answer: impl Answered) -> Value {
+    answer.ok_body()
 }
 
 /// Asserts the contract's error answer: status, `errorCode` = status, code and message.
-pub async fn assert_error(response: reqwest::Response, status: u16, code: &str, msg: &str) {
-    let actual = response.status();
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap_or_default().to_owned());
-    let body = response.text().await.expect("a body");
-    assert_eq!(actual.as_u16(), status, "status; body: {body}");
-    assert_eq!(
-        content_type.as_deref(),
-        Some("application/json"),
-        "body: {body}"
-    );
-    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+pub fn assert_error(answer: impl Answered, status: u16, code: &str, msg: &str) {
+    let (actual, body) = answer.error_body();
+    assert_eq!(actual, status, "status; body: {body}");
     assert_eq!(
         body,
         json!({ "errorCode": status, "msg": msg, "error": code })
@@ -257,11 +266,9 @@ pub async fn assert_error(response: reqwest::Response, status: u16, code: &str, 
 }
 
 /// Asserts an error's status and code (for messages that name a field).
-pub async fn assert_error_code(response: reqwest::Response, status: u16, code: &str) -> Value {
-    let actual = response.status();
-    let body = response.text().await.expect("a body");
-    assert_eq!(actual.as_u16(), status, "status; body: {body}");
-    let body: Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+pub fn assert_error_code(answer: impl Answered, status: u16, code: &str) -> Value {
+    let (actual, body) = answer.error_body();
+    assert_eq!(actual, status, "status; body: {body}");
     assert_eq!(body["errorCode"], status, "{body}");
     assert_eq!(body["error"], code, "{body}");
     assert!(

@@ -8,7 +8,9 @@ use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
 use concert::server::ServeError;
 
-use crate::helpers::{AppOptions, eventually, spawn_app, spawn_app_with};
+use concert_client::Error;
+
+use crate::helpers::{Answered, AppOptions, eventually, spawn_app, spawn_app_with};
 
 backend_tests! {
     a_graceful_shutdown_closes_the_port,
@@ -17,15 +19,11 @@ backend_tests! {
 
 async fn a_graceful_shutdown_closes_the_port(db: TestDb) {
     let app = spawn_app(&db).await;
-    let (client, address) = (app.client.clone(), app.address.clone());
-    assert!(client.get(format!("{address}/health")).send().await.is_ok());
+    let api = app.api.clone();
+    assert!(api.health().await.is_ok());
     app.stop().await;
     assert!(
-        client
-            .get(format!("{address}/health"))
-            .send()
-            .await
-            .is_err(),
+        matches!(api.health().await, Err(Error::Transport { .. })),
         "no longer accepting"
     );
 }

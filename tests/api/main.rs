@@ -1,5 +1,5 @@
-//! HTTP integration tests: the app served in-process on a fresh database, driven with
-//! reqwest like a front end would. Every test runs on SQLite, and on Postgres when
+//! HTTP integration tests: the app served in-process on a fresh database, driven through
+//! `concert-client` like a front end would. Every test runs on SQLite, and on Postgres when
 //! `DATABASE_URL=postgres://…` is set (otherwise its Postgres half prints a skip line).
 
 mod helpers;

@@ -3,11 +3,12 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::{Method, StatusCode};
+use concert_client::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{
-    AppOptions, assert_error, assert_error_code, json_ok, msg, spawn_app, spawn_app_with, token_of,
+    Answered, AppOptions, assert_error, assert_error_code, json_ok, msg, spawn_app, spawn_app_with,
+    token_of,
 };
 
 backend_tests! {
@@ -23,9 +24,9 @@ backend_tests! {
 async fn a_payment_answers_the_sale_and_the_new_balance(db: TestDb) {
     let app = spawn_app(&db).await;
     let token = app.admitted("HappyCat").await;
-    app.charge(&token, json!(15_000)).await;
+    app.api.charge(&token, 15_000).await.unwrap();
     let reservation = app.hold_ok(&token, 2, 33).await;
-    let paid = json_ok(app.pay(&token, reservation, None).await).await;
+    let paid = json_ok(app.api.pay(&token, reservation, None).await);
     let payment_id = paid["paymentId"].as_i64().expect("a payment id");
     assert_eq!(
         paid,
@@ -44,32 +45,25 @@ async fn a_payment_ends_the_token_and_admits_the_first_waiter(db: TestDb) {
     let payer = app.admitted("Payer").await;
     let next = token_of(&app.join("Next").await);
     let last = token_of(&app.join("Last").await);
-    assert_eq!(app.poll(&next).await["watingNumber"], 1);
-    app.charge(&payer, json!(10_000)).await;
+    assert_eq!(app.poll(&next).await.waiting_number, 1);
+    app.api.charge(&payer, 10_000).await.unwrap();
     let reservation = app.hold_ok(&payer, 1, 1).await;
-    json_ok(app.pay(&payer, reservation, None).await).await;
+    json_ok(app.api.pay(&payer, reservation, None).await);
 
     let ticket = app.poll(&next).await;
-    assert_eq!(
-        (
-            ticket["isProcessing"].clone(),
-            ticket["watingNumber"].clone()
-        ),
-        (json!(true), json!(0))
-    );
-    assert_eq!(app.poll(&last).await["watingNumber"], 1);
+    assert_eq!((ticket.is_processing, ticket.waiting_number), (true, 0));
+    assert_eq!(app.poll(&last).await.waiting_number, 1);
     assert_error(
-        app.hold(&payer, 1, 2).await,
+        app.api.hold(&payer, 1, 2).await,
         401,
         "TOKEN_EXPIRED",
         msg::TOKEN_EXPIRED,
-    )
-    .await;
+    );
     // Polling with the ended token: a new token, same user, at the back of the line.
     let renewed = app.poll(&payer).await;
     assert_ne!(token_of(&renewed), payer);
-    assert_eq!(renewed["userId"], "Payer");
-    assert_eq!(renewed["watingNumber"], 2);
+    assert_eq!(renewed.user_id, "Payer");
+    assert_eq!(renewed.waiting_number, 2);
     app.stop().await;
 }
 
@@ -81,52 +75,46 @@ async fn refusals_follow_the_contract(db: TestDb) {
     let dog = app.admitted("HappyDog").await;
     let reservation = app.hold_ok(&cat, 1, 5).await;
     assert_error(
-        app.pay("garbage", reservation, None).await,
+        app.api.pay("garbage", reservation, None).await,
         403,
         "INVALID_TOKEN",
         msg::INVALID_TOKEN,
-    )
-    .await;
+    );
     for unknown in [reservation + 1000, 0, -3] {
         assert_error(
-            app.pay(&cat, unknown, None).await,
+            app.api.pay(&cat, unknown, None).await,
             404,
             "RESERVATION_NOT_FOUND",
             msg::RESERVATION_NOT_FOUND,
-        )
-        .await;
+        );
     }
     // Another user's reservation does not exist for them.
     assert_error(
-        app.pay(&dog, reservation, None).await,
+        app.api.pay(&dog, reservation, None).await,
         404,
         "RESERVATION_NOT_FOUND",
         msg::RESERVATION_NOT_FOUND,
-    )
-    .await;
+    );
     assert_error(
-        app.pay(&cat, reservation, None).await,
+        app.api.pay(&cat, reservation, None).await,
         402,
         "INSUFFICIENT_BALANCE",
         msg::INSUFFICIENT_BALANCE,
-    )
-    .await;
-    app.charge(&cat, json!(10_000)).await;
-    json_ok(app.pay(&cat, reservation, None).await).await;
+    );
+    app.api.charge(&cat, 10_000).await.unwrap();
+    json_ok(app.api.pay(&cat, reservation, None).await);
     assert_error(
-        app.pay(&cat, reservation, None).await,
+        app.api.pay(&cat, reservation, None).await,
         409,
         "ALREADY_PAID",
         msg::ALREADY_PAID,
-    )
-    .await;
+    );
     assert_error(
-        app.pay(&dog, reservation, None).await,
+        app.api.pay(&dog, reservation, None).await,
         404,
         "RESERVATION_NOT_FOUND",
         msg::RESERVATION_NOT_FOUND,
-    )
-    .await;
+    );
     app.stop().await;
 }
 
@@ -137,12 +125,11 @@ async fn a_waiting_token_cannot_pay_and_the_token_comes_before_the_body(db: Test
     app.admitted("First").await;
     let waiting = token_of(&app.join("Second").await);
     assert_error(
-        app.pay(&waiting, 1, None).await,
+        app.api.pay(&waiting, 1, None).await,
         403,
         "STILL_WAITING",
         msg::STILL_WAITING,
-    )
-    .await;
+    );
     let send = |token: &str| {
         app.request(Method::POST, "/concert/payment")
             .header("Authorization", token)
@@ -154,36 +141,33 @@ async fn a_waiting_token_cannot_pay_and_the_token_comes_before_the_body(db: Test
         403,
         "INVALID_TOKEN",
         msg::INVALID_TOKEN,
-    )
-    .await;
+    );
     assert_error(
         send(&waiting).await.unwrap(),
         403,
         "STILL_WAITING",
         msg::STILL_WAITING,
-    )
-    .await;
+    );
     app.stop().await;
 }
 
 async fn a_retry_with_the_same_key_answers_the_first_payment_after_admission_ended(db: TestDb) {
     let app = spawn_app(&db).await;
     let token = app.admitted("HappyCat").await;
-    app.charge(&token, json!(25_000)).await;
+    app.api.charge(&token, 25_000).await.unwrap();
     let first_hold = app.hold_ok(&token, 1, 10).await;
     let second_hold = app.hold_ok(&token, 1, 11).await;
-    let first = json_ok(app.pay(&token, first_hold, Some("order-1")).await).await;
+    let first = json_ok(app.api.pay(&token, first_hold, Some("order-1")).await);
     assert_eq!(first["balance"], 15_000);
     // The payment ended the token's admission, yet the retry is answered the same.
-    let retry = json_ok(app.pay(&token, first_hold, Some("order-1")).await).await;
+    let retry = json_ok(app.api.pay(&token, first_hold, Some("order-1")).await);
     assert_eq!(retry, first);
     assert_error(
-        app.pay(&token, second_hold, Some("order-1")).await,
+        app.api.pay(&token, second_hold, Some("order-1")).await,
         409,
         "IDEMPOTENCY_KEY_REUSED",
         msg::IDEMPOTENCY_KEY_REUSED,
-    )
-    .await;
+    );
     // Charged once: a new token for the same user sees one debit.
     let renewed = token_of(&app.poll(&token).await);
     let balance = app
@@ -193,17 +177,16 @@ async fn a_retry_with_the_same_key_answers_the_first_payment_after_admission_end
         .await
         .unwrap();
     assert_eq!(
-        json_ok(balance).await,
+        json_ok(balance),
         json!({"userId": "HappyCat", "balance": 15_000})
     );
     // Without a key, the ended token is refused.
     assert_error(
-        app.pay(&token, first_hold, None).await,
+        app.api.pay(&token, first_hold, None).await,
         401,
         "TOKEN_EXPIRED",
         msg::TOKEN_EXPIRED,
-    )
-    .await;
+    );
     app.stop().await;
 }
 
@@ -211,20 +194,19 @@ async fn keys_belong_to_one_user_and_a_failed_attempt_can_be_retried(db: TestDb)
     let app = spawn_app(&db).await;
     let cat = app.admitted("HappyCat").await;
     let dog = app.admitted("HappyDog").await;
-    app.charge(&cat, json!(10_000)).await;
+    app.api.charge(&cat, 10_000).await.unwrap();
     let cats = app.hold_ok(&cat, 1, 20).await;
     let dogs = app.hold_ok(&dog, 1, 21).await;
     // Dog's first attempt fails (no points); only a 200 is remembered.
     assert_error(
-        app.pay(&dog, dogs, Some("k")).await,
+        app.api.pay(&dog, dogs, Some("k")).await,
         402,
         "INSUFFICIENT_BALANCE",
         msg::INSUFFICIENT_BALANCE,
-    )
-    .await;
-    json_ok(app.pay(&cat, cats, Some("k")).await).await;
-    app.charge(&dog, json!(10_000)).await;
-    let paid = json_ok(app.pay(&dog, dogs, Some("k")).await).await;
+    );
+    json_ok(app.api.pay(&cat, cats, Some("k")).await);
+    app.api.charge(&dog, 10_000).await.unwrap();
+    let paid = json_ok(app.api.pay(&dog, dogs, Some("k")).await);
     assert_eq!(
         (paid["reservationId"].as_i64(), paid["seatNumber"].as_i64()),
         (Some(dogs), Some(21))
@@ -239,14 +221,14 @@ async fn a_malformed_idempotency_key_is_400(db: TestDb) {
     let long = "k".repeat(129);
     for key in [long.as_str(), "has space", ""] {
         assert_error_code(
-            app.pay(&token, reservation, Some(key)).await,
+            app.api.pay(&token, reservation, Some(key)).await,
             400,
             "INVALID_IDEMPOTENCY_KEY",
-        )
-        .await;
+        );
     }
     assert_eq!(
-        app.pay(&token, reservation, Some(&"k".repeat(128)))
+        app.api
+            .pay(&token, reservation, Some(&"k".repeat(128)))
             .await
             .status(),
         StatusCode::PAYMENT_REQUIRED

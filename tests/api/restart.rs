@@ -2,7 +2,7 @@
 
 use actors::backend_tests;
 use actors::testkit::{self, TestDb};
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::json;
 
 use crate::helpers::{AppOptions, TestApp, assert_error, json_ok, msg, spawn_app_with, token_of};
@@ -20,7 +20,7 @@ async fn balance(app: &TestApp, token: &str) -> serde_json::Value {
         .send()
         .await
         .unwrap();
-    json_ok(response).await["balance"].clone()
+    json_ok(response)["balance"].clone()
 }
 
 backend_tests! {
@@ -34,14 +34,14 @@ async fn a_restart_keeps_holds_sales_balances_admissions_and_the_line(db: TestDb
     let carol = token_of(&app.join("Carol").await);
     let dave = token_of(&app.join("Dave").await);
     let erin = token_of(&app.join("Erin").await);
-    app.charge(&alice, json!(30_000)).await;
+    app.api.charge(&alice, 30_000).await.unwrap();
     let alices = app.hold_ok(&alice, 1, 1).await;
-    app.charge(&bob, json!(20_000)).await;
+    app.api.charge(&bob, 20_000).await.unwrap();
     let bobs = app.hold_ok(&bob, 1, 2).await;
-    let sale = json_ok(app.pay(&bob, bobs, Some("bob-1")).await).await;
+    let sale = json_ok(app.api.pay(&bob, bobs, Some("bob-1")).await);
     // Bob's payment admitted Carol; Dave and Erin wait at 1 and 2.
-    assert_eq!(app.poll(&carol).await["isProcessing"], true);
-    assert_eq!(app.poll(&dave).await["watingNumber"], 1);
+    assert!(app.poll(&carol).await.is_processing);
+    assert_eq!(app.poll(&dave).await.waiting_number, 1);
     let db_url = app.db_url.clone();
     app.stop().await;
 
@@ -57,12 +57,9 @@ async fn a_restart_keeps_holds_sales_balances_admissions_and_the_line(db: TestDb
         let ticket = app.poll(token).await;
         assert_eq!(&token_of(&ticket), token, "the same token");
         assert_eq!(
-            (
-                ticket["isProcessing"].clone(),
-                ticket["watingNumber"].clone()
-            ),
-            (json!(admitted), json!(place)),
-            "{ticket}"
+            (ticket.is_processing, ticket.waiting_number),
+            (admitted, place),
+            "{ticket:?}"
         );
     }
     let seats = app.seats(1).await;
@@ -76,23 +73,18 @@ async fn a_restart_keeps_holds_sales_balances_admissions_and_the_line(db: TestDb
         404,
         "CONCERT_NOT_FOUND",
         msg::CONCERT_NOT_FOUND,
-    )
-    .await;
-    // Bob's sale replays with his ended token, and that token is still known as expired.
-    assert_eq!(
-        json_ok(app.pay(&bob, bobs, Some("bob-1")).await).await,
-        sale
     );
+    // Bob's sale replays with his ended token, and that token is still known as expired.
+    assert_eq!(json_ok(app.api.pay(&bob, bobs, Some("bob-1")).await), sale);
     assert_error(
-        app.hold(&bob, 1, 3).await,
+        app.api.hold(&bob, 1, 3).await,
         401,
         "TOKEN_EXPIRED",
         msg::TOKEN_EXPIRED,
-    )
-    .await;
+    );
     // Alice's hold is still hers to pay, from her kept balance.
     assert_eq!(balance(&app, &alice).await, 30_000);
-    let paid = json_ok(app.pay(&alice, alices, None).await).await;
+    let paid = json_ok(app.api.pay(&alice, alices, None).await);
     assert_eq!(
         (paid["seatNumber"].clone(), paid["balance"].clone()),
         (json!(1), json!(20_000))

@@ -1,5 +1,5 @@
 //! What the drills share: the real `concert` binary as a child process (free port,
-//! `/health` before load, SIGKILL), `concert check`, an HTTP client that tells an
+//! `/health` before load, SIGKILL), `concert check`, `concert-client` wrapped to tell an
 //! answer from a lost request, the contract's error shape, and a seeded RNG.
 
 use std::io::Write;
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
+use concert_client::{Call, Client, Error, NewSession, Reply, routes};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
@@ -163,6 +163,7 @@ impl Server {
                 .timeout(Duration::from_secs(2))
                 .build()
                 .expect("a client");
+            let probe = Client::with_http(&base, probe);
             let deadline = started + Duration::from_secs(60);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
@@ -177,11 +178,7 @@ impl Server {
                         tail(log)
                     );
                 }
-                let healthy = probe
-                    .get(format!("{base}/health"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
+                let healthy = probe.health().await.is_ok();
                 if healthy {
                     return Server {
                         child,
@@ -268,7 +265,7 @@ pub enum Answer {
     },
     /// No answer: connection refused or cut, or the client's timeout.
     Lost {
-        /// reqwest's account.
+        /// The transport's account.
         error: String,
         /// From send to the failure.
         elapsed: Duration,
@@ -328,152 +325,112 @@ pub fn contract_error(status: u16, body: &Value) -> bool {
             .is_some_and(|e| !e.is_empty() && e.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
 }
 
-/// A client for one running server.
+/// A client for one running server: `concert-client`'s calls, each answer kept whole
+/// (status, JSON body, time) or marked lost, which is what a drill counts.
 #[derive(Clone)]
 pub struct Api {
-    base: String,
-    client: reqwest::Client,
+    client: Client,
 }
 
 impl Api {
     /// A client for `base` whose requests give up after `timeout` (then `Lost`).
     pub fn new(base: &str, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("a client");
         Self {
-            base: base.to_owned(),
-            client: reqwest::Client::builder()
-                .timeout(timeout)
-                .pool_max_idle_per_host(64)
-                .build()
-                .expect("a client"),
+            client: Client::with_http(base, http),
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+    async fn send<T: Reply>(&self, call: Call<T>) -> Answer {
         let started = Instant::now();
-        let response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => {
-                return Answer::Lost {
-                    timed_out: error.is_timeout(),
-                    error: error.to_string(),
-                    elapsed: started.elapsed(),
-                };
-            }
-        };
-        let status = response.status().as_u16();
-        match response.text().await {
-            Ok(text) => Answer::Http {
-                status,
-                body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        match self.client.send_raw(call).await {
+            Ok(response) => Answer::Http {
+                status: response.status.as_u16(),
+                body: serde_json::from_slice(&response.body)
+                    .unwrap_or_else(|_| Value::String(response.text())),
                 elapsed: started.elapsed(),
             },
             Err(error) => Answer::Lost {
-                timed_out: error.is_timeout(),
+                timed_out: matches!(
+                    error,
+                    Error::Transport {
+                        timed_out: true,
+                        ..
+                    }
+                ),
                 error: error.to_string(),
                 elapsed: started.elapsed(),
             },
         }
     }
 
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base))
-    }
-
     /// `GET /concert/wating?userId=…`: the user's live token or a new one.
     pub async fn join(&self, user: &str) -> Answer {
-        self.send(self.request(Method::GET, &format!("/concert/wating?userId={user}")))
-            .await
+        self.send(routes::join(user)).await
     }
 
     /// `GET /concert/wating` with a token.
     pub async fn poll(&self, token: &str) -> Answer {
-        self.send(
-            self.request(Method::GET, "/concert/wating")
-                .header("Authorization", token),
-        )
-        .await
+        self.send(routes::poll(token)).await
     }
 
     /// `PATCH /concert/balance`.
     pub async fn charge(&self, token: &str, amount: i64) -> Answer {
-        let request = self
-            .request(Method::PATCH, "/concert/balance")
-            .header("Authorization", token)
-            .json(&json!({ "amount": amount }));
-        self.send(request).await
+        self.send(routes::charge(token, amount)).await
     }
 
     /// `GET /concert/balance`.
     pub async fn balance(&self, token: &str) -> Answer {
-        self.send(
-            self.request(Method::GET, "/concert/balance")
-                .header("Authorization", token),
-        )
-        .await
+        self.send(routes::balance(token)).await
     }
 
     /// `POST /concert/reservation`.
     pub async fn hold(&self, token: &str, session: i64, seat: i64) -> Answer {
-        let request = self
-            .request(Method::POST, "/concert/reservation")
-            .header("Authorization", token)
-            .json(&json!({ "sessionId": session, "seatNumber": seat }));
-        self.send(request).await
+        self.send(routes::hold(token, session, seat)).await
     }
 
     /// `POST /concert/payment` with an `Idempotency-Key`.
     pub async fn pay(&self, token: &str, reservation: i64, key: &str) -> Answer {
-        let request = self
-            .request(Method::POST, "/concert/payment")
-            .header("Authorization", token)
-            .header("Idempotency-Key", key)
-            .json(&json!({ "reservationId": reservation }));
-        self.send(request).await
+        self.send(routes::pay(token, reservation, Some(key))).await
     }
 
     /// `GET /concert/seat/{session}`.
     pub async fn seats(&self, session: i64) -> Answer {
-        self.send(self.request(Method::GET, &format!("/concert/seat/{session}")))
-            .await
+        self.send(routes::seats(session)).await
     }
 
     /// `GET /concert/session/{concert}`.
     pub async fn sessions(&self, concert: i64) -> Answer {
-        self.send(self.request(Method::GET, &format!("/concert/session/{concert}")))
-            .await
+        self.send(routes::sessions(concert)).await
     }
 
-    /// `POST /admin/concerts`, then one session of `seats` seats at `price`: the ids.
+    /// A concert with `sessions` sessions of `seats` seats at `price`: the ids.
     pub async fn add_concert(&self, seats: u32, price: i64, sessions: usize) -> (i64, Vec<i64>) {
         let concert = self
-            .send(
-                self.request(Method::POST, "/admin/concerts")
-                    .header("X-Admin-Key", ADMIN_KEY)
-                    .json(&json!({ "title": "Drill concert" })),
-            )
-            .await;
-        let concert = concert
-            .ok()
-            .and_then(|b| b["concertId"].as_i64())
-            .unwrap_or_else(|| panic!("create a concert: {concert:?}"));
+            .client
+            .create_concert(ADMIN_KEY, "Drill concert")
+            .await
+            .unwrap_or_else(|e| panic!("create a concert: {e}"))
+            .concert_id;
         let mut ids = Vec::new();
         for day in 0..sessions {
-            let session = self
-                .send(
-                    self.request(Method::POST, &format!("/admin/concerts/{concert}/sessions"))
-                        .header("X-Admin-Key", ADMIN_KEY)
-                        .json(&json!({
-                            "date": format!("2024-09-{:02}", day + 1),
-                            "seatCount": seats,
-                            "price": price,
-                        })),
-                )
+            let session = NewSession {
+                date: format!("2024-09-{:02}", day + 1),
+                seat_count: i64::from(seats),
+                price,
+            };
+            let created = self
+                .client
+                .create_session(ADMIN_KEY, concert, &session)
                 .await;
             ids.push(
-                session
-                    .ok()
-                    .and_then(|b| b["sessionId"].as_i64())
-                    .unwrap_or_else(|| panic!("create a session: {session:?}")),
+                created
+                    .unwrap_or_else(|e| panic!("create a session: {e}"))
+                    .session_id,
             );
         }
         (concert, ids)

@@ -6,14 +6,16 @@ use std::collections::HashSet;
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::json;
 use uuid::{Uuid, Variant};
 
 use crate::binary::Server;
-use crate::helpers::{ADMIN_KEY, json_ok, msg, spawn_app, token_of};
+use concert_client::{NewSession, routes};
+
+use crate::helpers::{ADMIN_KEY, json_ok, msg, spawn_app};
 use crate::invariants::{self, count};
-use crate::support::{self, Answer, error_body};
+use crate::support::{self, Answer, error_body, token_in};
 
 const TOKENS: usize = 1_000;
 
@@ -26,15 +28,17 @@ backend_tests! {
 
 async fn tokens_are_uuid_v4_with_122_random_bits_and_never_collide(db: TestDb) {
     let app = spawn_app(&db).await;
-    let client = support::client(32);
-    let join =
-        |n: usize| Answer::of(client.get(format!("{}/concert/wating?userId=user{n}", app.address)));
+    let client = support::client(&app.address, 32);
+    let join = |n: usize| {
+        let client = &client;
+        async move { Answer::call(client, routes::join(&format!("user{n}"))).await }
+    };
     let tickets = support::concurrently(32, (0..TOKENS).map(join)).await;
     let mut seen = HashSet::new();
     let mut ones = [0usize; 128];
     for ticket in &tickets {
         assert_eq!(ticket.status, 200, "{:?}", ticket.body);
-        let text = token_of(&ticket.body);
+        let text = token_in(ticket);
         let token = Uuid::parse_str(&text).expect("a UUID");
         assert_eq!(text, token.hyphenated().to_string(), "the canonical form");
         assert_eq!(token.get_version_num(), 4, "{text}");
@@ -65,10 +69,10 @@ async fn a_user_can_neither_pay_nor_learn_of_another_users_reservation(db: TestD
     let app = spawn_app(&db).await;
     let cat = app.admitted("Cat").await;
     let dog = app.admitted("Dog").await;
-    json_ok(app.charge(&cat, json!(10_000)).await).await;
-    json_ok(app.charge(&dog, json!(20_000)).await).await;
+    json_ok(app.api.charge(&cat, 10_000).await);
+    json_ok(app.api.charge(&dog, 20_000).await);
     let cats = app.hold_ok(&cat, 1, 5).await;
-    let unknown = Answer::read(app.pay(&dog, cats + 1_000, None).await).await;
+    let unknown = Answer::call(&app.api, routes::pay(&dog, cats + 1_000, None)).await;
     assert_eq!(
         (unknown.status, &unknown.body),
         (
@@ -78,7 +82,7 @@ async fn a_user_can_neither_pay_nor_learn_of_another_users_reservation(db: TestD
     );
     // Another's reservation answers exactly as one that does not exist, with or without a key.
     for key in [None, Some("dog-1")] {
-        let answer = Answer::read(app.pay(&dog, cats, key).await).await;
+        let answer = Answer::call(&app.api, routes::pay(&dog, cats, key)).await;
         assert_eq!(answer, unknown, "key {key:?}");
     }
     let status = format!(
@@ -89,8 +93,8 @@ async fn a_user_can_neither_pay_nor_learn_of_another_users_reservation(db: TestD
 
     // Cat pays with a key; Dog sending the same key for Cat's reservation is not
     // answered Cat's payment: keys belong to one user.
-    let paid = json_ok(app.pay(&cat, cats, Some("order-1")).await).await;
-    let answer = Answer::read(app.pay(&dog, cats, Some("order-1")).await).await;
+    let paid = json_ok(app.api.pay(&cat, cats, Some("order-1")).await);
+    let answer = Answer::call(&app.api, routes::pay(&dog, cats, Some("order-1"))).await;
     assert_eq!(answer, unknown, "Dog does not get Cat's receipt");
     let balance = Answer::of(
         app.request(Method::GET, "/concert/balance")
@@ -171,131 +175,54 @@ async fn no_token_or_admin_key_is_ever_written_to_the_logs(db: TestDb) {
     const KEY: &str = "s3cret-admin-key-0123456789";
     const WRONG_KEY: &str = "s3cret-admin-key-0123456780";
     let server = Server::start(&db.url, "trace", &["--admin-key", KEY, "--max-active", "2"]).await;
-    let client = support::client(4);
-    let url = |path: &str| format!("{}{path}", server.address);
-    let ticket = |answer: Answer| {
-        assert_eq!(answer.status, 200, "{:?}", answer.body);
-        token_of(&answer.body)
-    };
+    let client = support::client(&server.address, 4);
     // Every route, with every way a token or key travels.
-    let cat = ticket(Answer::of(client.get(url("/concert/wating?userId=Cat"))).await);
-    let dog = ticket(
-        Answer::of(
-            client
-                .get(url("/concert/wating"))
-                .header("X-User-Id", "Dog"),
-        )
-        .await,
-    );
-    let waiting = ticket(Answer::of(client.get(url("/concert/waiting?userId=Eve"))).await);
+    let cat = token_in(&Answer::call(&client, routes::join("Cat")).await);
+    let by_header = client
+        .raw(Method::GET, routes::QUEUE_PATH)
+        .header("X-User-Id", "Dog");
+    let dog = token_in(&Answer::of(by_header).await);
+    let alias = client.raw(Method::GET, "/concert/waiting?userId=Eve");
+    let waiting = token_in(&Answer::of(alias).await);
     let unknown = Uuid::new_v4().to_string();
-    let renewed = ticket(
-        Answer::of(
-            client
-                .get(url("/concert/wating"))
-                .header("Authorization", &unknown),
-        )
-        .await,
-    );
+    let renewed = token_in(&Answer::call(&client, routes::poll(&unknown)).await);
     let mut tokens = vec![cat.clone(), dog.clone(), waiting.clone(), unknown, renewed];
     for (token, prefix) in [(&cat, ""), (&dog, "Bearer "), (&waiting, "")] {
         let auth = format!("{prefix}{token}");
-        Answer::of(
-            client
-                .get(url("/concert/wating"))
-                .header("Authorization", &auth),
-        )
-        .await;
-        Answer::of(
-            client
-                .get(url("/concert/balance"))
-                .header("Authorization", &auth),
-        )
-        .await;
-        Answer::of(
-            client
-                .patch(url("/concert/balance"))
-                .header("Authorization", &auth)
-                .json(&json!({"amount": 20_000})),
-        )
-        .await;
+        Answer::call(&client, routes::poll(&auth)).await;
+        Answer::call(&client, routes::balance(&auth)).await;
+        Answer::call(&client, routes::charge(&auth, 20_000)).await;
     }
-    Answer::of(client.get(url("/concert/session/1"))).await;
-    Answer::of(client.get(url("/concert/seat/1"))).await;
-    let hold = Answer::of(
-        client
-            .post(url("/concert/reservation"))
-            .header("Authorization", &cat)
-            .json(&json!({"sessionId": 1, "seatNumber": 1})),
-    )
-    .await;
+    Answer::call(&client, routes::sessions(1)).await;
+    Answer::call(&client, routes::seats(1)).await;
+    let hold = Answer::call(&client, routes::hold(&cat, 1, 1)).await;
     assert_eq!(hold.status, 201, "{:?}", hold.body);
     let reservation = hold.body["reservationId"].as_i64().unwrap();
-    Answer::of(
-        client
-            .post(url("/concert/reservation"))
-            .header("Authorization", &waiting)
-            .json(&json!({"sessionId": 1, "seatNumber": 2})),
-    )
-    .await;
+    Answer::call(&client, routes::hold(&waiting, 1, 2)).await;
     for _ in 0..2 {
-        let paid = Answer::of(
-            client
-                .post(url("/concert/payment"))
-                .header("Authorization", &cat)
-                .header("Idempotency-Key", "order-1")
-                .json(&json!({"reservationId": reservation})),
-        )
-        .await;
+        let paid = Answer::call(&client, routes::pay(&cat, reservation, Some("order-1"))).await;
         assert_eq!(paid.status, 200, "{:?}", paid.body);
     }
     // The payment ended Cat's admission: refusals for an expired token are logged too.
-    Answer::of(
-        client
-            .post(url("/concert/reservation"))
-            .header("Authorization", &cat)
-            .json(&json!({"sessionId": 1, "seatNumber": 3})),
-    )
-    .await;
-    Answer::of(
-        client
-            .post(url("/concert/payment"))
-            .header("Authorization", &dog)
-            .json(&json!({"reservationId": reservation})),
-    )
-    .await;
-    let concert = Answer::of(
-        client
-            .post(url("/admin/concerts"))
-            .header("X-Admin-Key", KEY)
-            .json(&json!({"title": "Night"})),
-    )
-    .await;
+    Answer::call(&client, routes::hold(&cat, 1, 3)).await;
+    Answer::call(&client, routes::pay(&dog, reservation, None)).await;
+    let concert = Answer::call(&client, routes::create_concert(KEY, "Night")).await;
     assert_eq!(concert.status, 201, "{:?}", concert.body);
-    let session = Answer::of(
-        client
-            .post(url("/admin/concerts/2/sessions"))
-            .header("X-Admin-Key", KEY)
-            .json(&json!({"date": "2024-09-01", "seatCount": 10, "price": 0})),
-    )
-    .await;
+    let night = NewSession {
+        date: "2024-09-01".into(),
+        seat_count: 10,
+        price: 0,
+    };
+    let session = Answer::call(&client, routes::create_session(KEY, 2, &night)).await;
     assert_eq!(session.status, 201, "{:?}", session.body);
-    Answer::of(
-        client
-            .post(url("/admin/concerts"))
-            .header("X-Admin-Key", WRONG_KEY)
-            .json(&json!({"title": "Night"})),
-    )
-    .await;
-    for path in ["/health", "/openapi.json", "/nope"] {
-        Answer::of(client.get(url(path))).await;
-    }
-    Answer::of(
-        client
-            .delete(url("/concert/balance"))
-            .header("Authorization", &dog),
-    )
-    .await;
+    Answer::call(&client, routes::create_concert(WRONG_KEY, "Night")).await;
+    Answer::call(&client, routes::health()).await;
+    Answer::call(&client, routes::openapi()).await;
+    Answer::of(client.raw(Method::GET, "/nope")).await;
+    let delete = client
+        .raw(Method::DELETE, "/concert/balance")
+        .header("Authorization", &dog);
+    Answer::of(delete).await;
     tokens.sort();
     tokens.dedup();
     let log = server.stop().await;

@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
 use serde_json::json;
+
+use concert_client::routes;
 
 use crate::helpers::{AppOptions, json_ok, spawn_app_with};
 use crate::invariants::{self, count};
@@ -30,13 +32,15 @@ async fn a_thousand_concurrent_charges_of_one_wallet_add_up_exactly(db: TestDb) 
     let app = spawn_app_with(db.store.clone(), &db.url, options).await;
     let token = app.admitted("Payer").await;
     // One connection per charge: all 1,000 are in flight at once.
-    let client = support::client(CHARGES as usize);
+    let client = support::client(&app.address, CHARGES as usize);
     let charge = |amount: i64| {
-        let request = client
-            .request(Method::PATCH, format!("{}/concert/balance", app.address))
-            .header("Authorization", &token)
-            .json(&json!({ "amount": amount }));
-        async move { (amount, Answer::of(request).await) }
+        let (client, token) = (&client, &token);
+        async move {
+            (
+                amount,
+                Answer::call(client, routes::charge(token, amount)).await,
+            )
+        }
     };
     let started = Instant::now();
     let answers = futures::future::join_all((1..=CHARGES).map(charge)).await;
@@ -75,7 +79,7 @@ async fn a_thousand_concurrent_charges_of_one_wallet_add_up_exactly(db: TestDb) 
         .await
         .unwrap();
     assert_eq!(
-        json_ok(balance).await,
+        json_ok(balance),
         json!({"userId": "Payer", "balance": total})
     );
     assert_eq!(

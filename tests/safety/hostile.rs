@@ -6,7 +6,9 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
+use concert_client::http::Method;
+
+use concert_client::routes;
 
 use crate::helpers::{ADMIN_KEY, TestApp, msg, spawn_app};
 use crate::invariants::{self, count};
@@ -33,7 +35,7 @@ async fn send(
     app: &TestApp,
     token: &str,
     (method, path): (&str, &str),
-    body: impl Into<reqwest::Body>,
+    body: impl Into<concert_client::Bytes>,
 ) -> Answer {
     let method = Method::from_bytes(method.as_bytes()).unwrap();
     Answer::of(
@@ -308,11 +310,7 @@ async fn unicode_and_sql_looking_user_ids_are_400_and_write_nothing(db: TestDb) 
     ];
     let bad_user = error_body(400, "INVALID_USER_ID", BAD_USER_ID);
     for user in hostile {
-        let answer = Answer::of(
-            app.request(Method::GET, "/concert/wating")
-                .query(&[("userId", user)]),
-        )
-        .await;
+        let answer = Answer::call(&app.api, routes::join(user)).await;
         assert_eq!(
             (answer.status, &answer.body),
             (400, &bad_user),
@@ -340,7 +338,7 @@ async fn unicode_and_sql_looking_user_ids_are_400_and_write_nothing(db: TestDb) 
         "no token was issued"
     );
     // The tables are all there and the line works.
-    assert_eq!(app.join("Fine_user-1").await["userId"], "Fine_user-1");
+    assert_eq!(app.join("Fine_user-1").await.user_id, "Fine_user-1");
     assert_eq!(count(&db, "SELECT COUNT(*) FROM queue_tokens").await, 1);
     invariants::assert_holds(&db, app.engine.config()).await;
     app.stop().await;
@@ -523,11 +521,11 @@ async fn the_openapi_document_states_the_input_rules_the_server_enforces(db: Tes
     );
     // The edges of each pattern are taken.
     let longest = "Az09_-".repeat(11)[..64].to_owned();
-    assert_eq!(app.join(&longest).await["userId"], longest.as_str());
+    assert_eq!(app.join(&longest).await.user_id, longest.as_str());
     let token = app.admitted("HappyCat").await;
     let reservation = app.hold_ok(&token, 1, 1).await;
     let key = format!("!{}~", "x".repeat(126));
-    let answer = Answer::read(app.pay(&token, reservation, Some(&key)).await).await;
+    let answer = Answer::call(&app.api, routes::pay(&token, reservation, Some(&key))).await;
     assert_eq!(
         answer.code(),
         "INSUFFICIENT_BALANCE",

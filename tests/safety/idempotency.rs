@@ -4,7 +4,9 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use concert_client::routes;
 
 use crate::helpers::{TestApp, assert_error, json_ok, msg, spawn_app, token_of};
 use crate::invariants::{self, count};
@@ -20,16 +22,8 @@ async fn pay_at_once(
     key: &str,
     n: usize,
 ) -> Vec<Answer> {
-    let client = support::client(n);
-    let pay = |_| {
-        Answer::of(
-            client
-                .post(format!("{}/concert/payment", app.address))
-                .header("Authorization", token)
-                .header("Idempotency-Key", key)
-                .json(&json!({ "reservationId": reservation })),
-        )
-    };
+    let client = support::client(&app.address, n);
+    let pay = |_| Answer::call(&client, routes::pay(token, reservation, Some(key)));
     futures::future::join_all((0..n).map(pay)).await
 }
 
@@ -61,7 +55,7 @@ async fn assert_paid_once(db: &TestDb, user: &str, balance: i64) {
 async fn concurrent_retries_racing_the_first_payment(db: TestDb) {
     let app = spawn_app(&db).await;
     let token = app.admitted("Payer").await;
-    json_ok(app.charge(&token, json!(25_000)).await).await;
+    json_ok(app.api.charge(&token, 25_000).await);
     let reservation = app.hold_ok(&token, 1, 3).await;
     let answers = pay_at_once(&app, &token, reservation, "order-1", RETRIES).await;
     eprintln!(
@@ -108,19 +102,18 @@ async fn concurrent_retries_after_the_payment_ended_the_admission_answer_it_and_
 ) {
     let app = spawn_app(&db).await;
     let token = app.admitted("Payer").await;
-    json_ok(app.charge(&token, json!(25_000)).await).await;
+    json_ok(app.api.charge(&token, 25_000).await);
     let reservation = app.hold_ok(&token, 1, 3).await;
-    let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+    let first = Answer::call(&app.api, routes::pay(&token, reservation, Some("order-1"))).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
 
     // The payment ended the token's admission; retries with it still get the answer.
     assert_error(
-        app.hold(&token, 1, 4).await,
+        app.api.hold(&token, 1, 4).await,
         401,
         "TOKEN_EXPIRED",
         msg::TOKEN_EXPIRED,
-    )
-    .await;
+    );
     let answers = pay_at_once(&app, &token, reservation, "order-1", RETRIES).await;
     eprintln!(
         "idempotency[{}]: {RETRIES} concurrent retries after the payment: {:?}",
@@ -136,26 +129,29 @@ async fn concurrent_retries_after_the_payment_ended_the_admission_answer_it_and_
 async fn sequential_retries_after_the_admission_ended_answer_the_first_payment(db: TestDb) {
     let app = spawn_app(&db).await;
     let token = app.admitted("Payer").await;
-    json_ok(app.charge(&token, json!(25_000)).await).await;
+    json_ok(app.api.charge(&token, 25_000).await);
     let reservation = app.hold_ok(&token, 1, 3).await;
-    let first = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+    let first = Answer::call(&app.api, routes::pay(&token, reservation, Some("order-1"))).await;
     assert_eq!(first.status, 200, "{:?}", first.body);
     assert_error(
-        app.hold(&token, 1, 4).await,
+        app.api.hold(&token, 1, 4).await,
         401,
         "TOKEN_EXPIRED",
         msg::TOKEN_EXPIRED,
-    )
-    .await;
+    );
 
     for _ in 0..10 {
-        let retry = Answer::read(app.pay(&token, reservation, Some("order-1")).await).await;
+        let retry = Answer::call(&app.api, routes::pay(&token, reservation, Some("order-1"))).await;
         assert_eq!(retry, first, "a retry with the ended token");
     }
     // The same user through a new token (the old one's poll issues it): same answer.
     let renewed = token_of(&app.poll(&token).await);
     assert_ne!(renewed, token);
-    let retry = Answer::read(app.pay(&renewed, reservation, Some("order-1")).await).await;
+    let retry = Answer::call(
+        &app.api,
+        routes::pay(&renewed, reservation, Some("order-1")),
+    )
+    .await;
     assert_eq!(retry, first, "a retry with the user's new token");
     assert_paid_once(&db, "Payer", 15_000).await;
     invariants::assert_holds(&db, app.engine.config()).await;

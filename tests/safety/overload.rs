@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
-use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use concert_client::{Client, routes};
 
 use crate::binary::Server;
 use crate::helpers::{AppOptions, json_ok, spawn_app, spawn_app_with};
@@ -30,22 +30,12 @@ fn is_overloaded(answer: &Answer) -> bool {
 
 /// Flood request `i`: a seat list of session 1, a queue poll, or a hold in session 1,
 /// each by one of `tokens`.
-fn flood_request(
-    client: &reqwest::Client,
-    address: &str,
-    tokens: &[String],
-    i: usize,
-) -> reqwest::RequestBuilder {
+async fn flood_request(client: &Client, tokens: &[String], i: usize) -> Answer {
     let token = &tokens[i % tokens.len()];
     match i % 3 {
-        0 => client.get(format!("{address}/concert/seat/1")),
-        1 => client
-            .get(format!("{address}/concert/wating"))
-            .header("Authorization", token),
-        _ => client
-            .post(format!("{address}/concert/reservation"))
-            .header("Authorization", token)
-            .json(&json!({"sessionId": 1, "seatNumber": (i / 3) % 50 + 1})),
+        0 => Answer::call(client, routes::seats(1)).await,
+        1 => Answer::call(client, routes::poll(token)).await,
+        _ => Answer::call(client, routes::hold(token, 1, (i as i64 / 3) % 50 + 1)).await,
     }
 }
 
@@ -98,13 +88,12 @@ async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_no
     let mut options = AppOptions::default();
     options.engine.mailbox_capacity = 8;
     let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-    let client = support::client(FLOOD_IN_FLIGHT);
+    let client = support::client(&app.address, FLOOD_IN_FLIGHT);
     // Joining is itself shed past 8 at once: join a few at a time.
-    let tokens = support::admitted_crowd(&client, &app.address, "fan", 100, 4).await;
+    let tokens = support::admitted_crowd(&client, "fan", 100, 4).await;
 
     let started = Instant::now();
-    let requests = (0..4 * FLOOD_IN_FLIGHT)
-        .map(|i| Answer::of(flood_request(&client, &app.address, &tokens, i)));
+    let requests = (0..4 * FLOOD_IN_FLIGHT).map(|i| flood_request(&client, &tokens, i));
     let answers = support::concurrently(FLOOD_IN_FLIGHT, requests).await;
     let elapsed = started.elapsed();
     eprintln!(
@@ -125,9 +114,9 @@ async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_no
         .await,
         held
     );
-    assert_eq!(app.available(1).await, 50 - held);
+    assert_eq!(app.available(1).await as i64, 50 - held);
     // The flood over, the same server answers at once.
-    json_ok(app.get("/concert/seat/1").await).await;
+    json_ok(app.get("/concert/seat/1").await);
     app.poll(&tokens[0]).await;
     invariants::assert_holds(&db, app.engine.config()).await;
     app.stop().await;
@@ -144,9 +133,9 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
         stalled_request(&app.address, &token).await,
         stalled_request(&app.address, &token).await,
     ];
-    let shed = support::client(1);
+    let shed = support::client(&app.address, 1);
     let started = Instant::now();
-    let mut answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
+    let mut answer = Answer::call(&shed, routes::health()).await;
     // The stalled requests reach the limit as the server reads them; until then the
     // probe may still get through.
     while !is_overloaded(&answer) {
@@ -155,9 +144,9 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
             started.elapsed() < Duration::from_secs(10),
             "the stalled requests never took the places"
         );
-        answer = Answer::of(shed.get(format!("{}/health", app.address))).await;
+        answer = Answer::call(&shed, routes::health()).await;
     }
-    let poll = Answer::of(shed.get(format!("{}/concert/wating", app.address))).await;
+    let poll = Answer::call(&shed, routes::queue(None, None)).await;
     assert!(is_overloaded(&poll), "{poll:?}");
 
     // One stalled request ends: its place is free again.
@@ -170,11 +159,7 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
         &head, b"HTTP/1.1 201",
         "the completed request is answered (it holds seat 1)"
     );
-    let served = Answer::of(shed.request(
-        Method::GET,
-        format!("{}/concert/wating?userId=After", app.address),
-    ))
-    .await;
+    let served = Answer::call(&shed, routes::join("After")).await;
     assert_eq!(served.status, 200, "{served:?}");
     drop(second);
     app.stop().await;
@@ -201,18 +186,12 @@ async fn flood_rounds(
     rounds: usize,
     per_round: usize,
 ) -> (Vec<u64>, Vec<Answer>) {
-    let client = support::client(FLOOD_IN_FLIGHT);
+    let client = support::client(&server.address, FLOOD_IN_FLIGHT);
     let mut rss = Vec::new();
     let mut all = Vec::new();
     for round in 0..rounds {
-        let requests = (0..per_round).map(|i| {
-            Answer::of(flood_request(
-                &client,
-                &server.address,
-                tokens,
-                round * per_round + i,
-            ))
-        });
+        let requests =
+            (0..per_round).map(|i| flood_request(&client, tokens, round * per_round + i));
         all.extend(support::concurrently(FLOOD_IN_FLIGHT, requests).await);
         rss.push(server.memory_kib("VmRSS"));
     }
@@ -230,7 +209,7 @@ async fn the_binary_under_a_flood_sheds_503s_and_its_memory_stays_bounded(db: Te
         &["--mailbox-capacity", "8", "--max-active", "200"],
     )
     .await;
-    let tokens = support::admitted_crowd(&support::client(4), &server.address, "fan", 100, 4).await;
+    let tokens = support::admitted_crowd(&support::client(&server.address, 4), "fan", 100, 4).await;
     let idle = server.memory_kib("VmRSS");
     const ROUNDS: usize = 10;
     const PER_ROUND: usize = 2_000;

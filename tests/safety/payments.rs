@@ -3,7 +3,8 @@
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use serde_json::json;
+
+use concert_client::routes;
 
 use crate::helpers::{AppOptions, TestApp, json_ok, msg, spawn_app, spawn_app_with};
 use crate::invariants::{self, count};
@@ -14,7 +15,7 @@ const PAYMENTS: usize = 100;
 /// A user with 25,000 points and a hold of seat 7 in session 1: (token, reservation).
 async fn payer_with_a_hold(app: &TestApp) -> (String, i64) {
     let token = app.admitted("Payer").await;
-    json_ok(app.charge(&token, json!(25_000)).await).await;
+    json_ok(app.api.charge(&token, 25_000).await);
     let reservation = app.hold_ok(&token, 1, 7).await;
     (token, reservation)
 }
@@ -26,17 +27,8 @@ async fn pay_at_once(
     reservation: i64,
     key: Option<&str>,
 ) -> Vec<Answer> {
-    let client = support::client(PAYMENTS);
-    let pay = |_| {
-        let mut request = client
-            .post(format!("{}/concert/payment", app.address))
-            .header("Authorization", token)
-            .json(&json!({ "reservationId": reservation }));
-        if let Some(key) = key {
-            request = request.header("Idempotency-Key", key);
-        }
-        Answer::of(request)
-    };
+    let client = support::client(&app.address, PAYMENTS);
+    let pay = |_| Answer::call(&client, routes::pay(token, reservation, key));
     futures::future::join_all((0..PAYMENTS).map(pay)).await
 }
 

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
-use reqwest::Method;
-use serde_json::json;
+
+use concert_client::routes;
 
 use crate::helpers::{AppOptions, msg, spawn_app_with};
 use crate::invariants::{self, count};
@@ -37,18 +37,12 @@ async fn ten_thousand_holds_from_a_thousand_users_hold_each_of_fifty_seats_once(
     // refusal below is about the seat.
     options.engine.max_holds_per_user = 50;
     let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-    let client = support::client(IN_FLIGHT);
+    let client = support::client(&app.address, IN_FLIGHT);
     let started = Instant::now();
-    let tokens = support::admitted_crowd(&client, &app.address, "fan", USERS, 64).await;
+    let tokens = support::admitted_crowd(&client, "fan", USERS, 64).await;
     let admitted_in = started.elapsed();
 
-    let hold = |i: usize| {
-        let request = client
-            .request(Method::POST, format!("{}/concert/reservation", app.address))
-            .header("Authorization", &tokens[i % USERS])
-            .json(&json!({"sessionId": 1, "seatNumber": seat_of(i)}));
-        Answer::of(request)
-    };
+    let hold = |i: usize| Answer::call(&client, routes::hold(&tokens[i % USERS], 1, seat_of(i)));
     let started = Instant::now();
     let answers = support::concurrently(IN_FLIGHT, (0..REQUESTS).map(hold)).await;
     let elapsed = started.elapsed();

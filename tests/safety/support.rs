@@ -1,24 +1,26 @@
 //! What the suites share: a client with room for many connections, a bounded fan-out,
-//! a tally of answers, and a crowd of admitted users.
+//! a tally of answers (kept raw: the suites compare headers and whole bodies), a crowd
+//! of admitted users, and requests below HTTP for what no client will send.
 
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use concert_client::{Call, Client, RawRequest, Reply, Response};
 use futures::StreamExt;
-use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{eventually, token_of};
+use crate::helpers::eventually;
 
-/// A client that keeps up to `connections` connections open to one server.
-pub fn client(connections: usize) -> reqwest::Client {
-    reqwest::Client::builder()
+/// A client of the server at `address` that keeps up to `connections` connections open.
+pub fn client(address: &str, connections: usize) -> Client {
+    let http = reqwest::Client::builder()
         .pool_max_idle_per_host(connections)
         // Generous: a debug build on two shared cores; a request past it fails the test.
         .timeout(Duration::from_secs(60))
         .build()
-        .expect("a client")
+        .expect("a client");
+    Client::with_http(address, http)
 }
 
 /// Runs `requests` with at most `limit` in flight, and returns their results in order.
@@ -47,29 +49,24 @@ pub struct Answer {
 
 impl Answer {
     /// Reads a response.
-    pub async fn read(response: reqwest::Response) -> Answer {
-        let status = response.status().as_u16();
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let (retry_after, content_type) = (header("retry-after"), header("content-type"));
-        let text = response.text().await.expect("a body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    pub fn read(response: &Response) -> Answer {
+        let header = |name: &str| response.header(name).map(str::to_owned);
         Answer {
-            status,
-            retry_after,
-            content_type,
-            body,
+            status: response.status.as_u16(),
+            retry_after: header("retry-after"),
+            content_type: header("content-type"),
+            body: response.json(),
         }
     }
 
-    /// Sends `request` and reads its answer (a transport failure fails the test).
-    pub async fn of(request: reqwest::RequestBuilder) -> Answer {
-        Answer::read(request.send().await.expect("an HTTP answer")).await
+    /// Sends a hand-made `request` and reads its answer (a transport failure fails the test).
+    pub async fn of(request: RawRequest) -> Answer {
+        Answer::read(&request.send().await.expect("an HTTP answer"))
+    }
+
+    /// Sends a route's `call` with `api` and reads its answer undecoded.
+    pub async fn call<T: Reply>(api: &Client, call: Call<T>) -> Answer {
+        Answer::read(&api.send_raw(call).await.expect("an HTTP answer"))
     }
 
     /// The `error` code of an error answer, `"-"` for a success.
@@ -117,45 +114,41 @@ pub fn tally<'a>(answers: impl IntoIterator<Item = &'a Answer>) -> BTreeMap<Stri
     counts
 }
 
-/// Joins `users` (named `{prefix}{n}`) at `address` with at most `limit` joins in
-/// flight and waits until each is admitted; returns their tokens in order. The server
-/// must admit them all (`max_active` ≥ `users`).
+/// Joins `users` (named `{prefix}{n}`) with at most `limit` joins in flight and waits
+/// until each is admitted; returns their tokens in order. The server must admit them
+/// all (`max_active` ≥ `users`).
 pub async fn admitted_crowd(
-    client: &reqwest::Client,
-    address: &str,
+    client: &Client,
     prefix: &str,
     users: usize,
     limit: usize,
 ) -> Vec<String> {
-    let join = |n: usize| {
-        Answer::of(client.request(
-            Method::GET,
-            format!("{address}/concert/wating?userId={prefix}{n}"),
-        ))
-    };
+    let join = |n: usize| async move { client.join(&format!("{prefix}{n}")).await };
     let tickets = concurrently(limit, (0..users).map(join)).await;
     let mut tokens = Vec::with_capacity(users);
     for ticket in tickets {
-        assert_eq!(ticket.status, 200, "join: {:?}", ticket.body);
-        let token = token_of(&ticket.body);
+        let ticket = ticket.expect("join");
         // A join answered just before its admission was stored reads as waiting: poll
         // the few that did until they are in (docs/api.md, decision 15).
-        if ticket.body["isProcessing"] != true {
-            let poll = || {
-                Answer::of(
-                    client
-                        .get(format!("{address}/concert/wating"))
-                        .header("Authorization", &token),
-                )
-            };
+        if !ticket.is_processing {
             eventually(Duration::from_secs(30), || async {
-                poll().await.body["isProcessing"] == true
+                client
+                    .poll(&ticket.token)
+                    .await
+                    .expect("poll")
+                    .is_processing
             })
             .await;
         }
-        tokens.push(token);
+        tokens.push(ticket.token);
     }
     tokens
+}
+
+/// The token of a queue answer read raw.
+pub fn token_in(answer: &Answer) -> String {
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    answer.body["token"].as_str().expect("a token").to_owned()
 }
 
 /// `count / elapsed` as a whole rate per second.

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::Ctx;
+use concert_client::routes;
+
 use crate::client::{Req, Requests};
 use crate::driver::{Bounds, Workload};
 use crate::report::ScenarioReport;
@@ -17,7 +19,7 @@ impl Workload for Health {
     type Local = ();
 
     fn request(&self, _index: u64, _rng: &mut fastrand::Rng) -> Req {
-        self.0.get("/health", None)
+        self.0.of(routes::health())
     }
 }
 

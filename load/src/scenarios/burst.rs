@@ -26,11 +26,16 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .figure("tokens_issued", tokens.len() as f64)
         .figure(
             "admitted_at_issue",
-            issued.tickets.iter().filter(|t| t.admitted).count() as f64,
+            issued.tickets.iter().filter(|t| t.is_processing).count() as f64,
         )
         .figure(
             "line_length_seen",
-            issued.tickets.iter().map(|t| t.position).max().unwrap_or(0) as f64,
+            issued
+                .tickets
+                .iter()
+                .map(|t| t.waiting_number)
+                .max()
+                .unwrap_or(0) as f64,
         )
         .figure("reconnects", issued.outcome.reconnects as f64);
     report.check(

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
+use concert_client::{Hold, Seats, decode, routes};
 use hyper::StatusCode;
-use serde::Deserialize;
 
 use super::{Ctx, setup};
 use crate::client::{Req, Requests};
@@ -22,13 +22,7 @@ pub const HOT_SEATS: u32 = 50;
 struct Storm {
     requests: Requests,
     tokens: Arc<Vec<String>>,
-    session: u64,
-}
-
-#[derive(Deserialize)]
-struct Hold {
-    #[serde(rename = "seatNumber")]
-    seat: u32,
+    session: i64,
 }
 
 impl Workload for Storm {
@@ -38,31 +32,16 @@ impl Workload for Storm {
     fn request(&self, _index: u64, rng: &mut fastrand::Rng) -> Req {
         let token = &self.tokens[rng.usize(..self.tokens.len())];
         let seat = rng.u32(1..=HOT_SEATS);
-        self.requests.post_json(
-            "/concert/reservation",
-            &[("authorization", token)],
-            format!(r#"{{"sessionId":{},"seatNumber":{seat}}}"#, self.session),
-        )
+        self.requests
+            .of(routes::hold(token, self.session, i64::from(seat)))
     }
 
     fn observe(&self, local: &mut Vec<u32>, _index: u64, status: StatusCode, body: &Bytes) {
         if status == StatusCode::CREATED {
             // 0 marks a 201 whose body did not parse; the check below then fails loudly.
-            local.push(serde_json::from_slice::<Hold>(body).map_or(0, |h| h.seat));
+            local.push(decode::<Hold>(status, body).map_or(0, |h| h.seat_number));
         }
     }
-}
-
-#[derive(Deserialize)]
-struct SeatMap {
-    #[serde(rename = "seatList")]
-    seats: Vec<SeatState>,
-}
-
-#[derive(Deserialize)]
-struct SeatState {
-    #[serde(rename = "isReservation")]
-    taken: bool,
 }
 
 /// Runs the storm and verifies its winners.
@@ -130,14 +109,11 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         ),
     );
 
-    let req = ctx
-        .driver
-        .requests
-        .get(&format!("/concert/seat/{session}"), None);
+    let req = ctx.driver.requests.of(routes::seats(session));
     let (status, body) = ctx.driver.send_one(req, ctx.opts.request_timeout).await?;
     let taken = if status == StatusCode::OK {
-        let map: SeatMap = serde_json::from_slice(&body).context("GET /concert/seat body")?;
-        map.seats.iter().filter(|s| s.taken).count()
+        let map = decode::<Seats>(status, &body).context("GET /concert/seat body")?;
+        map.seat_list.iter().filter(|s| s.is_reservation).count()
     } else {
         0
     };

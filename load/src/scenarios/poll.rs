@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use bytes::Bytes;
+use concert_client::routes;
 use hyper::StatusCode;
 
 use super::{Ctx, burst, setup};
@@ -39,7 +40,7 @@ impl Workload for PollRandom {
     type Local = Reissued;
 
     fn request(&self, index: u64, _rng: &mut fastrand::Rng) -> Req {
-        self.requests.get("/concert/wating", Some(self.pick(index)))
+        self.requests.of(routes::poll(self.pick(index)))
     }
 
     fn observe(&self, local: &mut Reissued, index: u64, status: StatusCode, body: &Bytes) {

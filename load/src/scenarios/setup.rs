@@ -9,24 +9,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
+use concert_client::{ConcertCreated, Error, NewSession, SessionCreated, Ticket, decode, routes};
 use hyper::StatusCode;
-use serde::Deserialize;
 
 use crate::client::{Req, Requests};
 use crate::driver::{Bounds, Driver, Outcome, Workload};
-
-/// A queue answer, as much of it as the generator needs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Ticket {
-    /// The token.
-    pub token: String,
-    /// Whether it is admitted.
-    #[serde(rename = "isProcessing")]
-    pub admitted: bool,
-    /// Its place in line (0 once admitted).
-    #[serde(rename = "watingNumber")]
-    pub position: u64,
-}
 
 /// Issues one token per request for users `{prefix}-{index}`.
 pub struct IssueTokens {
@@ -40,16 +27,12 @@ impl Workload for IssueTokens {
     type Local = Vec<(u64, Ticket)>;
 
     fn request(&self, index: u64, _rng: &mut fastrand::Rng) -> Req {
-        self.requests.get(
-            &format!("/concert/wating?userId={}-{index}", self.prefix),
-            None,
-        )
+        self.requests
+            .of(routes::join(&format!("{}-{index}", self.prefix)))
     }
 
     fn observe(&self, local: &mut Self::Local, index: u64, status: StatusCode, body: &Bytes) {
-        if status == StatusCode::OK
-            && let Ok(t) = serde_json::from_slice::<Ticket>(body)
-        {
+        if let Ok(t) = decode::<Ticket>(status, body) {
             local.push((index, t));
         }
     }
@@ -113,14 +96,11 @@ impl Workload for PollEach {
     type Local = Vec<(u64, Ticket)>;
 
     fn request(&self, index: u64, _rng: &mut fastrand::Rng) -> Req {
-        self.requests
-            .get("/concert/wating", Some(&self.tokens[index as usize]))
+        self.requests.of(routes::poll(&self.tokens[index as usize]))
     }
 
     fn observe(&self, local: &mut Self::Local, index: u64, status: StatusCode, body: &Bytes) {
-        if status == StatusCode::OK
-            && let Ok(t) = serde_json::from_slice::<Ticket>(body)
-        {
+        if let Ok(t) = decode::<Ticket>(status, body) {
             local.push((index, t));
         }
     }
@@ -138,7 +118,7 @@ pub async fn admitted_users(
     let deadline = Instant::now() + time;
     let issued = issue_tokens(driver, "users", prefix, count, time).await?;
     let (mut admitted, mut waiting): (Vec<Ticket>, Vec<Ticket>) =
-        issued.tickets.into_iter().partition(|t| t.admitted);
+        issued.tickets.into_iter().partition(|t| t.is_processing);
     // Admission is event-driven, but a batch of joins may still be settling: poll the rest
     // in rounds until they are in, the time is up, or the line stops moving (the server
     // admits fewer than we need: waiting longer would not help).
@@ -157,7 +137,7 @@ pub async fn admitted_users(
         };
         let (answers, _) = ordered(driver.run("admission", bounds, work).await?);
         let (now_in, still): (Vec<Ticket>, Vec<Ticket>) =
-            answers.into_iter().partition(|t| t.admitted);
+            answers.into_iter().partition(|t| t.is_processing);
         stalled_rounds = if now_in.is_empty() {
             stalled_rounds + 1
         } else {
@@ -166,46 +146,35 @@ pub async fn admitted_users(
         admitted.extend(now_in);
         waiting = still;
     }
-    let nearest = waiting.iter().map(|t| t.position).min();
+    let nearest = waiting.iter().map(|t| t.waiting_number).min();
     Ok((admitted.into_iter().map(|t| t.token).collect(), nearest))
-}
-
-#[derive(Deserialize)]
-struct ConcertCreated {
-    #[serde(rename = "concertId")]
-    concert_id: u64,
-}
-
-#[derive(Deserialize)]
-struct SessionCreated {
-    #[serde(rename = "sessionId")]
-    session_id: u64,
 }
 
 /// Creates sessions of one concert through the admin routes.
 struct CreateSessions {
     requests: Requests,
     admin_key: String,
-    path: String,
-    body: String,
+    concert_id: i64,
+    session: NewSession,
 }
 
 impl Workload for CreateSessions {
-    type Local = Vec<(u64, Result<u64, u16>)>;
+    type Local = Vec<(u64, Result<i64, u16>)>;
 
     fn request(&self, _index: u64, _rng: &mut fastrand::Rng) -> Req {
-        self.requests.post_json(
-            &self.path,
-            &[("x-admin-key", &self.admin_key)],
-            self.body.clone(),
-        )
+        self.requests.of(routes::create_session(
+            &self.admin_key,
+            self.concert_id,
+            &self.session,
+        ))
     }
 
     fn observe(&self, local: &mut Self::Local, index: u64, status: StatusCode, body: &Bytes) {
-        let created = (status == StatusCode::CREATED)
-            .then(|| serde_json::from_slice::<SessionCreated>(body).ok())
-            .flatten();
-        local.push((index, created.map(|c| c.session_id).ok_or(status.as_u16())));
+        let created = decode::<SessionCreated>(status, body);
+        local.push((
+            index,
+            created.map(|c| c.session_id).map_err(|_| status.as_u16()),
+        ));
     }
 }
 
@@ -218,42 +187,35 @@ pub async fn create_sessions(
     count: u64,
     seats: u32,
     time: Duration,
-) -> Result<Vec<u64>> {
+) -> Result<Vec<i64>> {
     let key = admin_key
         .filter(|k| !k.is_empty())
         .context("this scenario creates sessions: pass --admin-key (or CONCERT_ADMIN_KEY) equal to the server's CONCERT_ADMIN_KEY")?;
-    let concert = driver.requests.post_json(
-        "/admin/concerts",
-        &[("x-admin-key", key)],
-        serde_json::json!({ "title": title }).to_string(),
-    );
+    let concert = driver.requests.of(routes::create_concert(key, title));
     let (status, body) = driver.send_one(concert, time).await?;
-    if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        bail!(
+    let concert = match decode::<ConcertCreated>(status, &body) {
+        Ok(concert) => concert,
+        Err(Error::Api(refusal)) if matches!(refusal.status, 401 | 403) => bail!(
             "admin routes refused ({status}): start the server with CONCERT_ADMIN_KEY equal to --admin-key"
-        );
-    }
-    if status != StatusCode::CREATED {
-        bail!(
-            "POST /admin/concerts answered {status}: {}",
-            String::from_utf8_lossy(&body)
-        );
-    }
-    let concert: ConcertCreated =
-        serde_json::from_slice(&body).context("POST /admin/concerts body")?;
+        ),
+        Err(e) => return Err(e).context("POST /admin/concerts"),
+    };
     let work = Arc::new(CreateSessions {
         requests: driver.requests.clone(),
         admin_key: key.to_string(),
-        path: format!("/admin/concerts/{}/sessions", concert.concert_id),
-        body: serde_json::json!({ "date": "2030-07-03", "seatCount": seats, "price": 10000 })
-            .to_string(),
+        concert_id: concert.concert_id,
+        session: NewSession {
+            date: "2030-07-03".to_owned(),
+            seat_count: i64::from(seats),
+            price: 10000,
+        },
     });
     let bounds = Bounds {
         requests: count,
         duration: time,
     };
     let (results, outcome) = ordered(driver.run("sessions", bounds, work).await?);
-    let ids: Vec<u64> = results
+    let ids: Vec<i64> = results
         .iter()
         .filter_map(|r| r.as_ref().ok().copied())
         .collect();
@@ -310,17 +272,5 @@ mod tests {
             }
             assert!(per.values().all(|&n| n <= 4), "users={users}");
         }
-    }
-
-    #[test]
-    fn ticket_parses_the_contract_body() {
-        let t: Ticket = serde_json::from_str(
-            r#"{"watingNumber":3,"token":"abc","isProcessing":false,"userId":"u","estimatedWaitSeconds":null}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            (t.token.as_str(), t.admitted, t.position),
-            ("abc", false, 3)
-        );
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
+use concert_client::routes;
 
 use super::{Ctx, setup};
 use crate::client::{Req, Requests};
@@ -16,7 +17,7 @@ use crate::report::ScenarioReport;
 struct Spread {
     requests: Requests,
     tokens: Arc<Vec<String>>,
-    sessions: Vec<u64>,
+    sessions: Vec<i64>,
     order: Vec<(u32, u32)>,
 }
 
@@ -26,14 +27,11 @@ impl Workload for Spread {
     fn request(&self, index: u64, _rng: &mut fastrand::Rng) -> Req {
         let (s, seat) = self.order[index as usize];
         let token = &self.tokens[setup::holder(s, seat, self.tokens.len())];
-        self.requests.post_json(
-            "/concert/reservation",
-            &[("authorization", token)],
-            format!(
-                r#"{{"sessionId":{},"seatNumber":{seat}}}"#,
-                self.sessions[s as usize]
-            ),
-        )
+        self.requests.of(routes::hold(
+            token,
+            self.sessions[s as usize],
+            i64::from(seat),
+        ))
     }
 }
 

@@ -1,0 +1,147 @@
+//! The bodies of the API, as Rust types. Field names follow Rust; the wire names (the
+//! contract's, typos included: `watingNumber`, `abailable`) are in the serde renames.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /concert/wating`: a token's place in line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted.
+    #[serde(rename = "watingNumber")]
+    pub waiting_number: u64,
+    /// The token, sent back as `Authorization`.
+    pub token: String,
+    /// True once admitted.
+    pub is_processing: bool,
+    /// The token's user.
+    pub user_id: String,
+    /// Seconds until admission at the recent rate; `None` when unknown.
+    pub estimated_wait_seconds: Option<u64>,
+}
+
+/// `GET /concert/session/{concertId}`: a concert's sessions, by date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Sessions {
+    /// The concert.
+    pub concert_id: i64,
+    /// Its sessions, ordered by date, then id.
+    pub sessions: Vec<SessionItem>,
+}
+
+/// One session of a concert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionItem {
+    /// The session.
+    pub session_id: i64,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Seats neither held nor sold.
+    #[serde(rename = "abailable")]
+    pub available: u64,
+}
+
+/// `GET /concert/seat/{sessionId}`: every seat of a session, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Seats {
+    /// The session.
+    pub session_id: i64,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// Seats 1 to the session's seat count.
+    pub seat_list: Vec<SeatItem>,
+}
+
+/// One seat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeatItem {
+    /// 1-based.
+    pub seat_number: u32,
+    /// True while held or sold.
+    pub is_reservation: bool,
+}
+
+/// `GET` and `PATCH /concert/balance`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Balance {
+    /// The token's user.
+    pub user_id: String,
+    /// Points.
+    pub balance: i64,
+}
+
+/// `POST /concert/reservation` (201): a temporary hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hold {
+    /// The reservation to pay.
+    pub reservation_id: i64,
+    /// The session.
+    pub session_id: i64,
+    /// The seat.
+    pub seat_number: u32,
+    /// What paying costs.
+    pub price: i64,
+    /// RFC 3339, UTC: unpaid by then, the seat is free again.
+    pub expires_at: String,
+}
+
+/// `POST /concert/payment`: the seat is sold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    /// The session.
+    pub session_id: i64,
+    /// The session's date.
+    pub date: String,
+    /// The seat.
+    pub seat_number: u32,
+    /// The reservation paid.
+    pub reservation_id: i64,
+    /// The payment.
+    pub payment_id: i64,
+    /// Points debited.
+    pub amount: i64,
+    /// Points left.
+    pub balance: i64,
+}
+
+/// `POST /admin/concerts` (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertCreated {
+    /// The new concert.
+    pub concert_id: i64,
+}
+
+/// The body of `POST /admin/concerts/{concertId}/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewSession {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// 1 to 1000.
+    pub seat_count: i64,
+    /// Points, at least 0.
+    pub price: i64,
+}
+
+/// `POST /admin/concerts/{concertId}/sessions` (201).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionCreated {
+    /// The new session.
+    pub session_id: i64,
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `"ok"`.
+    pub status: String,
+}

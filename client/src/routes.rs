@@ -1,0 +1,280 @@
+//! Every route of the API as a [`Call`]: the path, the headers and the body the contract
+//! asks for, in one place. Path and query only; the transport adds the server.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{Method, Request, Uri};
+use serde::Serialize;
+
+use crate::call::{Call, Reply};
+use crate::model::{
+    Balance, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated, Sessions,
+    Ticket,
+};
+
+/// The queue path, in the contract's spelling (`/concert/waiting` is an alias).
+pub const QUEUE_PATH: &str = "/concert/wating";
+
+/// `GET /concert/wating`: with a token, its state (or a new token if it is no longer
+/// live); with a user id, that user's live token or a new one.
+pub fn queue(token: Option<&str>, user_id: Option<&str>) -> Call<Ticket> {
+    match user_id {
+        Some(user) => {
+            let uri = format!("{QUEUE_PATH}?userId={}", encode_query_value(user));
+            call(Method::GET, uri, token, &[], None::<&()>)
+        }
+        None => {
+            let uri = Uri::from_static(QUEUE_PATH);
+            call(Method::GET, uri, token, &[], None::<&()>)
+        }
+    }
+}
+
+/// A token for `user_id`: the live one, or a new one at the back of the line.
+pub fn join(user_id: &str) -> Call<Ticket> {
+    queue(None, Some(user_id))
+}
+
+/// The state of `token` (a new token if it is no longer live).
+pub fn poll(token: &str) -> Call<Ticket> {
+    queue(Some(token), None)
+}
+
+/// `GET /concert/session/{concertId}`.
+pub fn sessions(concert_id: i64) -> Call<Sessions> {
+    let uri = format!("/concert/session/{concert_id}");
+    call(Method::GET, uri, None, &[], None::<&()>)
+}
+
+/// `GET /concert/seat/{sessionId}`.
+pub fn seats(session_id: i64) -> Call<Seats> {
+    let uri = format!("/concert/seat/{session_id}");
+    call(Method::GET, uri, None, &[], None::<&()>)
+}
+
+/// `GET /concert/balance`.
+pub fn balance(token: &str) -> Call<Balance> {
+    call(
+        Method::GET,
+        Uri::from_static("/concert/balance"),
+        Some(token),
+        &[],
+        None::<&()>,
+    )
+}
+
+/// `PATCH /concert/balance`: adds `amount` points (1 to 10,000,000).
+pub fn charge(token: &str, amount: i64) -> Call<Balance> {
+    #[derive(Serialize)]
+    struct Body {
+        amount: i64,
+    }
+    let body = Body { amount };
+    call(
+        Method::PATCH,
+        Uri::from_static("/concert/balance"),
+        Some(token),
+        &[],
+        Some(&body),
+    )
+}
+
+/// `POST /concert/reservation`: holds a seat for the hold TTL.
+pub fn hold(token: &str, session_id: i64, seat_number: i64) -> Call<Hold> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        session_id: i64,
+        seat_number: i64,
+    }
+    let body = Body {
+        session_id,
+        seat_number,
+    };
+    call(
+        Method::POST,
+        Uri::from_static("/concert/reservation"),
+        Some(token),
+        &[],
+        Some(&body),
+    )
+}
+
+/// `POST /concert/payment`; a retry with the same `idempotency_key` never charges twice.
+pub fn pay(token: &str, reservation_id: i64, idempotency_key: Option<&str>) -> Call<Payment> {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Body {
+        reservation_id: i64,
+    }
+    let key = idempotency_key.map(|key| ("Idempotency-Key", key));
+    let body = Body { reservation_id };
+    let headers: &[(&str, &str)] = match &key {
+        Some(header) => std::slice::from_ref(header),
+        None => &[],
+    };
+    call(
+        Method::POST,
+        Uri::from_static("/concert/payment"),
+        Some(token),
+        headers,
+        Some(&body),
+    )
+}
+
+/// `POST /admin/concerts`.
+pub fn create_concert(admin_key: &str, title: &str) -> Call<ConcertCreated> {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        title: &'a str,
+    }
+    let headers = [("X-Admin-Key", admin_key)];
+    call(
+        Method::POST,
+        Uri::from_static("/admin/concerts"),
+        None,
+        &headers,
+        Some(&Body { title }),
+    )
+}
+
+/// `POST /admin/concerts/{concertId}/sessions`.
+pub fn create_session(
+    admin_key: &str,
+    concert_id: i64,
+    session: &NewSession,
+) -> Call<SessionCreated> {
+    let uri = format!("/admin/concerts/{concert_id}/sessions");
+    let headers = [("X-Admin-Key", admin_key)];
+    call(Method::POST, uri, None, &headers, Some(session))
+}
+
+/// `GET /health`.
+pub fn health() -> Call<Health> {
+    call(
+        Method::GET,
+        Uri::from_static("/health"),
+        None,
+        &[],
+        None::<&()>,
+    )
+}
+
+/// `GET /openapi.json`: the API's OpenAPI document.
+pub fn openapi() -> Call<serde_json::Value> {
+    call(
+        Method::GET,
+        Uri::from_static("/openapi.json"),
+        None,
+        &[],
+        None::<&()>,
+    )
+}
+
+/// The one place a request is put together: the token as `Authorization`, a JSON body
+/// with its content type. A fixed path comes as `Uri::from_static`, which allocates
+/// nothing (the load generator builds tens of thousands a second); others as a `String`.
+fn call<T: Reply, B: Serialize + ?Sized, U>(
+    method: Method,
+    uri: U,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&B>,
+) -> Call<T>
+where
+    Uri: TryFrom<U>,
+    <Uri as TryFrom<U>>::Error: Into<http::Error>,
+{
+    let mut builder = Request::builder().method(method).uri(uri);
+    if let Some(token) = token {
+        builder = builder.header(AUTHORIZATION, token);
+    }
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let body = match body {
+        Some(body) => {
+            builder = builder.header(CONTENT_TYPE, "application/json");
+            // Serializing these plain structs cannot fail.
+            Bytes::from(serde_json::to_vec(body).expect("a JSON body"))
+        }
+        None => Bytes::new(),
+    };
+    Call::new(builder.body(body))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so any user id
+/// reaches the server as written (and an invalid one is refused there, not here).
+fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts<T: Reply>(call: Call<T>) -> (String, String, Vec<(String, String)>, String) {
+        let request = call.into_request().unwrap();
+        let headers = request
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        (
+            request.method().to_string(),
+            request.uri().to_string(),
+            headers,
+            String::from_utf8(request.body().to_vec()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_queue_takes_a_token_or_an_encoded_user_id() {
+        let (method, uri, headers, body) = parts(poll("tok"));
+        assert_eq!(
+            (method.as_str(), uri.as_str(), body.as_str()),
+            ("GET", QUEUE_PATH, "")
+        );
+        assert_eq!(headers, [("authorization".into(), "tok".into())]);
+        let (_, uri, headers, _) = parts(join("a b&c"));
+        assert_eq!(uri, "/concert/wating?userId=a%20b%26c");
+        assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn writes_carry_json_and_their_headers() {
+        let (method, uri, headers, body) = parts(pay("tok", 23, Some("order-1")));
+        assert_eq!(
+            (method.as_str(), uri.as_str()),
+            ("POST", "/concert/payment")
+        );
+        assert_eq!(body, r#"{"reservationId":23}"#);
+        for header in ["authorization", "idempotency-key", "content-type"] {
+            assert!(headers.iter().any(|(k, _)| k == header), "{header}");
+        }
+        let (_, _, _, body) = parts(hold("tok", 1, 4));
+        assert_eq!(body, r#"{"sessionId":1,"seatNumber":4}"#);
+        let session = NewSession {
+            date: "2024-07-03".into(),
+            seat_count: 50,
+            price: 0,
+        };
+        let (_, uri, headers, body) = parts(create_session("k", 7, &session));
+        assert_eq!(uri, "/admin/concerts/7/sessions");
+        assert!(headers.contains(&("x-admin-key".into(), "k".into())));
+        assert_eq!(body, r#"{"date":"2024-07-03","seatCount":50,"price":0}"#);
+    }
+
+    #[test]
+    fn an_unwritable_header_is_an_error_not_a_panic() {
+        assert!(poll("line\nbreak").into_request().is_err());
+    }
+}
