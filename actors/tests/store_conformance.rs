@@ -47,6 +47,7 @@ fn payment(reservation: &ReservationRow, idempotency_key: Option<&str>) -> NewPa
         user_id: reservation.user_id.clone(),
         amount: reservation.price,
         idempotency_key: idempotency_key.map(key),
+        paid_with_token: None,
         paid_at: at(60),
     }
 }
@@ -170,6 +171,7 @@ async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
             user: user("bob"),
             amount: points(500),
             at: at(20),
+            key: None,
         },
         /* 8 */ WriteOp::CommitPayment(payment(&bobs, Some("b"))),
         /* 9 */ end(daves.id, ReservationStatus::Released, 30),
@@ -194,6 +196,7 @@ async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
             user: user("dave"),
             amount: points(50),
             at: at(43),
+            key: None,
         },
     ]
 }
@@ -1067,6 +1070,7 @@ async fn a_run_of_holds_is_answered_as_one_hold_at_a_time(db: TestDb) {
                 user: user("bob"),
                 amount: points(10),
                 at: at(6),
+                key: None,
             },
             h(5, "erin"),
             h(11, "erin"),
@@ -1219,6 +1223,7 @@ async fn a_large_batch_commits_every_op(db: TestDb) {
             user: user(&format!("u{i}")),
             amount: points(i),
             at: at(1),
+            key: None,
         }))
         .collect();
     let results = store.apply_batch(&ops).await.unwrap();

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
+    ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
     TokenState,
 };
 use crate::domain::{ChargeAmount, Points, QueueToken, ReservationId, UserId};
@@ -23,7 +23,7 @@ pub enum WriteOp {
         /// When.
         at: DateTime<Utc>,
     },
-    /// [`Store::charge`](super::Store::charge).
+    /// [`Store::keyed_charge`](super::Store::keyed_charge).
     Charge {
         /// The user.
         user: UserId,
@@ -31,6 +31,8 @@ pub enum WriteOp {
         amount: ChargeAmount,
         /// When.
         at: DateTime<Utc>,
+        /// The retry key that names this charge, if one was sent.
+        key: Option<ChargeKey>,
     },
     /// [`Store::commit_payment`](super::Store::commit_payment).
     CommitPayment(NewPayment),

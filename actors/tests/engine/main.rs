@@ -2,6 +2,7 @@
 //! real actors over a real store, on SQLite always and on Postgres when
 //! `DATABASE_URL` names one. Time-dependent tests run under tokio's paused clock.
 
+mod charges;
 mod common;
 mod faulty_store;
 mod holds;
