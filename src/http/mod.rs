@@ -13,6 +13,7 @@ pub mod codes;
 pub mod concerts;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod queue;
 pub mod reservations;
@@ -40,6 +41,7 @@ use tracing::Span;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::balance::Charging;
 use self::error::{ApiError, ensure_contract_body};
 
 /// The HTTP layer's settings.
@@ -53,6 +55,9 @@ pub struct HttpSettings {
     pub admin_key: Option<String>,
     /// Requests handled at once, across all routes; past it, 503 `OVERLOADED` at once.
     pub max_in_flight: usize,
+    /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
+    /// `CHARGE_NOT_ALLOWED` and only the operator credits.
+    pub charging_open: bool,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -62,6 +67,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("body_limit", &self.body_limit)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
             .field("max_in_flight", &self.max_in_flight)
+            .field("charging_open", &self.charging_open)
             .finish()
     }
 }
@@ -73,6 +79,7 @@ impl Default for HttpSettings {
             body_limit: 16 * 1024,
             admin_key: None,
             max_in_flight: 1024,
+            charging_open: true,
         }
     }
 }
@@ -84,11 +91,19 @@ pub struct AppState {
     pub engine: Engine,
     /// The configured admin key.
     pub admin_key: AdminKey,
+    /// Whether users may charge their own wallets.
+    pub charging: Charging,
 }
 
 impl FromRef<AppState> for Engine {
     fn from_ref(state: &AppState) -> Self {
         state.engine.clone()
+    }
+}
+
+impl FromRef<AppState> for Charging {
+    fn from_ref(state: &AppState) -> Self {
+        state.charging
     }
 }
 
@@ -112,6 +127,9 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
                 .filter(|k| !k.is_empty())
                 .map(Arc::from),
         ),
+        charging: Charging {
+            open: settings.charging_open,
+        },
     };
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
@@ -119,6 +137,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             "/admin/concerts/{concertId}/sessions",
             post(admin::create_session),
         )
+        .route("/admin/users/{userId}/credits", post(admin::credit))
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
