@@ -1,4 +1,5 @@
-//! The catalog and holds: sessions need their concert, a seat has one live hold, ended holds free it.
+//! The catalog and holds: sessions need their concert, a seat has one live hold,
+//! ended holds free it.
 
 use crate::support::*;
 use actors::backend_tests;
