@@ -83,6 +83,14 @@ pub struct Config {
     #[arg(long, env = "CONCERT_WAITING_IDLE", default_value = "60s", value_parser = humantime::parse_duration)]
     pub waiting_idle: Duration,
 
+    /// An admitted token that makes no request this long loses its admission; the next in line is admitted.
+    #[arg(long, env = "CONCERT_ADMITTED_IDLE", default_value = "2m", value_parser = humantime::parse_duration)]
+    pub admitted_idle: Duration,
+
+    /// Ended (expired or evicted) tokens are deleted this long after they ended.
+    #[arg(long, env = "CONCERT_TOKEN_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub token_retention: Duration,
+
     /// Live holds per user per session.
     #[arg(long, env = "CONCERT_MAX_HOLDS_PER_USER", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_holds_per_user: u32,
@@ -147,6 +155,8 @@ impl Config {
             active_ttl: self.active_ttl,
             max_active: self.max_active as usize,
             waiting_idle: self.waiting_idle,
+            admitted_idle: self.admitted_idle,
+            token_retention: self.token_retention,
             max_holds_per_user: self.max_holds_per_user,
             expire_token_on_payment: self.expire_token_on_payment,
             admission_rate_per_sec: self.admission_rate,

@@ -262,6 +262,17 @@ pub trait Store: Send + Sync + 'static {
             .await?
             .into_done()
     }
+
+    /// Deletes at most `limit` ended (expired or evicted) tokens that ended before
+    /// `ended_before`; answers how many. Live tokens are never deleted.
+    async fn prune_tokens(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.apply(WriteOp::PruneTokens {
+            ended_before,
+            limit,
+        })
+        .await?
+        .into_pruned()
+    }
 }
 
 /// Opens the store a `DATABASE_URL` names (`postgres://…` or `sqlite:…`) and

@@ -54,6 +54,13 @@ pub enum WriteOp {
         /// When.
         at: DateTime<Utc>,
     },
+    /// [`Store::prune_tokens`](super::Store::prune_tokens).
+    PruneTokens {
+        /// Ended tokens that ended before this are deleted.
+        ended_before: DateTime<Utc>,
+        /// At most this many.
+        limit: u32,
+    },
 }
 
 /// What a [`WriteOp`] answered.
@@ -69,6 +76,8 @@ pub enum WriteOutcome {
     Payment(PaymentRow),
     /// From the token writes.
     Done,
+    /// From `PruneTokens`: how many rows were deleted.
+    Pruned(u64),
 }
 
 impl WriteOutcome {
@@ -108,6 +117,14 @@ impl WriteOutcome {
     pub(super) fn into_done(self) -> Result<(), StoreError> {
         match self {
             Self::Done => Ok(()),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// The count of a `PruneTokens`.
+    pub(super) fn into_pruned(self) -> Result<u64, StoreError> {
+        match self {
+            Self::Pruned(count) => Ok(count),
             other => Err(other.unexpected()),
         }
     }

@@ -57,6 +57,12 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
         WriteOp::EndTokens { tokens, state, at } => end_tokens(conn, tokens, *state, *at)
             .await
             .map(|()| WriteOutcome::Done),
+        WriteOp::PruneTokens {
+            ended_before,
+            limit,
+        } => prune_tokens(conn, *ended_before, *limit)
+            .await
+            .map(WriteOutcome::Pruned),
     }
 }
 
@@ -305,4 +311,26 @@ async fn end_tokens(
         .await
         .map_err(store_error)?;
     Ok(())
+}
+
+/// [`Store::prune_tokens`](crate::store::Store::prune_tokens): one bounded statement.
+/// The subquery picks the batch through the `queue_tokens_ended` index (migration
+/// 0004), so a batch costs its own rows, not a scan of every token ever issued.
+async fn prune_tokens(
+    conn: &mut Conn,
+    ended_before: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM queue_tokens WHERE token IN ( \
+           SELECT token FROM queue_tokens \
+           WHERE state IN ('expired', 'evicted') AND ended_at < $1 \
+           ORDER BY ended_at LIMIT $2)",
+    )
+    .bind(micros(ended_before))
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(done.rows_affected())
 }
