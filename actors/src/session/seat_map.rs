@@ -226,7 +226,9 @@ impl SeatMap {
         self.free -= 1;
     }
 
-    /// Checks the map's own invariants: counts agree with the seats.
+    /// Checks the map's own invariants: counts agree with the seats. Debug builds
+    /// check after every change; release builds skip the O(seats) scan.
+    #[cfg(debug_assertions)]
     pub fn assert_consistent(&self) {
         let free = self.seats.iter().filter(|s| **s == Seat::Free).count();
         let held = self
