@@ -13,3 +13,4 @@ mod payments;
 mod queue;
 mod restart;
 mod routing;
+mod transport;
