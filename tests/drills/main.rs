@@ -11,4 +11,5 @@
 mod crash;
 mod outage;
 mod proxy;
+mod slow_clients;
 mod support;

@@ -398,6 +398,11 @@ impl Api {
         self.send(routes::pay(token, reservation, Some(key))).await
     }
 
+    /// `GET /health`.
+    pub async fn health(&self) -> Answer {
+        self.send(routes::health()).await
+    }
+
     /// `GET /concert/seat/{session}`.
     pub async fn seats(&self, session: i64) -> Answer {
         self.send(routes::seats(session)).await
