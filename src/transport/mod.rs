@@ -77,6 +77,7 @@ pub async fn serve(
                 continue;
             }
         };
+        tracing::trace!(%peer, "connection accepted");
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let service = service_fn(move |mut request: hyper::Request<Incoming>| {

@@ -30,9 +30,6 @@ const USERS: usize = 8;
 /// The normal client's p99 bound.
 const P99_BOUND: Duration = Duration::from_millis(100);
 
-/// One drill at a time: two of them at once would be 8,000 attackers on two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 backend_tests! {
     slow_and_idle_connections_do_not_slow_a_normal_client,
 }
@@ -118,7 +115,9 @@ fn p99(samples: &mut [Duration]) -> Duration {
 }
 
 async fn slow_and_idle_connections_do_not_slow_a_normal_client(db: TestDb) {
-    let _alone = ONE_AT_A_TIME.lock().await;
+    // Alone among the drills: two of these at once would be 8,000 attackers on two
+    // cores, and the crash drill's kills and restarts would be in the latency too.
+    let _alone = crate::support::ALONE.lock().await;
     // 4,000 attacking sockets and the normal client's, in this process.
     concert::transport::raise_descriptor_limit();
     let backend = db.store.backend();
