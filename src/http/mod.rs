@@ -13,6 +13,7 @@ pub mod codes;
 pub mod concerts;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod intake;
 pub mod openapi;
 pub mod queue;
@@ -40,6 +41,7 @@ use tracing::Span;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::balance::Charging;
 use self::error::{ApiError, ensure_contract_body};
 use self::intake::BodyIntake;
 use crate::transport::ConnectionLimits;
@@ -60,6 +62,9 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// The accept loop's caps and header timeout.
     pub connections: ConnectionLimits,
+    /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
+    /// `CHARGE_NOT_ALLOWED` and only the operator credits.
+    pub charging_open: bool,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -71,6 +76,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("max_in_flight", &self.max_in_flight)
             .field("body_timeout", &self.body_timeout)
             .field("connections", &self.connections)
+            .field("charging_open", &self.charging_open)
             .finish()
     }
 }
@@ -88,6 +94,7 @@ impl Default for HttpSettings {
                 max_connections: 10_000,
                 max_connections_per_ip: Some(512),
             },
+            charging_open: true,
         }
     }
 }
@@ -99,11 +106,19 @@ pub struct AppState {
     pub engine: Engine,
     /// The configured admin key.
     pub admin_key: AdminKey,
+    /// Whether users may charge their own wallets.
+    pub charging: Charging,
 }
 
 impl FromRef<AppState> for Engine {
     fn from_ref(state: &AppState) -> Self {
         state.engine.clone()
+    }
+}
+
+impl FromRef<AppState> for Charging {
+    fn from_ref(state: &AppState) -> Self {
+        state.charging
     }
 }
 
@@ -127,6 +142,9 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
                 .filter(|k| !k.is_empty())
                 .map(Arc::from),
         ),
+        charging: Charging {
+            open: settings.charging_open,
+        },
     };
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
@@ -134,6 +152,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             "/admin/concerts/{concertId}/sessions",
             post(admin::create_session),
         )
+        .route("/admin/users/{userId}/credits", post(admin::credit))
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

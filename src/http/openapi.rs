@@ -27,6 +27,7 @@ use super::{admin, balance, concerts, error, queue, reservations};
         reservations::pay,
         admin::create_concert,
         admin::create_session,
+        admin::credit,
         super::health,
     ),
     components(schemas(
