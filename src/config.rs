@@ -15,6 +15,7 @@ use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 
 use crate::http::HttpSettings;
+use crate::transport::ConnectionLimits;
 
 /// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies
 /// the database's invariants and exits.
@@ -126,6 +127,22 @@ pub struct Config {
     #[arg(long, env = "CONCERT_BODY_LIMIT", default_value_t = 16 * 1024)]
     pub body_limit: usize,
 
+    /// A request body not received in full within this time gets 408 (it then holds no in-flight place).
+    #[arg(long, env = "CONCERT_BODY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub body_timeout: Duration,
+
+    /// A request's head must arrive within this time, on a new connection and between keep-alive requests (so also the idle timeout); else the connection is closed.
+    #[arg(long, env = "CONCERT_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_timeout: Duration,
+
+    /// Connections open at once; past it a new one is closed at accept (lowered to fit the open-file limit).
+    #[arg(long, env = "CONCERT_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Connections open at once from one client address (0: no cap, e.g. behind one proxy).
+    #[arg(long, env = "CONCERT_MAX_CONNECTIONS_PER_IP", default_value_t = 512)]
+    pub max_connections_per_ip: u32,
+
     /// Requests queued at one actor at most; past it, 503 at once instead of a growing queue.
     #[arg(long, env = "CONCERT_MAILBOX_CAPACITY", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub mailbox_capacity: u32,
@@ -182,6 +199,13 @@ impl Config {
             // An empty key would let an empty header in: the contract treats it as unset.
             admin_key: self.admin_key.clone().filter(|key| !key.is_empty()),
             max_in_flight: self.max_in_flight as usize,
+            body_timeout: self.body_timeout,
+            connections: ConnectionLimits {
+                header_timeout: self.header_timeout,
+                max_connections: self.max_connections as usize,
+                max_connections_per_ip: Some(self.max_connections_per_ip as usize)
+                    .filter(|&max| max > 0),
+            },
             // Open identities: anyone is anyone, and a charge is a demo's top-up.
             // Verified ones: points are money the operator credits, unless it opens charging.
             charging_open: !self.identity_verified() || self.open_charging,
@@ -267,6 +291,18 @@ mod tests {
     #[test]
     fn zero_max_active_is_refused() {
         assert!(Config::try_parse_from(["concert", "--max-active", "0"]).is_err());
+    }
+
+    #[test]
+    fn connection_limits_reach_the_transport_and_zero_per_ip_means_no_cap() {
+        let http = parse(&["--max-connections", "50", "--header-timeout", "2s"]).http();
+        assert_eq!(http.connections.max_connections, 50);
+        assert_eq!(http.connections.header_timeout, Duration::from_secs(2));
+        assert_eq!(http.connections.max_connections_per_ip, Some(512));
+        assert_eq!(http.body_timeout, Duration::from_secs(5));
+        let open = parse(&["--max-connections-per-ip", "0"]).http();
+        assert_eq!(open.connections.max_connections_per_ip, None);
+        assert!(Config::try_parse_from(["concert", "--max-connections", "0"]).is_err());
     }
 
     #[test]

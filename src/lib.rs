@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: every setting as a command-line flag with an environment fallback;
 //! - [`http`]: routes, extractors, error mapping and the OpenAPI document;
-//! - [`server`]: starting the engine, serving, and shutting both down in order.
+//! - [`server`]: starting the engine, serving, and shutting both down in order;
+//! - [`transport`]: the accept loop: connection caps, header timeout, graceful drain.
 //!
 //! The binary (`src/main.rs`) parses the configuration and calls [`server`]; the
 //! integration tests (`tests/api/`) start the same [`server::Application`] in-process.
@@ -12,3 +13,4 @@
 pub mod config;
 pub mod http;
 pub mod server;
+pub mod transport;

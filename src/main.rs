@@ -45,6 +45,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    concert::transport::raise_descriptor_limit();
     let database = actors::Database::open(&config.database_url).await?;
     tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;

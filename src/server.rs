@@ -9,6 +9,7 @@ use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor};
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
+use crate::transport;
 
 /// What the server is started with, apart from the store and the listener.
 #[derive(Debug, Clone)]
@@ -98,7 +99,7 @@ impl Application {
         } = self;
         let router = http::router(engine.clone(), &settings.http);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let server = transport::serve(listener, router, settings.http.connections, async move {
             shutdown.await;
             tracing::info!("shutdown: no new connections; finishing in-flight requests");
             let _ = signalled_tx.send(());
@@ -111,7 +112,7 @@ impl Application {
             }
         };
         tokio::select! {
-            served = server.into_future() => served?,
+            () = server => {}
             () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
             _ = monitor.stopped() => {
                 tracing::error!("the engine's supervisor stopped while serving; exiting");

@@ -87,6 +87,8 @@ codes! {
     route_not_found => NOT_FOUND, "ROUTE_NOT_FOUND", "요청한 경로를 찾을 수 없습니다.";
     /// The path exists, the method does not.
     method_not_allowed => METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "허용되지 않는 메서드입니다.";
+    /// The body did not arrive in full within the body timeout.
+    request_timeout => REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "요청 본문을 제한 시간 안에 받지 못했습니다.";
     /// The body is over the configured limit.
     payload_too_large => PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "요청 본문이 너무 큽니다.";
     /// A bug: a handler panicked.

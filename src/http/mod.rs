@@ -14,6 +14,7 @@ pub mod concerts;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod intake;
 pub mod openapi;
 pub mod queue;
 pub mod reservations;
@@ -33,7 +34,6 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -43,6 +43,8 @@ use utoipa::ToSchema;
 use self::admin::AdminKey;
 use self::balance::Charging;
 use self::error::{ApiError, ensure_contract_body};
+use self::intake::BodyIntake;
+use crate::transport::ConnectionLimits;
 
 /// The HTTP layer's settings.
 #[derive(Clone)]
@@ -54,7 +56,12 @@ pub struct HttpSettings {
     /// The `X-Admin-Key` that opens the admin routes; `None` closes them (403).
     pub admin_key: Option<String>,
     /// Requests handled at once, across all routes; past it, 503 `OVERLOADED` at once.
+    /// A request counts once its body is read; `/health` never counts.
     pub max_in_flight: usize,
+    /// A body not received in full within this time gets 408 `REQUEST_TIMEOUT`.
+    pub body_timeout: Duration,
+    /// The accept loop's caps and header timeout.
+    pub connections: ConnectionLimits,
     /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
     /// `CHARGE_NOT_ALLOWED` and only the operator credits.
     pub charging_open: bool,
@@ -67,6 +74,8 @@ impl std::fmt::Debug for HttpSettings {
             .field("body_limit", &self.body_limit)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
             .field("max_in_flight", &self.max_in_flight)
+            .field("body_timeout", &self.body_timeout)
+            .field("connections", &self.connections)
             .field("charging_open", &self.charging_open)
             .finish()
     }
@@ -79,6 +88,12 @@ impl Default for HttpSettings {
             body_limit: 16 * 1024,
             admin_key: None,
             max_in_flight: 1024,
+            body_timeout: Duration::from_secs(5),
+            connections: ConnectionLimits {
+                header_timeout: Duration::from_secs(10),
+                max_connections: 10_000,
+                max_connections_per_ip: Some(512),
+            },
             charging_open: true,
         }
     }
@@ -151,17 +166,39 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .route("/concert/balance", get(balance::get).patch(balance::charge))
         .route("/concert/reservation", post(reservations::hold))
         .route("/concert/payment", post(reservations::pay))
-        .route("/health", get(health))
         .route("/openapi.json", get(openapi::serve))
         .merge(admin)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
 
-    // Outermost first. The request id is set before the trace span reads it; the span
-    // sees the final status, after `ensure_contract_body` has rewritten any bare error
-    // that a layer below produced (413 from the body limit, 503 from the timeout).
-    let layers = ServiceBuilder::new()
+    // Bounded intake in front of the whole engine. Each actor's mailbox bounds what waits
+    // at that actor; this bounds the rest: requests waiting on the database pool, the sum
+    // over thousands of wallets. A request past the limit is answered 503 `OVERLOADED` at
+    // once, never queued. The semaphore is global: `Router::layer` gives each route its
+    // own copy of a layer. Its bodies are read already (see `outer` below), so a slow
+    // client cannot hold a permit.
+    let limited = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|_: BoxError| async {
+            ApiError::overloaded()
+        }))
+        .layer(LoadShedLayer::new())
+        .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
+        // A bare 503 from here is turned into the contract's `TIMEOUT` above.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            settings.request_timeout,
+        ));
+    let intake = BodyIntake {
+        limit: settings.body_limit,
+        timeout: settings.body_timeout,
+    };
+    // Outermost first. A request id is vetted, then set before the trace span reads it;
+    // the span sees the final status, after `ensure_contract_body` has rewritten any bare
+    // error that a layer below produced (503 from the timeout). The body is read in full
+    // before the in-flight limit is asked for a permit.
+    let outer = ServiceBuilder::new()
+        .layer(middleware::map_request(intake::sanitize_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http()
@@ -176,24 +213,15 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())
         }))
-        // Bounded intake in front of the whole engine. Each actor's mailbox bounds what
-        // waits at that actor; this bounds the rest: requests waiting on the database
-        // pool, the sum over thousands of wallets, and the bodies they hold. A request
-        // past the limit is answered 503 `OVERLOADED` at once, never queued. The
-        // semaphore is global: `Router::layer` gives each route its own copy of a layer.
-        .layer(HandleErrorLayer::new(|_: BoxError| async {
-            ApiError::overloaded()
-        }))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
-        // A bare 503 from here is turned into the contract's `TIMEOUT` above.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ))
-        .layer(RequestBodyLimitLayer::new(settings.body_limit));
-    // axum's own 2 MB default would answer before tower-http's limit; one limit is enough.
-    api.layer(DefaultBodyLimit::disable()).layer(layers)
+        .layer(middleware::from_fn_with_state(intake, intake::read_body));
+    // `/health` stays outside the in-flight limit: load elsewhere never refuses it.
+    // axum's own 2 MB default would answer before ours; one limit is enough.
+    Router::new()
+        .route("/health", get(health))
+        .method_not_allowed_fallback(method_not_allowed)
+        .merge(api.layer(limited))
+        .layer(DefaultBodyLimit::disable())
+        .layer(outer)
 }
 
 /// One span per request. Only method, path and request id: headers (the queue token, the

@@ -36,9 +36,15 @@ impl Default for AppOptions {
     fn default() -> Self {
         Self {
             engine: EngineConfig::default(),
-            http: HttpSettings {
-                admin_key: Some(ADMIN_KEY.to_owned()),
-                ..HttpSettings::default()
+            http: {
+                let mut http = HttpSettings {
+                    admin_key: Some(ADMIN_KEY.to_owned()),
+                    ..HttpSettings::default()
+                };
+                // Tests drive up to 1,000 connections from 127.0.0.1; the per-address cap
+                // has its own tests (`transport.rs`).
+                http.connections.max_connections_per_ip = None;
+                http
             },
             demo: true,
         }

@@ -14,3 +14,4 @@ mod payments;
 mod queue;
 mod restart;
 mod routing;
+mod transport;

@@ -14,6 +14,10 @@ use concert_client::{Call, Client, Error, NewSession, Reply, routes};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+/// Held by a drill whose figures a concurrent drill would skew (latency bounds, kills):
+/// such drills take turns.
+pub static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The binary under test, built by cargo for this test target.
 pub const BIN: &str = env!("CARGO_BIN_EXE_concert");
 
@@ -399,6 +403,11 @@ impl Api {
     /// `POST /concert/payment` with an `Idempotency-Key`.
     pub async fn pay(&self, token: &str, reservation: i64, key: &str) -> Answer {
         self.send(routes::pay(token, reservation, Some(key))).await
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Answer {
+        self.send(routes::health()).await
     }
 
     /// `GET /concert/seat/{session}`.

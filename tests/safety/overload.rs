@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use concert_client::{Client, routes};
 
 use crate::binary::Server;
-use crate::helpers::{AppOptions, json_ok, spawn_app, spawn_app_with};
+use crate::helpers::{AppOptions, json_ok, spawn_app_with};
 use crate::invariants::{self, count};
 use crate::support::{self, Answer};
 
@@ -63,8 +63,8 @@ fn assert_flood_answers(answers: &[Answer]) {
     assert!(shed < answers.len(), "and the rest is served: {tally:?}");
 }
 
-/// Sends a request on a raw connection whose body never completes: the server holds it
-/// in flight (reading the body) until the connection closes.
+/// Sends a request on a raw connection whose body never completes: the server reads it
+/// until the body timeout.
 async fn stalled_request(address: &str, token: &str) -> TcpStream {
     let host = address.trim_start_matches("http://");
     let mut stream = TcpStream::connect(host).await.expect("connect");
@@ -81,7 +81,8 @@ async fn stalled_request(address: &str, token: &str) -> TcpStream {
 backend_tests! {
     a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing,
     past_max_in_flight_the_http_layer_answers_503_at_once,
-    a_bad_token_is_refused_before_its_body_arrives,
+    requests_still_sending_their_bodies_hold_no_in_flight_place,
+    a_body_that_never_completes_gets_408_after_the_body_timeout,
 }
 
 async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_nothing(db: TestDb) {
@@ -124,33 +125,43 @@ async fn a_flood_past_the_mailbox_capacity_is_shed_with_503_and_a_503_changes_no
 
 async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
     let mut options = AppOptions::default();
-    options.http.max_in_flight = 2;
+    // No place at all: every counted request is shed, deterministically.
+    options.http.max_in_flight = 0;
     let app = spawn_app_with(db.store.clone(), &db.url, options).await;
-    // Two requests stuck reading their bodies take both places. Their token is admitted:
-    // a bad one is refused before the body is read.
-    let token = app.admitted("staller").await;
-    let stalled = [
-        stalled_request(&app.address, &token).await,
-        stalled_request(&app.address, &token).await,
-    ];
     let shed = support::client(&app.address, 1);
     let started = Instant::now();
-    let mut answer = Answer::call(&shed, routes::health()).await;
-    // The stalled requests reach the limit as the server reads them; until then the
-    // probe may still get through.
-    while !is_overloaded(&answer) {
-        assert_eq!(answer.status, 200, "{answer:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "the stalled requests never took the places"
-        );
-        answer = Answer::call(&shed, routes::health()).await;
-    }
     let poll = Answer::call(&shed, routes::queue(None, None)).await;
     assert!(is_overloaded(&poll), "{poll:?}");
+    assert!(started.elapsed() < Duration::from_secs(1), "shed at once");
+    // `/health` is outside the limit: load elsewhere never refuses it.
+    let health = Answer::call(&shed, routes::health()).await;
+    assert_eq!(health.status, 200, "{health:?}");
+    app.stop().await;
+}
 
-    // One stalled request ends: its place is free again.
-    let [mut first, second] = stalled;
+/// Requests still sending their bodies take none of the in-flight places: the body is
+/// read before a place is asked for, so slow clients cannot starve the rest.
+async fn requests_still_sending_their_bodies_hold_no_in_flight_place(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.http.max_in_flight = 2;
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
+    let token = app.admitted("staller").await;
+    let mut stalled = Vec::new();
+    for _ in 0..8 {
+        stalled.push(stalled_request(&app.address, &token).await);
+    }
+    let client = support::client(&app.address, 1);
+    // The server has read every stalled head by now (or soon): each probe must be served.
+    for _ in 0..20 {
+        let seats = Answer::call(&client, routes::seats(1)).await;
+        assert_eq!(
+            seats.status, 200,
+            "a slow body took an in-flight place: {seats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A stalled request that completes is served normally.
+    let mut first = stalled.swap_remove(0);
     let rest = format!("{:<88}", ": 1, \"seatNumber\": 1}");
     first.write_all(rest.as_bytes()).await.unwrap();
     let mut head = [0u8; 12];
@@ -159,23 +170,31 @@ async fn past_max_in_flight_the_http_layer_answers_503_at_once(db: TestDb) {
         &head, b"HTTP/1.1 201",
         "the completed request is answered (it holds seat 1)"
     );
-    let served = Answer::call(&shed, routes::join("After")).await;
-    assert_eq!(served.status, 200, "{served:?}");
-    drop(second);
+    drop(stalled);
     app.stop().await;
 }
 
-/// A request whose token is bad is refused once its head is read: its body (here never
-/// finished) is not waited for, so such a request cannot keep one of the places.
-async fn a_bad_token_is_refused_before_its_body_arrives(db: TestDb) {
-    let app = spawn_app(&db).await;
+/// A body that does not arrive within the body timeout is answered 408 `REQUEST_TIMEOUT`
+/// in the contract's shape, and its connection closed.
+async fn a_body_that_never_completes_gets_408_after_the_body_timeout(db: TestDb) {
+    let mut options = AppOptions::default();
+    options.http.body_timeout = Duration::from_millis(300);
+    let app = spawn_app_with(db.store.clone(), &db.url, options).await;
     let mut stalled = stalled_request(&app.address, "not-a-token").await;
-    let mut head = [0u8; 12];
-    tokio::time::timeout(Duration::from_secs(10), stalled.read_exact(&mut head))
+    let started = Instant::now();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stalled.read_to_string(&mut answer))
         .await
-        .expect("answered without the rest of the body")
+        .expect("answered, then closed")
         .unwrap();
-    assert_eq!(&head, b"HTTP/1.1 403");
+    let waited = started.elapsed();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""error":"REQUEST_TIMEOUT""#), "{answer}");
+    assert!(answer.contains(r#""errorCode":408"#), "{answer}");
+    assert!(
+        waited >= Duration::from_millis(250),
+        "not before the timeout: {waited:?}"
+    );
     app.stop().await;
 }
 

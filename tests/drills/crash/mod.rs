@@ -79,6 +79,8 @@ backend_tests! {
 /// Twenty SIGKILLs under load: nothing acknowledged is lost, `concert check`
 /// passes after every kill, and the line keeps its order.
 pub(super) async fn sigkill_under_load_loses_nothing_acknowledged(db: TestDb) {
+    // Not beside the slow-client drill, whose latency bound it would break.
+    let _alone = crate::support::ALONE.lock().await;
     drill(&db).await;
 }
 

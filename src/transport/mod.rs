@@ -1,0 +1,98 @@
+//! The accept loop, owned here rather than by `axum::serve` so that slow and idle clients
+//! cannot take the server down: connections are capped in all and per client address
+//! (the excess is closed at accept, never left to fail `accept` for everyone), a request
+//! head must arrive within the header timeout (on a fresh connection and between
+//! keep-alive requests alike, so it is also the idle timeout), and a shutdown stops
+//! accepting, closes idle connections and lets in-flight requests finish.
+
+mod caps;
+mod descriptors;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tower::ServiceExt;
+
+use self::caps::ConnectionCaps;
+pub use self::descriptors::raise_descriptor_limit;
+
+/// The connection layer's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// A request head (on a fresh or kept-alive connection) must arrive within this time.
+    pub header_timeout: Duration,
+    /// Connections open at once; past it a new one is closed at accept.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (`None`: no such cap).
+    pub max_connections_per_ip: Option<usize>,
+}
+
+/// How long the loop waits after `accept` itself fails (out of descriptors or memory)
+/// before trying again, rather than spinning.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and
+/// returns once every connection has closed (idle ones at once, busy ones after their
+/// request). Handlers see the peer as axum's `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let max_connections =
+        descriptors::fit_connection_cap(limits.max_connections, descriptors::soft_limit());
+    let caps = ConnectionCaps::new(max_connections, limits.max_connections_per_ip);
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let admitted = match caps.admit(peer.ip()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                // Debug only: a flood would otherwise flood the log too.
+                tracing::debug!(%peer, ?refused, "connection refused at accept");
+                continue;
+            }
+        };
+        tracing::trace!(%peer, "connection accepted");
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().oneshot(request)
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // Errors here are the client's (reset, timed-out head): nothing to answer.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+            drop(admitted);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
