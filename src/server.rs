@@ -98,7 +98,9 @@ impl Application {
         } = self;
         let router = http::router(engine.clone(), &settings.http);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        // The peer's address reaches the handlers: the join limit is per client address.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(listener, service).with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutdown: no new connections; finishing in-flight requests");
             let _ = signalled_tx.send(());

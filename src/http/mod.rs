@@ -11,6 +11,7 @@ pub mod balance;
 pub mod caller;
 pub mod codes;
 pub mod concerts;
+pub mod door;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -40,6 +41,7 @@ use tracing::Span;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::door::{Door, DoorSettings};
 use self::error::{ApiError, ensure_contract_body};
 
 /// The HTTP layer's settings.
@@ -53,6 +55,8 @@ pub struct HttpSettings {
     pub admin_key: Option<String>,
     /// Requests handled at once, across all routes; past it, 503 `OVERLOADED` at once.
     pub max_in_flight: usize,
+    /// Who may be issued a new queue token.
+    pub door: DoorSettings,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -62,6 +66,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("body_limit", &self.body_limit)
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
             .field("max_in_flight", &self.max_in_flight)
+            .field("door", &self.door)
             .finish()
     }
 }
@@ -73,6 +78,7 @@ impl Default for HttpSettings {
             body_limit: 16 * 1024,
             admin_key: None,
             max_in_flight: 1024,
+            door: DoorSettings::default(),
         }
     }
 }
@@ -84,6 +90,14 @@ pub struct AppState {
     pub engine: Engine,
     /// The configured admin key.
     pub admin_key: AdminKey,
+    /// Who may be issued a new queue token.
+    pub door: Arc<Door>,
+}
+
+impl FromRef<AppState> for Arc<Door> {
+    fn from_ref(state: &AppState) -> Self {
+        state.door.clone()
+    }
 }
 
 impl FromRef<AppState> for Engine {
@@ -112,6 +126,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
                 .filter(|k| !k.is_empty())
                 .map(Arc::from),
         ),
+        door: Arc::new(Door::new(&settings.door)),
     };
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
@@ -127,6 +142,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .route("/concert/wating", get(queue::poll))
         .route("/concert/waiting", get(queue::poll))
+        .route("/concert/wating/challenge", get(door::challenge::challenge))
         .route("/concert/session/{concertId}", get(concerts::sessions))
         .route("/concert/seat/{sessionId}", get(concerts::seats))
         .route("/concert/balance", get(balance::get).patch(balance::charge))
