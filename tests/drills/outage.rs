@@ -11,6 +11,9 @@
 //!   the store, and the actors agree with the store: every seat shown free can be
 //!   held, every seat shown taken cannot, each balance shown is the store's, each
 //!   token's admission is the store's.
+//!
+//! Why one file of ~600 lines: the two failures (a cut, a flapping link) run one drill
+//! whose load, bookkeeping and checks are read together; the proxy is in `proxy.rs`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};

@@ -1,6 +1,9 @@
 //! What the drills share: the real `concert` binary as a child process (free port,
 //! `/health` before load, SIGKILL), `concert check`, `concert-client` wrapped to tell an
 //! answer from a lost request, the contract's error shape, and a seeded RNG.
+//!
+//! Why one file of ~480 lines: the drills import it as one toolbox; its sections
+//! (randomness, the server process, HTTP) are marked below.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

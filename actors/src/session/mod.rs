@@ -6,6 +6,10 @@
 //! line of defence. A hold expires by this actor's own timer at its exact TTL,
 //! not by a periodic sweep. A payment runs inside the handling of its `Pay`
 //! message, so the hold's expiry (a later message) cannot overtake it.
+//!
+//! Why one file of ~450 lines: the message enum, `pre_start` and the one `handle`
+//! match are the actor's whole protocol and are read together; the rules live in the
+//! pure [`seat_map`] and what the actor publishes in [`board`].
 
 pub mod board;
 pub mod seat_map;

@@ -1,0 +1,12 @@
+//! The store conformance suite: every `Store` promise, checked on SQLite always and
+//! on Postgres when `DATABASE_URL` names one (see `actors::testkit`).
+//!
+//! Each test runs twice, as `<name>::sqlite` and `<name>::postgres`.
+
+mod support;
+
+mod batches;
+mod catalog_and_holds;
+mod money;
+mod races;
+mod tokens;
