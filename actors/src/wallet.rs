@@ -16,7 +16,7 @@ use crate::clock::Clock;
 use crate::domain::{ChargeAmount, Points, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
-use crate::store::{NewPayment, PaymentRow, Store, StoreError};
+use crate::store::{ChargeKey, NewPayment, PaymentRow, Store, StoreError};
 
 /// The messages a Wallet handles.
 #[derive(Debug)]
@@ -30,7 +30,10 @@ pub enum WalletMsg {
     Charge {
         /// How many.
         amount: ChargeAmount,
-        /// The new balance once stored.
+        /// The retry key this charge is to be named by, if any.
+        key: Option<ChargeKey>,
+        /// The new balance once stored; `IdempotencyKeyReused` if the key names a
+        /// charge already (nothing written).
         reply: Reply<Points>,
     },
     /// Debit a payment: debit, payment row and sale in one store transaction.
@@ -111,7 +114,7 @@ impl Actor for Wallet {
             WalletMsg::Balance { reply } => {
                 reply.send(self.fresh(state).await.map(|()| state.balance));
             }
-            WalletMsg::Charge { amount, reply } => {
+            WalletMsg::Charge { amount, key, reply } => {
                 if reply.is_abandoned() {
                     // Its caller was told 503 and may charge again: applying it now
                     // would charge twice.
@@ -121,16 +124,21 @@ impl Actor for Wallet {
                     reply.send(Err(error));
                     return Ok(());
                 }
+                let keyed = key.is_some();
                 let charged = self
                     .store
-                    .charge(&state.user_id, amount, self.clock.now_utc())
+                    .keyed_charge(&state.user_id, amount, self.clock.now_utc(), key)
                     .await;
                 match &charged {
                     Ok(balance) => state.balance = *balance,
                     Err(StoreError::Unavailable(_)) => state.stale = true,
                     Err(_) => {}
                 }
-                reply.send(charged.map_err(EngineError::from));
+                reply.send(charged.map_err(|error| match error {
+                    // The one constraint a keyed charge can break: its key is taken.
+                    StoreError::Conflict(_) if keyed => EngineError::IdempotencyKeyReused,
+                    error => error.into(),
+                }));
             }
             WalletMsg::Pay { payment, reply } => {
                 let paid = match self.fresh(state).await {

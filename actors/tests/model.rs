@@ -259,7 +259,7 @@ async fn run(db: TestDb, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Charge { user, amount } => {
                 let got = h
                     .engine
-                    .charge(&h.callers[user].1, ChargeAmount(amount))
+                    .charge(&h.callers[user].1, ChargeAmount(amount), None)
                     .await
                     .unwrap();
                 model.balances[user] += amount;

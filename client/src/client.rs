@@ -103,6 +103,29 @@ impl Client {
         self.send(routes::charge(token, amount)).await
     }
 
+    /// Adds `amount` points, with an `Idempotency-Key` if given.
+    pub async fn charge_keyed(
+        &self,
+        token: &str,
+        amount: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Balance, Error> {
+        self.send(routes::charge_keyed(token, amount, idempotency_key))
+            .await
+    }
+
+    /// Credits `amount` points to a user (admin), once per `idempotency_key`.
+    pub async fn credit(
+        &self,
+        admin_key: &str,
+        user_id: &str,
+        amount: i64,
+        idempotency_key: Option<&str>,
+    ) -> Result<Balance, Error> {
+        self.send(routes::credit(admin_key, user_id, amount, idempotency_key))
+            .await
+    }
+
     /// Holds a seat.
     pub async fn hold(
         &self,

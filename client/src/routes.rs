@@ -65,18 +65,48 @@ pub fn balance(token: &str) -> Call<Balance> {
 
 /// `PATCH /concert/balance`: adds `amount` points (1 to 10,000,000).
 pub fn charge(token: &str, amount: i64) -> Call<Balance> {
-    #[derive(Serialize)]
-    struct Body {
-        amount: i64,
-    }
-    let body = Body { amount };
+    charge_keyed(token, amount, None)
+}
+
+/// `PATCH /concert/balance` with an `Idempotency-Key` if given: a retry with the same
+/// key and amount answers the first charge's balance and never charges twice.
+pub fn charge_keyed(token: &str, amount: i64, idempotency_key: Option<&str>) -> Call<Balance> {
+    let headers = key_header(idempotency_key);
     call(
         Method::PATCH,
         Uri::from_static("/concert/balance"),
         Some(token),
-        &[],
-        Some(&body),
+        &headers,
+        Some(&Amount { amount }),
     )
+}
+
+/// `POST /admin/users/{userId}/credits`: the operator credits `amount` points, once per
+/// `idempotency_key` (required by the server: `None` is for testing its refusal).
+pub fn credit(
+    admin_key: &str,
+    user_id: &str,
+    amount: i64,
+    idempotency_key: Option<&str>,
+) -> Call<Balance> {
+    let uri = format!("/admin/users/{user_id}/credits");
+    let mut headers = key_header(idempotency_key);
+    headers.push(("X-Admin-Key", admin_key));
+    call(Method::POST, uri, None, &headers, Some(&Amount { amount }))
+}
+
+/// The body of a charge and a credit.
+#[derive(Serialize)]
+struct Amount {
+    amount: i64,
+}
+
+/// The `Idempotency-Key` header, if there is a key.
+fn key_header(idempotency_key: Option<&str>) -> Vec<(&'static str, &str)> {
+    idempotency_key
+        .map(|key| ("Idempotency-Key", key))
+        .into_iter()
+        .collect()
 }
 
 /// `POST /concert/reservation`: holds a seat for the hold TTL.
@@ -107,17 +137,12 @@ pub fn pay(token: &str, reservation_id: i64, idempotency_key: Option<&str>) -> C
     struct Body {
         reservation_id: i64,
     }
-    let key = idempotency_key.map(|key| ("Idempotency-Key", key));
     let body = Body { reservation_id };
-    let headers: &[(&str, &str)] = match &key {
-        Some(header) => std::slice::from_ref(header),
-        None => &[],
-    };
     call(
         Method::POST,
         Uri::from_static("/concert/payment"),
         Some(token),
-        headers,
+        &key_header(idempotency_key),
         Some(&body),
     )
 }

@@ -31,13 +31,14 @@
 //!
 //! ```text
 //! createdb -h 127.0.0.1 -U postgres concert_load
-//! CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h \
+//! CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h CONCERT_ADMITTED_IDLE=24h \
 //!   DATABASE_URL=postgres://postgres@127.0.0.1:5432/concert_load cargo run --release
 //! ```
 //!
 //! - `poll`/`burst`: `CONCERT_WAITING_IDLE` huge, so tokens stay waiting; a small
 //!   `CONCERT_MAX_ACTIVE`, so they stay *waiting* rather than admitted.
-//! - `hot-seat`/`spread`: `CONCERT_MAX_ACTIVE` ≥ `--users` and `CONCERT_ADMIN_KEY` = `--admin-key`.
+//! - `hot-seat`/`spread`: `CONCERT_MAX_ACTIVE` ≥ `--users`, `CONCERT_ADMIN_KEY` = `--admin-key`,
+//!   and `CONCERT_ADMITTED_IDLE` huge, so users admitted at setup stay admitted.
 //!   `all` runs these before burst and poll fill the line, and shares one set of users.
 //!
 //! Each invocation prints the settings its scenarios expect.
@@ -91,7 +92,7 @@ spread is also divided by classic. The machine is noisy: compare ratios.
 
 Every phase stops at a request count or a duration, whichever comes first. Only loopback
 targets are accepted. Run the server on a fresh Postgres database, e.g.
-  CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h \\
+  CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h CONCERT_ADMITTED_IDLE=24h \\
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/concert_load cargo run --release
 then e.g.: concert-load all --quick --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load";
 

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use actors::Engine;
-use actors::domain::{ConcertId, ConcertTitle, Points, SeatCount, parse_session_date};
+use actors::domain::{
+    ChargeAmount, ConcertId, ConcertTitle, Points, SeatCount, parse_session_date,
+};
 use actors::engine::SessionSpec;
 use axum::Json;
 use axum::extract::{Request, State};
@@ -17,8 +19,10 @@ use serde::Serialize;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
+use super::balance::{BalanceResponse, ChargeRequest};
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Fields, FromJson, JsonBody, PathId};
+use super::extract::{Fields, FromJson, JsonBody, PathId, PathUserId};
+use super::idempotency::RequiredKey;
 
 /// The configured admin key; `None` disables administration.
 #[derive(Clone, Default)]
@@ -188,4 +192,38 @@ pub async fn create_session(
             session_id: session.0,
         }),
     ))
+}
+
+/// The operator's credit to a user's wallet (its payment provider's callback): through
+/// the user's Wallet and the ledger like a charge, with the charge's amount rule, and
+/// applied once per `Idempotency-Key` (required): a retry with the same key and amount
+/// answers the first credit's balance again, another amount 409. The operator's keys
+/// are apart from the user's own charge keys.
+#[utoipa::path(
+    post,
+    path = "/admin/users/{userId}/credits",
+    tag = "admin",
+    params(
+        ("userId" = String, Path, description = "The user credited", pattern = "^[A-Za-z0-9_-]{1,64}$"),
+        ("X-Admin-Key" = String, Header, description = "The configured CONCERT_ADMIN_KEY"),
+        ("Idempotency-Key" = String, Header, description = "1 to 128 visible ASCII characters, required: the credit is applied once per key", pattern = "^[!-~]{1,128}$"),
+    ),
+    request_body = ChargeRequest,
+    responses(
+        (status = 200, description = "The user's balance right after the credit", body = BalanceResponse),
+        (status = 400, description = "Invalid userId or amount, or a missing or invalid Idempotency-Key", body = ErrorBody),
+        (status = 401, description = "Missing or wrong key (ADMIN_KEY_INVALID)", body = ErrorBody),
+        (status = 403, description = "No key configured (ADMIN_DISABLED)", body = ErrorBody),
+        (status = 409, description = "이미 다른 요청에 사용된 Idempotency-Key 입니다. (IDEMPOTENCY_KEY_REUSED)", body = ErrorBody),
+        (status = 503, description = "Overloaded or unavailable", body = ErrorBody),
+    )
+)]
+pub async fn credit(
+    State(engine): State<Engine>,
+    PathUserId(user): PathUserId,
+    RequiredKey(key): RequiredKey,
+    body: JsonBody<ChargeAmount>,
+) -> ApiResult<Json<BalanceResponse>> {
+    let amount = body.parse()?;
+    Ok(Json(engine.credit(&user, amount, key).await?.into()))
 }

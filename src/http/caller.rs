@@ -9,13 +9,13 @@
 //!
 //! [`JsonBody`]: super::extract::JsonBody
 
-use actors::domain::IdempotencyKey;
 use actors::{Admitted, Caller, Engine, Live, Payer};
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::idempotency::idempotency_key;
 
 /// The request's caller, judged fit for the route as a `T`: an [`Admitted`] one (holds),
 /// a [`Live`] one (the wallet) or a [`Payer`] (payments).
@@ -67,17 +67,4 @@ where
         let caller = Engine::from_ref(state).identify(authorization).await?;
         T::judge(caller, parts).map(Judged)
     }
-}
-
-/// The `Idempotency-Key` header: `None` without it, 400 when it is not a valid key.
-fn idempotency_key(parts: &Parts) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(value) = parts.headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    value
-        .to_str()
-        .ok()
-        .and_then(|text| IdempotencyKey::parse(text).ok())
-        .map(Some)
-        .ok_or_else(ApiError::invalid_idempotency_key)
 }

@@ -64,10 +64,12 @@ codes! {
     invalid_path_id => BAD_REQUEST, "INVALID_PATH_ID", "경로의 ID가 올바르지 않습니다: 1 이상의 정수여야 합니다.";
     /// A query string that does not decode.
     invalid_query => BAD_REQUEST, "INVALID_QUERY", "쿼리 문자열이 올바르지 않습니다.";
-    /// A `userId` (query or `X-User-Id`) outside the contract's alphabet or length.
+    /// A `userId` (query, `X-User-Id` or a credit's path) outside the contract's alphabet or length.
     invalid_user_id => BAD_REQUEST, "INVALID_USER_ID", "userId 값이 올바르지 않습니다: 영문자, 숫자, _, - 로 된 1~64자여야 합니다.";
     /// An `Idempotency-Key` header that is empty, too long or not visible ASCII.
     invalid_idempotency_key => BAD_REQUEST, "INVALID_IDEMPOTENCY_KEY", "Idempotency-Key 값이 올바르지 않습니다: 공백 없는 ASCII 1~128자여야 합니다.";
+    /// A credit without an `Idempotency-Key`: it is never applied without one.
+    idempotency_key_required => BAD_REQUEST, "IDEMPOTENCY_KEY_REQUIRED", "Idempotency-Key 헤더가 필요합니다.";
     /// A value the engine refused (its detail is logged, not shown).
     invalid_input => BAD_REQUEST, "INVALID_INPUT", "요청 값이 올바르지 않습니다.";
     /// Any other 4xx a layer produced without a body (none is expected).
@@ -86,6 +88,9 @@ codes! {
 
     /// `X-Admin-Key` missing or wrong.
     admin_key_invalid => UNAUTHORIZED, "ADMIN_KEY_INVALID", "관리자 키가 올바르지 않습니다.";
+    /// Users may not add points themselves (verified identities without open charging):
+    /// the operator credits them.
+    charge_not_allowed => FORBIDDEN, "CHARGE_NOT_ALLOWED", "포인트 충전이 허용되지 않습니다: 운영자가 적립합니다.";
     /// No admin key is configured, so administration is off.
     admin_disabled => FORBIDDEN, "ADMIN_DISABLED", "관리자 기능이 비활성화되어 있습니다.";
 

@@ -102,6 +102,24 @@ impl<S: Send + Sync, T: PathIdType> FromRequestParts<S> for PathId<T> {
     }
 }
 
+/// The `{userId}` path segment: the user id rule, else 400 (`INVALID_USER_ID`).
+#[derive(Debug, Clone)]
+pub struct PathUserId(pub UserId);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathUserId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::invalid_user_id())?;
+        UserId::parse(&raw)
+            .map(PathUserId)
+            .map_err(|_| ApiError::invalid_user_id())
+    }
+}
+
 /// A query string decoded into `T`; a query that does not decode is 400 (`INVALID_QUERY`).
 /// Unknown parameters are ignored, so cache-busting parameters do no harm.
 #[derive(Debug, Clone, Default)]

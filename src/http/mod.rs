@@ -14,6 +14,7 @@ pub mod concerts;
 pub mod door;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod queue;
 pub mod reservations;
@@ -41,6 +42,7 @@ use tracing::Span;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::{ApiError, ensure_contract_body};
 
@@ -57,6 +59,9 @@ pub struct HttpSettings {
     pub max_in_flight: usize,
     /// Who may be issued a new queue token.
     pub door: DoorSettings,
+    /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
+    /// `CHARGE_NOT_ALLOWED` and only the operator credits.
+    pub charging_open: bool,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -67,6 +72,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("admin_key", &self.admin_key.as_ref().map(|_| "<set>"))
             .field("max_in_flight", &self.max_in_flight)
             .field("door", &self.door)
+            .field("charging_open", &self.charging_open)
             .finish()
     }
 }
@@ -79,6 +85,7 @@ impl Default for HttpSettings {
             admin_key: None,
             max_in_flight: 1024,
             door: DoorSettings::default(),
+            charging_open: true,
         }
     }
 }
@@ -92,6 +99,8 @@ pub struct AppState {
     pub admin_key: AdminKey,
     /// Who may be issued a new queue token.
     pub door: Arc<Door>,
+    /// Whether users may charge their own wallets.
+    pub charging: Charging,
 }
 
 impl FromRef<AppState> for Arc<Door> {
@@ -103,6 +112,12 @@ impl FromRef<AppState> for Arc<Door> {
 impl FromRef<AppState> for Engine {
     fn from_ref(state: &AppState) -> Self {
         state.engine.clone()
+    }
+}
+
+impl FromRef<AppState> for Charging {
+    fn from_ref(state: &AppState) -> Self {
+        state.charging
     }
 }
 
@@ -127,6 +142,9 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
                 .map(Arc::from),
         ),
         door: Arc::new(Door::new(&settings.door)),
+        charging: Charging {
+            open: settings.charging_open,
+        },
     };
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
@@ -134,6 +152,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             "/admin/concerts/{concertId}/sessions",
             post(admin::create_session),
         )
+        .route("/admin/users/{userId}/credits", post(admin::credit))
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -28,6 +28,7 @@ use super::{admin, balance, concerts, door, error, queue, reservations};
         reservations::pay,
         admin::create_concert,
         admin::create_session,
+        admin::credit,
         super::health,
     ),
     components(schemas(

@@ -7,6 +7,7 @@ mod helpers;
 mod admin;
 mod balance;
 mod catalog;
+mod credits;
 mod door;
 mod holds;
 mod lifecycle;

@@ -19,6 +19,27 @@ backend_tests! {
     a_retry_with_the_same_key_answers_the_first_payment_after_admission_ended,
     keys_belong_to_one_user_and_a_failed_attempt_can_be_retried,
     a_malformed_idempotency_key_is_400,
+    a_replay_with_a_fresh_token_answers_the_first_payment_and_leaves_it_admitted,
+}
+
+/// The payment ended the paying token's admission; the user joins again (a fresh,
+/// admitted token) and replays the payment with it: the first 200, and the fresh token
+/// may still hold (only the admission of the token that paid ends).
+async fn a_replay_with_a_fresh_token_answers_the_first_payment_and_leaves_it_admitted(db: TestDb) {
+    let app = spawn_app(&db).await;
+    let paying = app.admitted("Again").await;
+    app.api.charge(&paying, 20_000).await.unwrap();
+    let reservation = app.hold_ok(&paying, 1, 5).await;
+    let first = json_ok(app.api.pay(&paying, reservation, Some("order-5")).await);
+    let fresh = app.admitted("Again").await;
+    assert_ne!(fresh, paying);
+
+    let replay = app.api.pay(&fresh, reservation, Some("order-5")).await;
+    assert_eq!(json_ok(replay), first);
+    let ticket = app.poll(&fresh).await;
+    assert!(ticket.is_processing, "the fresh token is still admitted");
+    json_ok(app.api.hold(&fresh, 1, 6).await);
+    app.stop().await;
 }
 
 async fn a_payment_answers_the_sale_and_the_new_balance(db: TestDb) {

@@ -133,6 +133,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/concert/payment", "post"),
         ("/admin/concerts", "post"),
         ("/admin/concerts/{concertId}/sessions", "post"),
+        ("/admin/users/{userId}/credits", "post"),
         ("/health", "get"),
     ];
     for (path, method) in routes {

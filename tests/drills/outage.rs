@@ -58,6 +58,7 @@ fn server_env() -> Vec<(&'static str, String)> {
         ("CONCERT_HOLD_TTL", "10m".into()),
         ("CONCERT_ACTIVE_TTL", "10m".into()),
         ("CONCERT_WAITING_IDLE", "10m".into()),
+        ("CONCERT_ADMITTED_IDLE", "10m".into()),
         (
             "CONCERT_REQUEST_TIMEOUT",
             format!("{}s", REQUEST_TIMEOUT.as_secs()),

@@ -16,6 +16,10 @@ pub struct EngineConfig {
     pub max_active: usize,
     /// A waiting token unpolled this long is evicted.
     pub waiting_idle: Duration,
+    /// An admitted token that makes no request this long loses its admission.
+    pub admitted_idle: Duration,
+    /// Ended tokens' rows are deleted this long after they ended.
+    pub token_retention: Duration,
     /// Live holds per user per session.
     pub max_holds_per_user: u32,
     /// A payment ends the payer's admission.
@@ -44,6 +48,8 @@ impl Default for EngineConfig {
             active_ttl: Duration::from_secs(10 * 60),
             max_active: 100,
             waiting_idle: Duration::from_secs(60),
+            admitted_idle: Duration::from_secs(2 * 60),
+            token_retention: Duration::from_secs(7 * 24 * 3600),
             max_holds_per_user: 4,
             expire_token_on_payment: true,
             admission_rate_per_sec: None,

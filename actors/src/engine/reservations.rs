@@ -6,7 +6,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{Admitted, Caller, CallerStatus, Engine, HoldReceipt};
+use super::{Admitted, Caller, Engine, HoldReceipt};
 use crate::domain::{
     IdempotencyKey, PaymentId, Points, QueueToken, ReservationId, SeatNumber, SessionId,
 };
@@ -153,11 +153,15 @@ impl Engine {
         if let Some(key) = key {
             if let Some(first) = self.replay(caller, reservation, key).await? {
                 // A retry after a crash or a lost answer: the first attempt may not have
-                // got as far as ending the admission. Ending it twice is harmless.
-                if first.is_ok() && caller.status == CallerStatus::Admitted {
-                    self.end_admission_after_payment(caller.token).await;
+                // got as far as ending the admission. Ending it twice is harmless. Only
+                // the token that paid: a retry may come with the user's fresh token
+                // (the paying one ended), whose admission is a new one.
+                if let Ok(first) = &first
+                    && let Some(token) = first.paid_with_token
+                {
+                    self.end_admission_after_payment(token).await;
                 }
-                return first;
+                return first.map(PaymentReceipt::from);
             }
             caller.check_admitted()?;
         }
@@ -173,6 +177,7 @@ impl Engine {
         let wallet = self.wallet(&caller.user_id).await?;
         let user_id = caller.user_id.clone();
         let idempotency_key = key.cloned();
+        let token = caller.token;
         let paid = self
             .session(row.session_id)?
             .ask(
@@ -180,6 +185,7 @@ impl Engine {
                     user_id,
                     reservation_id: reservation,
                     idempotency_key,
+                    token,
                     wallet,
                     reply,
                 },
@@ -207,7 +213,7 @@ impl Engine {
             return Err(EngineError::AlreadyPaid);
         };
         match self.replay(caller, reservation, key).await? {
-            Some(first) => first,
+            Some(first) => first.map(PaymentReceipt::from),
             None => Err(EngineError::AlreadyPaid),
         }
     }
@@ -219,7 +225,7 @@ impl Engine {
         caller: &Caller,
         reservation: ReservationId,
         key: &IdempotencyKey,
-    ) -> EngineResult<Option<EngineResult<PaymentReceipt>>> {
+    ) -> EngineResult<Option<EngineResult<PaymentRow>>> {
         let first = self
             .inner
             .store
@@ -227,7 +233,7 @@ impl Engine {
             .await?;
         Ok(first.map(|payment| {
             if payment.reservation_id == reservation {
-                Ok(payment.into())
+                Ok(payment)
             } else {
                 Err(EngineError::IdempotencyKeyReused)
             }

@@ -129,6 +129,8 @@ impl Engine {
                 max_active: config.max_active,
                 active_ttl: config.active_ttl,
                 waiting_idle: config.waiting_idle,
+                admitted_idle: config.admitted_idle,
+                token_retention: config.token_retention,
                 admission_rate_per_sec: config.admission_rate_per_sec,
             },
             holds: HoldConfig {

@@ -1,6 +1,6 @@
 //! Wallets and the ledger: every ledger row well formed, every balance the sum of its
-//! ledger and never negative, at any row of it, and every payment's `balance_after`
-//! the ledger's sum through its debit.
+//! ledger and never negative, at any row of it, every payment's `balance_after`
+//! the ledger's sum through its debit, and every charge key naming one charge.
 
 use super::CheckError;
 use super::db::Db;
@@ -8,6 +8,21 @@ use super::report::{Code, Violation};
 
 /// A malformed ledger row: id, user, kind, amount, payment id, that payment's payer.
 type LedgerFacts = (i64, String, String, i64, Option<i64>, Option<String>);
+
+/// A keyed charge that does not match its ledger row: user, source, key, amount,
+/// `balance_after`, ledger id, that row's kind, user and amount, the running sum there.
+type KeyFacts = (
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// A ledger row where the running sum is off: id, user, running sum, payment id,
 /// that payment's `balance_after`.
@@ -116,6 +131,42 @@ pub(super) async fn ledger(db: &mut Db, out: &mut Vec<Violation>) -> Result<(), 
                 ),
             ));
         }
+    }
+    keyed_charges(db, out).await
+}
+
+/// Each charge key names one charge: a ledger charge of its user and amount, after
+/// which the ledger summed to the `balance_after` a replay answers.
+async fn keyed_charges(db: &mut Db, out: &mut Vec<Violation>) -> Result<(), CheckError> {
+    let rows: Vec<KeyFacts> = db
+        .rows(
+            "SELECT k.user_id, k.source, k.idempotency_key, CAST(k.amount AS BIGINT), \
+                    CAST(k.balance_after AS BIGINT), CAST(k.ledger_id AS BIGINT), \
+                    t.kind, t.user_id, CAST(t.amount AS BIGINT), CAST(t.running AS BIGINT) \
+             FROM keyed_charges k LEFT JOIN \
+                  (SELECT id, kind, user_id, amount, \
+                          SUM(amount) OVER (PARTITION BY user_id ORDER BY id) AS running \
+                   FROM ledger) t ON t.id = k.ledger_id \
+             WHERE t.id IS NULL OR t.kind <> 'charge' OR t.user_id <> k.user_id \
+                OR t.amount <> k.amount OR t.running <> k.balance_after \
+             ORDER BY 1, 2, 3",
+        )
+        .await?;
+    for (user, source, key, amount, after, ledger, kind, owner, entry, running) in rows {
+        let what = match (kind, owner, entry, running) {
+            (Some(kind), Some(owner), Some(entry), Some(running)) => format!(
+                "row {ledger}, a {kind} of {entry} points to {owner} after which the ledger \
+                 sums to {running}"
+            ),
+            _ => format!("row {ledger}, which does not exist"),
+        };
+        out.push(Violation::new(
+            Code::ChargeKeyMismatch,
+            format!(
+                "{source} key {key:?} of {user} ({amount} points, balance {after}) names \
+                 ledger {what}"
+            ),
+        ));
     }
     Ok(())
 }

@@ -57,6 +57,11 @@ pub enum Code {
     BalanceAfterMismatch,
     /// One user used one idempotency key for two payments. (Schema: unique partial index.)
     IdempotencyKeyTwice,
+    /// A charge's idempotency key does not name one charge of its user: its ledger row
+    /// is not a charge of that user and amount, or its replayed `balance_after` is not
+    /// the ledger's sum through that row. (Schema: one row per user, source and key;
+    /// one per ledger row.)
+    ChargeKeyMismatch,
     /// More tokens are admitted than `max_active`.
     AdmittedOverLimit,
     /// A user has two or more live (waiting or admitted) tokens. (Schema: unique partial index.)
@@ -71,7 +76,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in report order.
-    pub const ALL: [Code; 26] = [
+    pub const ALL: [Code; 27] = [
         Code::SeatDoubleBooked,
         Code::SessionOversold,
         Code::SeatOutOfRange,
@@ -94,6 +99,7 @@ impl Code {
         Code::BalanceWentNegative,
         Code::BalanceAfterMismatch,
         Code::IdempotencyKeyTwice,
+        Code::ChargeKeyMismatch,
         Code::AdmittedOverLimit,
         Code::TokenLiveTwice,
         Code::TokenLifecycle,
@@ -125,6 +131,7 @@ impl Code {
             Code::BalanceWentNegative => "BALANCE_WENT_NEGATIVE",
             Code::BalanceAfterMismatch => "BALANCE_AFTER_MISMATCH",
             Code::IdempotencyKeyTwice => "IDEMPOTENCY_KEY_TWICE",
+            Code::ChargeKeyMismatch => "CHARGE_KEY_MISMATCH",
             Code::AdmittedOverLimit => "ADMITTED_OVER_LIMIT",
             Code::TokenLiveTwice => "TOKEN_LIVE_TWICE",
             Code::TokenLifecycle => "TOKEN_LIFECYCLE",

@@ -21,7 +21,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
 use crate::clock::Clock;
-use crate::domain::{IdempotencyKey, Points, ReservationId, SeatNumber, SessionId, UserId};
+use crate::domain::{
+    IdempotencyKey, Points, QueueToken, ReservationId, SeatNumber, SessionId, UserId,
+};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::{Mailbox, Reply};
 use crate::store::{
@@ -109,6 +111,8 @@ pub enum SessionMsg {
         reservation_id: ReservationId,
         /// The client's retry key, if any.
         idempotency_key: Option<IdempotencyKey>,
+        /// The payer's token: recorded with the payment, whose replay ends its admission.
+        token: QueueToken,
         /// The payer's wallet.
         wallet: Mailbox<WalletMsg>,
         /// The committed payment, or why not.
@@ -222,12 +226,19 @@ impl Actor for SessionActor {
                 user_id,
                 reservation_id,
                 idempotency_key,
+                token,
                 wallet,
                 reply,
             } => {
-                let payment = self
-                    .pay(state, user_id, reservation_id, idempotency_key, wallet)
-                    .await;
+                let payment = NewPayment {
+                    reservation_id,
+                    user_id,
+                    amount: state.seats.session().price,
+                    idempotency_key,
+                    paid_with_token: Some(token),
+                    paid_at: self.clock.now_utc(),
+                };
+                let payment = self.pay(state, payment, wallet).await;
                 reply.send(payment);
             }
             SessionMsg::Seats { reply } => reply.send(Ok(SeatsView {
@@ -355,13 +366,12 @@ impl SessionActor {
     async fn pay(
         &self,
         state: &mut SessionState,
-        user_id: UserId,
-        id: ReservationId,
-        idempotency_key: Option<IdempotencyKey>,
+        payment: NewPayment,
         wallet: Mailbox<WalletMsg>,
     ) -> EngineResult<PaymentRow> {
+        let id = payment.reservation_id;
         match state.seats.get(id) {
-            Some(hold) if hold.user_id == user_id => {}
+            Some(hold) if hold.user_id == payment.user_id => {}
             Some(_) => return Err(EngineError::ReservationNotFound),
             // Not live here: it was paid or ended since the engine looked it up.
             None => return Err(self.why_not_live(id).await),
@@ -370,13 +380,6 @@ impl SessionActor {
             self.end_hold(state, id, ReservationStatus::Expired).await?;
             return Err(EngineError::ReservationExpired);
         }
-        let payment = NewPayment {
-            reservation_id: id,
-            user_id,
-            amount: state.seats.session().price,
-            idempotency_key,
-            paid_at: self.clock.now_utc(),
-        };
         let paid = wallet
             .ask(
                 |reply| WalletMsg::Pay { payment, reply },

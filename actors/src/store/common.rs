@@ -15,7 +15,7 @@ use sqlx::pool::PoolOptions;
 use uuid::Uuid;
 
 use super::{
-    ConcertRow, NewPayment, PaymentRow, PoolSettings, ReservationRow, ReservationStatus,
+    ConcertRow, KeyedChargeRow, NewPayment, PaymentRow, PoolSettings, ReservationRow, ReservationStatus,
     SessionRow, StoreError, TokenRow, TokenState,
 };
 use crate::domain::{
@@ -31,7 +31,7 @@ pub(super) const RESERVATION_COLUMNS: &str =
 /// appends the condition.
 pub(super) const PAYMENT_SELECT: &str = "SELECT p.id, p.reservation_id, p.user_id, \
      r.session_id, s.date, r.seat_number, p.amount, p.balance_after, p.idempotency_key, \
-     p.paid_at FROM payments p JOIN reservations r ON r.id = p.reservation_id \
+     p.paid_with_token, p.paid_at FROM payments p JOIN reservations r ON r.id = p.reservation_id \
      JOIN sessions s ON s.id = r.session_id WHERE ";
 
 /// Instants are stored to the microsecond (Postgres' precision), so every instant
@@ -297,6 +297,7 @@ pub(super) struct PaymentRecord {
     pub(super) amount: i64,
     pub(super) balance_after: i64,
     pub(super) idempotency_key: Option<String>,
+    pub(super) paid_with_token: Option<String>,
     pub(super) paid_at: DateTime<Utc>,
 }
 
@@ -316,9 +317,21 @@ impl TryFrom<PaymentRecord> for PaymentRow {
                 .idempotency_key
                 .map(|key| IdempotencyKey::parse(&key).map_err(|e| invalid("idempotency key", e)))
                 .transpose()?,
+            paid_with_token: r
+                .paid_with_token
+                .map(|token| token_of_text(&token))
+                .transpose()?,
             paid_at: r.paid_at,
         })
     }
+}
+
+/// A `keyed_charges` row's answer: `(amount, balance_after)`.
+pub(super) fn keyed_charge((amount, balance_after): (i64, i64)) -> Result<KeyedChargeRow, StoreError> {
+    Ok(KeyedChargeRow {
+        amount: price(amount)?,
+        balance_after: price(balance_after)?,
+    })
 }
 
 /// A token row as a store sends it: the token as text (SQLite) or as a binary uuid
@@ -379,6 +392,12 @@ fn seat(n: i32) -> Result<SeatNumber, StoreError> {
 
 fn user(id: &str) -> Result<UserId, StoreError> {
     UserId::parse(id).map_err(|e| invalid("user id", e))
+}
+
+fn token_of_text(token: &str) -> Result<QueueToken, StoreError> {
+    Uuid::parse_str(token)
+        .map(QueueToken)
+        .map_err(|e| invalid("token", e))
 }
 
 fn price(amount: i64) -> Result<Points, StoreError> {

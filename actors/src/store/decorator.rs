@@ -21,7 +21,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    BatchResult, Catalog, ConcertRow, Limits, NewSession, PaymentRow, ReservationRow, SessionRow, Store,
+    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, ReservationRow, SessionRow, Store,
     StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 use crate::domain::{
@@ -93,6 +93,15 @@ pub trait Decorator: Send + Sync + 'static {
         self.inner().payment_by_key(user, key).await
     }
 
+    /// [`Store::charge_by_key`].
+    async fn charge_by_key(
+        &self,
+        user: &UserId,
+        key: &ChargeKey,
+    ) -> Result<Option<KeyedChargeRow>, StoreError> {
+        self.inner().charge_by_key(user, key).await
+    }
+
     /// [`Store::payment_for_reservation`].
     async fn payment_for_reservation(
         &self,
@@ -161,6 +170,13 @@ impl<D: Decorator> Store for D {
         key: &IdempotencyKey,
     ) -> Result<Option<PaymentRow>, StoreError> {
         Decorator::payment_by_key(self, user, key).await
+    }
+    async fn charge_by_key(
+        &self,
+        user: &UserId,
+        key: &ChargeKey,
+    ) -> Result<Option<KeyedChargeRow>, StoreError> {
+        Decorator::charge_by_key(self, user, key).await
     }
     async fn payment_for_reservation(
         &self,

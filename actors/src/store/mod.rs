@@ -60,7 +60,7 @@ use chrono::{DateTime, Utc};
 pub use decorator::Decorator;
 pub use pool::PoolSettings;
 pub use rows::{
-    Catalog, ConcertRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
+    Catalog, ChargeKey, ChargeSource, ConcertRow, KeyedChargeRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
     ReservationStatus, SessionRow, TokenRow, TokenState,
 };
 pub use write_op::{WriteOp, WriteOutcome};
@@ -137,6 +137,12 @@ pub trait Store: Send + Sync + 'static {
         user: &UserId,
         key: &IdempotencyKey,
     ) -> Result<Option<PaymentRow>, StoreError>;
+    /// The charge this user's `key` names, if any.
+    async fn charge_by_key(
+        &self,
+        user: &UserId,
+        key: &ChargeKey,
+    ) -> Result<Option<KeyedChargeRow>, StoreError>;
     /// The payment of a reservation, if it was paid.
     async fn payment_for_reservation(
         &self,
@@ -183,17 +189,36 @@ pub trait Store: Send + Sync + 'static {
         self.apply(op).await?.into_hold_ended()
     }
 
-    /// Adds a charge row to the ledger and returns the new balance.
+    /// Adds a charge row to the ledger and returns the new balance: the tests'
+    /// shorthand for [`Store::keyed_charge`] without a key.
+    #[cfg_attr(not(feature = "testkit"), allow(dead_code))]
     async fn charge(
         &self,
         user: &UserId,
         amount: ChargeAmount,
         at: DateTime<Utc>,
     ) -> Result<Points, StoreError> {
+        self.keyed_charge(user, amount, at, None).await
+    }
+
+    /// [`Store::charge`], and with a key, the row that makes the key name this charge;
+    /// [`StoreError::Conflict`] (nothing written) if the key names a charge already.
+    async fn keyed_charge(
+        &self,
+        user: &UserId,
+        amount: ChargeAmount,
+        at: DateTime<Utc>,
+        key: Option<ChargeKey>,
+    ) -> Result<Points, StoreError> {
         let user = user.clone();
-        self.apply(WriteOp::Charge { user, amount, at })
-            .await?
-            .into_balance()
+        self.apply(WriteOp::Charge {
+            user,
+            amount,
+            at,
+            key,
+        })
+        .await?
+        .into_balance()
     }
 
     /// In one transaction: debit the wallet (ledger row), write the payment, mark the
@@ -236,6 +261,17 @@ pub trait Store: Send + Sync + 'static {
         self.apply(WriteOp::EndTokens { tokens, state, at })
             .await?
             .into_done()
+    }
+
+    /// Deletes at most `limit` ended (expired or evicted) tokens that ended before
+    /// `ended_before`; answers how many. Live tokens are never deleted.
+    async fn prune_tokens(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        self.apply(WriteOp::PruneTokens {
+            ended_before,
+            limit,
+        })
+        .await?
+        .into_pruned()
     }
 }
 

@@ -139,6 +139,8 @@ pub struct NewPayment {
     pub amount: Points,
     /// The client's retry key, if it sent one.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The token that paid: the admission a replay of this payment ends.
+    pub paid_with_token: Option<QueueToken>,
     /// When.
     pub paid_at: DateTime<Utc>,
 }
@@ -164,8 +166,48 @@ pub struct PaymentRow {
     pub balance_after: Points,
     /// The client's retry key, if it sent one.
     pub idempotency_key: Option<IdempotencyKey>,
+    /// The token that paid (`None` for payments made before it was recorded).
+    pub paid_with_token: Option<QueueToken>,
     /// When.
     pub paid_at: DateTime<Utc>,
+}
+
+/// Who added points with an idempotency key: the keys of each are apart, so that a
+/// user cannot take a key the operator's payment provider will send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChargeSource {
+    /// The user, through `PATCH /concert/balance`.
+    Charge,
+    /// The operator, through `POST /admin/users/{userId}/credits`.
+    Credit,
+}
+
+impl ChargeSource {
+    /// As the `keyed_charges.source` column stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeSource::Charge => "charge",
+            ChargeSource::Credit => "credit",
+        }
+    }
+}
+
+/// The retry key of a charge: whose namespace, and the key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ChargeKey {
+    /// The user's or the operator's.
+    pub source: ChargeSource,
+    /// The client's `Idempotency-Key`.
+    pub key: IdempotencyKey,
+}
+
+/// A charge made with a key, as a replay answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyedChargeRow {
+    /// The points added.
+    pub amount: Points,
+    /// The balance right after.
+    pub balance_after: Points,
 }
 
 /// Where a queue token is in its life.

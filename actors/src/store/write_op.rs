@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
+    ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
     TokenState,
 };
 use crate::domain::{ChargeAmount, Points, QueueToken, ReservationId, UserId};
@@ -23,7 +23,7 @@ pub enum WriteOp {
         /// When.
         at: DateTime<Utc>,
     },
-    /// [`Store::charge`](super::Store::charge).
+    /// [`Store::keyed_charge`](super::Store::keyed_charge).
     Charge {
         /// The user.
         user: UserId,
@@ -31,6 +31,8 @@ pub enum WriteOp {
         amount: ChargeAmount,
         /// When.
         at: DateTime<Utc>,
+        /// The retry key that names this charge, if one was sent.
+        key: Option<ChargeKey>,
     },
     /// [`Store::commit_payment`](super::Store::commit_payment).
     CommitPayment(NewPayment),
@@ -52,6 +54,13 @@ pub enum WriteOp {
         /// When.
         at: DateTime<Utc>,
     },
+    /// [`Store::prune_tokens`](super::Store::prune_tokens).
+    PruneTokens {
+        /// Ended tokens that ended before this are deleted.
+        ended_before: DateTime<Utc>,
+        /// At most this many.
+        limit: u32,
+    },
 }
 
 /// What a [`WriteOp`] answered.
@@ -67,6 +76,8 @@ pub enum WriteOutcome {
     Payment(PaymentRow),
     /// From the token writes.
     Done,
+    /// From `PruneTokens`: how many rows were deleted.
+    Pruned(u64),
 }
 
 impl WriteOutcome {
@@ -106,6 +117,14 @@ impl WriteOutcome {
     pub(super) fn into_done(self) -> Result<(), StoreError> {
         match self {
             Self::Done => Ok(()),
+            other => Err(other.unexpected()),
+        }
+    }
+
+    /// The count of a `PruneTokens`.
+    pub(super) fn into_pruned(self) -> Result<u64, StoreError> {
+        match self {
+            Self::Pruned(count) => Ok(count),
             other => Err(other.unexpected()),
         }
     }

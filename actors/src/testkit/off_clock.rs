@@ -17,8 +17,8 @@ use crate::domain::{
     ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
 };
 use crate::store::{
-    BatchResult, Catalog, ConcertRow, Limits, NewSession, PaymentRow, ReservationRow, SessionRow,
-    Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow,
+    ReservationRow, SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 
 /// Runs the future `make` builds on the database runtime, holding a paused clock still.
@@ -125,6 +125,16 @@ impl Store for OffClockStore {
     ) -> Result<Option<PaymentRow>, StoreError> {
         let (user, key) = (user.clone(), key.clone());
         self.call(move |s| async move { s.payment_by_key(&user, &key).await })
+            .await
+    }
+
+    async fn charge_by_key(
+        &self,
+        user: &UserId,
+        key: &ChargeKey,
+    ) -> Result<Option<KeyedChargeRow>, StoreError> {
+        let (user, key) = (user.clone(), key.clone());
+        self.call(move |s| async move { s.charge_by_key(&user, &key).await })
             .await
     }
 

@@ -21,6 +21,7 @@
 pub mod line;
 mod published;
 mod room;
+mod upkeep;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use tokio::time::Instant;
 
 pub use published::PublishedRoom;
 use room::Room;
+use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
 
 use crate::clock::Clock;
@@ -39,8 +41,6 @@ use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
 use crate::store::{Store, StoreError, TokenRow, TokenState};
 
-/// How many idle tokens one sweep evicts at most (one store write).
-const EVICTIONS_PER_SWEEP: usize = 10_000;
 /// How long to wait before retrying a store write that failed outside a request.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Token writes running at once. While they commit, new rows gather for the next.
@@ -89,8 +89,10 @@ pub enum WaitingRoomMsg {
     /// Timer: an admission ended on demand whose write failed (perhaps only its
     /// reply was lost): write the end again until it is stored.
     RetryEnd(QueueToken),
-    /// Timer: evict idle waiters.
+    /// Timer: evict idle waiters and end idle admissions.
     Sweep,
+    /// Timer: delete a batch of ended tokens past their retention.
+    Prune,
     /// Try admitting (queued after joins, so one write admits them together; also
     /// a timer after a failed write, or when the rate cap reopens).
     Admit,
@@ -168,9 +170,12 @@ impl Actor for WaitingRoom {
             let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
         }
-        self.published.install(room);
-        myself.send_interval(sweep_period(self.config.waiting_idle), || {
-            WaitingRoomMsg::Sweep
+        self.published
+            .install(room, now, self.config.admitted_idle);
+        let idle = self.config.waiting_idle.min(self.config.admitted_idle);
+        myself.send_interval(sweep_period(idle), || WaitingRoomMsg::Sweep);
+        myself.send_interval(prune_period(self.config.token_retention), || {
+            WaitingRoomMsg::Prune
         });
         let _ = myself.cast(WaitingRoomMsg::Admit);
         Ok(RoomState {
@@ -192,9 +197,19 @@ impl Actor for WaitingRoom {
         let now = self.clock.now();
         match message {
             WaitingRoomMsg::Poll { token, reply } => {
-                reply.send(Ok(self.room().read().poll(token, now)));
+                let ended = self.end_if_over(&myself, state, token, now).await;
+                reply.send(ended.map(|()| self.room().read().poll(token, now)));
             }
-            WaitingRoomMsg::Join { user_id, reply } => self.join(&myself, state, user_id, reply),
+            WaitingRoomMsg::Join { user_id, reply } => {
+                let live = self.room().read().live_token_of(&user_id);
+                match live {
+                    Some(token) => match self.end_if_over(&myself, state, token, now).await {
+                        Ok(()) => self.join(&myself, state, user_id, reply),
+                        Err(error) => reply.send(Err(error)),
+                    },
+                    None => self.join(&myself, state, user_id, reply),
+                }
+            }
             WaitingRoomMsg::Stored(outcomes) => {
                 state.token_writes -= 1;
                 for (token, result) in outcomes {
@@ -203,7 +218,8 @@ impl Actor for WaitingRoom {
                 self.write_tokens(&myself, state);
             }
             WaitingRoomMsg::Identify { token, reply } => {
-                reply.send(Ok(self.room().read().identify(token)));
+                let ended = self.end_if_over(&myself, state, token, now).await;
+                reply.send(ended.map(|()| self.room().read().identify(token)));
             }
             WaitingRoomMsg::EndAdmission { token, reply } => {
                 let answer = self.end_admission(&myself, state, token).await;
@@ -227,7 +243,11 @@ impl Actor for WaitingRoom {
                     myself.send_after(RETRY_AFTER, move || WaitingRoomMsg::AdmissionTimer(token));
                 }
             }
-            WaitingRoomMsg::Sweep => self.sweep(now).await,
+            WaitingRoomMsg::Sweep => {
+                self.sweep(now).await;
+                self.end_idle_admissions(&myself, state, now).await;
+            }
+            WaitingRoomMsg::Prune => self.prune(&myself, now).await,
             WaitingRoomMsg::Admit => {
                 state.admit_queued = false;
                 if state.admit_timer_at.is_some_and(|at| at <= now) {
@@ -263,6 +283,7 @@ impl WaitingRoom {
                 None => {
                     let room = self.room().read();
                     room.touch(token, now);
+                    self.published.touch_admission(token, now);
                     reply.send(room.ticket(token, now).ok_or(EngineError::ActorFailed));
                 }
             }
@@ -360,6 +381,25 @@ impl WaitingRoom {
         Ok(())
     }
 
+    /// Before the actor answers about a token (a poll, a check, a join of its user):
+    /// if its admission is over (its TTL passed, or it was idle too long), the end is
+    /// written first, so the token is told it expired only once that is stored, and
+    /// the next in line is admitted. An error (the end not stored) is the answer.
+    async fn end_if_over(
+        &self,
+        myself: &ActorRef<WaitingRoomMsg>,
+        state: &mut RoomState,
+        token: QueueToken,
+        now: Instant,
+    ) -> EngineResult<()> {
+        let over = self.room().read().admission_is_over(token, now)
+            || self.published.admission_is_over(token, now);
+        if over {
+            self.end_admission(myself, state, token).await?;
+        }
+        Ok(())
+    }
+
     /// Admits as many waiters as fit, in one store write, then answers the joins
     /// that were waiting to learn whether they got in.
     async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
@@ -375,10 +415,16 @@ impl WaitingRoom {
                     let mut room = self.room().write();
                     room.admit(&candidates, now);
                     let until = now + self.config.active_ttl;
+                    let idle = self.config.admitted_idle;
                     for token in &candidates {
                         if let Some(identity) = room.identify(*token) {
-                            self.published
-                                .publish_admission(*token, identity.user_id, until);
+                            self.published.publish_admission(
+                                *token,
+                                identity.user_id,
+                                until,
+                                now,
+                                idle,
+                            );
                         }
                     }
                     let ttl = self.config.active_ttl;
@@ -414,34 +460,6 @@ impl WaitingRoom {
         }
         state.admit_timer_at = Some(at);
         myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Admit);
-    }
-
-    /// Evicts idle waiters: found with a read (polls go on meanwhile), then those
-    /// still idle start leaving, so that no poll answers them while the eviction is
-    /// written.
-    async fn sweep(&self, now: Instant) {
-        let idle = self.room().read().idle_waiting(now, EVICTIONS_PER_SWEEP);
-        if idle.is_empty() {
-            return;
-        }
-        let leaving = self.room().write().start_leaving(&idle, now);
-        if leaving.is_empty() {
-            return;
-        }
-        match self
-            .store
-            .end_tokens(&leaving, TokenState::Evicted, self.clock.utc_at(now))
-            .await
-        {
-            Ok(()) => {
-                tracing::debug!(evicted = leaving.len(), "idle waiters evicted");
-                self.room().write().evict(&leaving);
-            }
-            Err(error) => {
-                tracing::warn!(%error, "eviction not stored; next sweep retries");
-                self.room().write().stay(&leaving);
-            }
-        }
     }
 
     /// The room this actor owns, published.
@@ -503,9 +521,4 @@ async fn write_token(store: &dyn Store, row: &TokenRow) -> Result<(), StoreError
         }
     }
     Err(StoreError::Unavailable(last_error))
-}
-
-/// How often idle waiters are looked for: a quarter of the idle time, within 1 s to 15 s.
-fn sweep_period(waiting_idle: Duration) -> Duration {
-    (waiting_idle / 4).clamp(Duration::from_secs(1), Duration::from_secs(15))
 }

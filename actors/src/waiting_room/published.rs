@@ -32,9 +32,17 @@
 //! the map), and meanwhile an admitted token keeps holding and paying. Each entry
 //! carries its admission's end, so one that ran out while the actor was down is over
 //! here too.
+//!
+//! Each entry also carries its token's last request, as a waiter does: an admitted
+//! token that makes no request for the admitted-idle time is over here at once (its
+//! next request goes to the actor, which writes the end before answering), and the
+//! actor's sweep ends it (see [`AdmittedEntry`]). A restart publishes the restored
+//! admissions with a fresh allowance: last-seen is not persisted, as for waiters.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
 
 use dashmap::DashMap;
 use tokio::time::Instant;
@@ -46,24 +54,138 @@ use crate::domain::{QueueToken, UserId};
 #[derive(Default)]
 pub struct PublishedRoom {
     room: RwLock<Option<Room>>,
-    /// Admitted tokens, their users and when their admission ends at the latest.
-    /// At most max-active entries.
-    admitted: DashMap<QueueToken, (UserId, Instant)>,
+    /// Admitted tokens, their users, when their admission ends at the latest and
+    /// when they last made a request. At most max-active entries.
+    admitted: DashMap<QueueToken, AdmittedEntry>,
+}
+
+/// A published admission. Over when its TTL has passed, or when its token made no
+/// request for `idle_secs`; once over it never comes back (a late request does not
+/// revive it), so the actor ending it never races a request it let through.
+#[derive(Debug)]
+pub(super) struct AdmittedEntry {
+    user_id: UserId,
+    until: Instant,
+    /// The zero of `last_seen_secs`: when the admission was published.
+    since: Instant,
+    /// The admitted-idle time in whole seconds, rounded up.
+    idle_secs: u32,
+    /// Seconds from `since` to the last request, rounded up, and compared with the
+    /// time now rounded down (so the end comes up to two seconds late, never early);
+    /// [`ENDING`] once the actor is ending it for idleness. An atomic: requests
+    /// record themselves without the actor.
+    last_seen_secs: AtomicU32,
+}
+
+/// `last_seen_secs` of an admission the sweep found idle and is ending.
+const ENDING: u32 = u32::MAX;
+
+impl AdmittedEntry {
+    fn new(user_id: UserId, until: Instant, now: Instant, admitted_idle: Duration) -> Self {
+        Self {
+            user_id,
+            until,
+            since: now,
+            idle_secs: u32::try_from(admitted_idle.as_secs().max(1)).unwrap_or(ENDING - 1),
+            last_seen_secs: AtomicU32::new(0),
+        }
+    }
+
+    /// Whole seconds from `since` to `now`: rounded up to record a request, down to
+    /// judge idleness.
+    fn secs_at(&self, now: Instant, round_up: bool) -> u32 {
+        let since = now.saturating_duration_since(self.since);
+        let up = round_up && since.subsec_nanos() > 0;
+        u32::try_from(since.as_secs() + u64::from(up)).unwrap_or(ENDING - 1)
+    }
+
+    fn idle_at(&self, seen: u32, now: u32) -> bool {
+        seen == ENDING || now.saturating_sub(seen) >= self.idle_secs
+    }
+
+    /// True if the admission is over at `now` (its TTL passed, or its token idle).
+    fn is_over(&self, now: Instant) -> bool {
+        let seen = self.last_seen_secs.load(Ordering::Relaxed);
+        self.until <= now || self.idle_at(seen, self.secs_at(now, false))
+    }
+
+    /// A request at `now`: true (and recorded) if the admission is still on. An idle
+    /// one is not revived: the check and the record are one atomic step.
+    fn touch(&self, now: Instant) -> bool {
+        if self.until <= now {
+            return false;
+        }
+        let (at, seen_now) = (self.secs_at(now, false), self.secs_at(now, true));
+        self.last_seen_secs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seen| {
+                (!self.idle_at(seen, at)).then_some(seen.max(seen_now))
+            })
+            .is_ok()
+    }
+
+    /// The sweep's claim on an idle admission: true if it was idle (and is now
+    /// marked ending, so no request gets through any more), or already ending.
+    fn claim_if_idle(&self, now: Instant) -> bool {
+        let at = self.secs_at(now, false);
+        self.last_seen_secs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |seen| {
+                self.idle_at(seen, at).then_some(ENDING)
+            })
+            .is_ok()
+    }
 }
 
 impl PublishedRoom {
     /// The user of an admitted token, if it is admitted at `now` (an admission whose
-    /// TTL has passed is over even before the actor has stored its end).
+    /// TTL has passed, or whose token was idle too long, is over even before the
+    /// actor has stored its end). This is a request by the token: it keeps the
+    /// admission from going idle.
     pub fn admitted_user(&self, token: QueueToken, now: Instant) -> Option<UserId> {
         self.admitted
             .get(&token)
-            .filter(|entry| entry.1 > now)
-            .map(|entry| entry.0.clone())
+            .filter(|entry| entry.touch(now))
+            .map(|entry| entry.user_id.clone())
     }
 
-    /// Publishes a stored admission, which ends at `until` at the latest.
-    pub(super) fn publish_admission(&self, token: QueueToken, user: UserId, until: Instant) {
-        self.admitted.insert(token, (user, until));
+    /// Records a request of an admitted token made without the token (its user
+    /// named), as a poll would.
+    pub(super) fn touch_admission(&self, token: QueueToken, now: Instant) {
+        if let Some(entry) = self.admitted.get(&token) {
+            entry.touch(now);
+        }
+    }
+
+    /// True if the token's published admission is over at `now` (the actor is to
+    /// write its end before anyone is told so).
+    pub(super) fn admission_is_over(&self, token: QueueToken, now: Instant) -> bool {
+        self.admitted
+            .get(&token)
+            .is_some_and(|entry| entry.is_over(now))
+    }
+
+    /// The admissions whose tokens made no request for the admitted-idle time, at
+    /// most `limit`, each marked ending so that no request gets through meanwhile.
+    pub(super) fn claim_idle_admissions(&self, now: Instant, limit: usize) -> Vec<QueueToken> {
+        self.admitted
+            .iter()
+            .filter(|entry| entry.claim_if_idle(now))
+            .map(|entry| *entry.key())
+            .take(limit)
+            .collect()
+    }
+
+    /// Publishes a stored admission made at `now`, which ends at `until` at the
+    /// latest, or sooner after `admitted_idle` without a request.
+    pub(super) fn publish_admission(
+        &self,
+        token: QueueToken,
+        user: UserId,
+        until: Instant,
+        now: Instant,
+        admitted_idle: Duration,
+    ) {
+        let entry = AdmittedEntry::new(user, until, now, admitted_idle);
+        self.admitted.insert(token, entry);
     }
 
     /// Withdraws an admission whose end is stored.
@@ -77,6 +199,11 @@ impl PublishedRoom {
     pub fn poll(&self, token: QueueToken, now: Instant) -> Option<Ticket> {
         let published = self.room.read().ok()?;
         let room = published.as_ref()?;
+        if let Some(entry) = self.admitted.get(&token)
+            && !entry.touch(now)
+        {
+            return None;
+        }
         if room.admission_is_over(token, now) {
             return None;
         }
@@ -88,7 +215,7 @@ impl PublishedRoom {
     pub fn identify(&self, token: QueueToken, now: Instant) -> Option<Identity> {
         let published = self.room.read().ok()?;
         let room = published.as_ref()?;
-        if room.admission_is_over(token, now) {
+        if room.admission_is_over(token, now) || self.admission_is_over(token, now) {
             return None;
         }
         room.identify(token)
@@ -96,10 +223,11 @@ impl PublishedRoom {
 
     /// Publishes a restored room and its admissions (the actor's `pre_start`),
     /// replacing the admissions published before a failure.
-    pub(super) fn install(&self, room: Room) {
+    /// Restored admissions get a fresh idle allowance from `now`.
+    pub(super) fn install(&self, room: Room, now: Instant, admitted_idle: Duration) {
         self.admitted.clear();
         for (token, user, until) in room.admissions() {
-            self.admitted.insert(token, (user, until));
+            self.publish_admission(token, user, until, now, admitted_idle);
         }
         let old = {
             let mut published = self.room.write().unwrap_or_else(PoisonError::into_inner);

@@ -35,6 +35,10 @@ pub struct RoomConfig {
     pub active_ttl: Duration,
     /// A waiting token unpolled this long loses its place.
     pub waiting_idle: Duration,
+    /// An admitted token that makes no request this long loses its admission.
+    pub admitted_idle: Duration,
+    /// Ended tokens' rows are deleted this long after they ended.
+    pub token_retention: Duration,
     /// At most this many admissions per second, if set.
     pub admission_rate_per_sec: Option<NonZeroU32>,
 }
@@ -570,6 +574,8 @@ mod tests {
             max_active,
             active_ttl: Duration::from_secs(600),
             waiting_idle: Duration::from_secs(60),
+            admitted_idle: Duration::from_secs(120),
+            token_retention: Duration::from_secs(7 * 86_400),
             admission_rate_per_sec: None,
         };
         Room::restore(config, Vec::new(), 0, Instant::now(), |_| Instant::now()).0

@@ -140,7 +140,7 @@ pub async fn charge_to(
     caller: &Caller,
     amount: ChargeAmount,
 ) -> EngineResult<WalletView> {
-    engine.charge(&caller.clone().live()?, amount).await
+    engine.charge(&caller.clone().live()?, amount, None).await
 }
 
 /// Lets timer tasks woken by `tokio::time::advance` deliver their messages.

@@ -2,6 +2,8 @@
 //! real actors over a real store, on SQLite always and on Postgres when
 //! `DATABASE_URL` names one. Time-dependent tests run under tokio's paused clock.
 
+mod admitted_idle;
+mod charges;
 mod common;
 mod faulty_store;
 mod holds;
@@ -9,4 +11,5 @@ mod lost_replies;
 mod payments;
 mod queue;
 mod supervision;
+mod token_pruning;
 mod wallets;

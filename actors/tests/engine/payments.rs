@@ -21,6 +21,7 @@ backend_tests! {
     concurrent_payments_debit_once,
     idempotency_key_replays_the_first_payment,
     a_replayed_payment_ends_the_admission,
+    a_replay_with_a_fresh_token_leaves_it_admitted,
     another_users_reservation_is_not_found,
     #[paused] hold_cannot_expire_while_its_payment_is_in_flight,
 }
@@ -226,6 +227,7 @@ async fn a_replayed_payment_ends_the_admission(db: TestDb) {
             user_id: alice.user_id.clone(),
             amount: hold.price,
             idempotency_key: key("before-the-crash"),
+            paid_with_token: Some(alice.token),
             paid_at: app.clock.now_utc(),
         })
         .await
@@ -250,6 +252,36 @@ async fn a_replayed_payment_ends_the_admission(db: TestDb) {
     assert_eq!(
         reidentify(&app.engine, &bob).await.status,
         CallerStatus::Admitted
+    );
+}
+
+/// A payment ended the payer's admission; the user came back with a fresh token and
+/// replays the payment with it: the first answer, and the fresh admission stands (only
+/// the token that paid has its admission ended).
+async fn a_replay_with_a_fresh_token_leaves_it_admitted(db: TestDb) {
+    let session = session(&db, 5).await;
+    let app = start(&db, config()).await;
+    let alice = admitted(&app.engine, "alice").await;
+    charge_to(&app.engine, &alice, ChargeAmount(10_000))
+        .await
+        .unwrap();
+    let hold = hold_as(&app.engine, &alice, session.id, 1).await.unwrap();
+    let first = pay_as(&app.engine, &alice, hold.reservation_id, key("k-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        reidentify(&app.engine, &alice).await.status,
+        CallerStatus::Expired
+    );
+    let fresh = admitted(&app.engine, "alice").await;
+    assert_ne!(fresh.token, alice.token);
+
+    let replay = pay_as(&app.engine, &fresh, hold.reservation_id, key("k-1")).await;
+    assert_eq!(replay, Ok(first));
+    assert_eq!(
+        reidentify(&app.engine, &fresh).await.status,
+        CallerStatus::Admitted,
+        "the fresh token's admission is not the one that paid"
     );
 }
 

@@ -92,6 +92,7 @@ async fn admission_ttl_admits_the_next_in_line(db: TestDb) {
         max_active: 2,
         active_ttl: ttl,
         waiting_idle: Duration::from_secs(3600),
+        admitted_idle: Duration::from_secs(3600),
         ..config()
     };
     let app = start(&db, config).await;

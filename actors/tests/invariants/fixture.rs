@@ -72,6 +72,7 @@ pub async fn fixture(db: &TestDb) -> Fixture {
             user_id: alice.clone(),
             amount: sold.price,
             idempotency_key: Some(IdempotencyKey::parse("k1").unwrap()),
+            paid_with_token: None,
             paid_at: at(2),
         })
         .await

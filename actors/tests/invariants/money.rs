@@ -2,8 +2,10 @@
 //! and never negative, and each payment's `balance_after`.
 
 use actors::backend_tests;
+use actors::domain::{ChargeAmount, IdempotencyKey};
 use actors::invariants::Code;
-use actors::testkit::TestDb;
+use actors::store::{ChargeKey, ChargeSource};
+use actors::testkit::{TestDb, user};
 
 use crate::fixture::*;
 
@@ -13,6 +15,37 @@ backend_tests! {
     a_negative_balance_is_reported,
     a_ledger_that_went_negative_is_reported,
     a_wrong_balance_after_is_reported,
+    a_charge_key_off_its_charge_is_reported,
+}
+
+/// A charge key that names one charge twice is refused by the schema; one whose
+/// replayed balance, amount or ledger row is off is reported.
+async fn a_charge_key_off_its_charge_is_reported(db: TestDb) {
+    fixture(&db).await;
+    let key = ChargeKey {
+        source: ChargeSource::Credit,
+        key: IdempotencyKey::parse("callback-1").unwrap(),
+    };
+    db.store
+        .keyed_charge(&user("carol"), ChargeAmount(300), at(0), Some(key))
+        .await
+        .unwrap();
+    refused(
+        &db,
+        "INSERT INTO keyed_charges \
+         (user_id, source, idempotency_key, ledger_id, amount, balance_after) \
+         SELECT user_id, source, idempotency_key, \
+                (SELECT MIN(id) FROM ledger WHERE user_id = 'alice'), amount, balance_after \
+         FROM keyed_charges",
+    )
+    .await;
+    assert_codes(&db, &[]).await;
+    plant(
+        &db,
+        &["UPDATE keyed_charges SET balance_after = balance_after + 1".to_owned()],
+    )
+    .await;
+    assert_codes(&db, &[Code::ChargeKeyMismatch]).await;
 }
 
 /// A debit written to another user than the payer. (A debit that names no payment,
@@ -85,7 +118,7 @@ async fn a_balance_off_its_ledger_is_reported(db: TestDb) {
 /// wallet is also off its ledger.
 async fn a_negative_balance_is_reported(db: TestDb) {
     fixture(&db).await;
-    let overdraw = "UPDATE wallets SET balance = -1 WHERE user_id = 'bob'";
+    let overdraw = "UPDATE wallets SET balance = -1 WHERE user_id = 'alice'";
     refused(&db, overdraw).await;
     without(
         &db,

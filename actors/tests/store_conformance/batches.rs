@@ -131,6 +131,7 @@ async fn a_run_of_holds_is_answered_as_one_hold_at_a_time(db: TestDb) {
                 user: user("bob"),
                 amount: points(10),
                 at: at(6),
+                key: None,
             },
             h(5, "erin"),
             h(11, "erin"),
@@ -283,6 +284,7 @@ async fn a_large_batch_commits_every_op(db: TestDb) {
             user: user(&format!("u{i}")),
             amount: points(i),
             at: at(1),
+            key: None,
         }))
         .collect();
     let results = store.apply_batch(&ops).await.unwrap();

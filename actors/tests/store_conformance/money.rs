@@ -13,6 +13,8 @@ backend_tests! {
     payments_are_found_by_key_and_by_reservation,
     a_free_seat_is_paid_without_a_wallet,
     instants_round_trip_to_the_microsecond,
+    a_charge_key_names_one_charge,
+    a_payment_records_the_token_that_paid,
 }
 
 async fn charges_add_up_and_are_ledgered(db: TestDb) {
@@ -278,4 +280,90 @@ async fn instants_round_trip_to_the_microsecond(db: TestDb) {
         at(0) + chrono::Duration::microseconds(123_456)
     );
     assert_eq!(store.reservation(written.id).await.unwrap(), Some(written));
+}
+
+fn charge_key(source: ChargeSource, text: &str) -> ChargeKey {
+    ChargeKey {
+        source,
+        key: key(text),
+    }
+}
+
+/// A keyed charge is found by its key with its balance; a second charge under the key
+/// (whatever its amount) is refused with nothing written, alone in a batch too; the
+/// operator's keys are apart from the user's.
+async fn a_charge_key_names_one_charge(db: TestDb) {
+    let store = &*db.store;
+    let alice = user("alice");
+    let topup = charge_key(ChargeSource::Charge, "k");
+    store.charge(&alice, points(5), at(0)).await.unwrap();
+    let charged = store
+        .keyed_charge(&alice, points(100), at(1), Some(topup.clone()))
+        .await;
+    assert_eq!(charged, Ok(Points(105)));
+    let found = store.charge_by_key(&alice, &topup).await.unwrap();
+    assert_eq!(
+        found,
+        Some(KeyedChargeRow {
+            amount: Points(100),
+            balance_after: Points(105),
+        })
+    );
+    let again = store
+        .keyed_charge(&alice, points(100), at(2), Some(topup.clone()))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.balance(&alice).await.unwrap(), Points(105));
+    let charges = "SELECT COUNT(*) FROM ledger WHERE user_id = 'alice'";
+    assert_eq!(count(&db, charges).await, 2, "nothing written");
+
+    let credit = charge_key(ChargeSource::Credit, "k");
+    assert_eq!(store.charge_by_key(&alice, &credit).await.unwrap(), None);
+    assert_eq!(
+        store.charge_by_key(&user("bob"), &topup).await.unwrap(),
+        None
+    );
+    let batch = [
+        WriteOp::Charge {
+            user: alice.clone(),
+            amount: points(1),
+            at: at(3),
+            key: Some(topup),
+        },
+        WriteOp::Charge {
+            user: alice.clone(),
+            amount: points(7),
+            at: at(3),
+            key: Some(credit),
+        },
+    ];
+    let answers = store.apply_batch(&batch).await.unwrap();
+    assert!(
+        matches!(answers[0], Err(StoreError::Conflict(_))),
+        "{answers:?}"
+    );
+    assert_eq!(answers[1], Ok(WriteOutcome::Balance(Points(112))));
+    assert_eq!(store.balance(&alice).await.unwrap(), Points(112));
+}
+
+/// The token that paid is stored with the payment and read back with it.
+async fn a_payment_records_the_token_that_paid(db: TestDb) {
+    let store = &*db.store;
+    let session = seed_session(store, 10, 100).await;
+    store
+        .charge(&user("alice"), points(1000), at(0))
+        .await
+        .unwrap();
+    let held = hold(store, &session, 1, "alice").await;
+    let token = QueueToken(Uuid::new_v4());
+    let paid = store
+        .commit_payment(&NewPayment {
+            paid_with_token: Some(token),
+            ..payment(&held, Some("k"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(paid.paid_with_token, Some(token));
+    let found = store.payment_by_key(&user("alice"), &key("k")).await;
+    assert_eq!(found.unwrap().map(|p| p.paid_with_token), Some(Some(token)));
 }

@@ -4,8 +4,8 @@ pub use std::sync::Arc;
 
 pub use actors::domain::{ChargeAmount, ConcertId, IdempotencyKey, Points, QueueToken, SeatNumber};
 pub use actors::store::{
-    NewPayment, NewSession, ReservationRow, ReservationStatus, SessionRow, Store, StoreError,
-    TokenRow, TokenState, WriteOp, WriteOutcome,
+    ChargeKey, ChargeSource, KeyedChargeRow, NewPayment, NewSession, ReservationRow,
+    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
 };
 pub use actors::testkit::{
     TestDb, execute_raw, new_hold, query_i64, reopen, seed_session, session_date, user,
@@ -43,6 +43,7 @@ pub fn payment(reservation: &ReservationRow, idempotency_key: Option<&str>) -> N
         user_id: reservation.user_id.clone(),
         amount: reservation.price,
         idempotency_key: idempotency_key.map(key),
+        paid_with_token: None,
         paid_at: at(60),
     }
 }
@@ -169,6 +170,7 @@ pub async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
             user: user("bob"),
             amount: points(500),
             at: at(20),
+            key: None,
         },
         /* 8 */ WriteOp::CommitPayment(payment(&bobs, Some("b"))),
         /* 9 */ end(daves.id, ReservationStatus::Released, 30),
@@ -193,6 +195,7 @@ pub async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
             user: user("dave"),
             amount: points(50),
             at: at(43),
+            key: None,
         },
     ]
 }

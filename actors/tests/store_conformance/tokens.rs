@@ -6,8 +6,59 @@ use actors::backend_tests;
 backend_tests! {
     tokens_are_inserted_admitted_ended_and_listed_in_order,
     a_second_live_token_for_a_user_conflicts,
+    ended_tokens_are_pruned_oldest_first_in_bounded_batches,
     thousands_of_tokens_go_in_one_call,
     a_restart_sees_everything_committed,
+}
+
+/// `prune_tokens` deletes ended tokens that ended before the cut-off, at most
+/// `limit` a call, oldest end first; never a live token, nor one that ended later.
+async fn ended_tokens_are_pruned_oldest_first_in_bounded_batches(db: TestDb) {
+    let store = &*db.store;
+    let rows: Vec<TokenRow> = (1..=5).map(|n| waiting(&format!("u{n}"), n)).collect();
+    store.insert_tokens(&rows).await.unwrap();
+    let token = |n: usize| rows[n].token;
+    store
+        .admit_tokens(&[token(0), token(1)], at(5))
+        .await
+        .unwrap();
+    store
+        .end_tokens(&[token(2)], TokenState::Evicted, at(10))
+        .await
+        .unwrap();
+    store
+        .end_tokens(&[token(0)], TokenState::Expired, at(20))
+        .await
+        .unwrap();
+    store
+        .end_tokens(&[token(3)], TokenState::Evicted, at(40))
+        .await
+        .unwrap();
+    // Left live: token(1) admitted, token(4) waiting.
+
+    assert_eq!(store.prune_tokens(at(30), 1).await.unwrap(), 1);
+    assert_eq!(
+        store.token(token(2)).await.unwrap(),
+        None,
+        "the oldest end first"
+    );
+    assert!(store.token(token(0)).await.unwrap().is_some());
+    let op = WriteOp::PruneTokens {
+        ended_before: at(30),
+        limit: 10,
+    };
+    assert_eq!(store.apply(op).await.unwrap(), WriteOutcome::Pruned(1));
+    assert_eq!(store.prune_tokens(at(30), 10).await.unwrap(), 0);
+    assert!(
+        store.token(token(3)).await.unwrap().is_some(),
+        "ended later"
+    );
+    assert_eq!(store.prune_tokens(at(1_000), 10).await.unwrap(), 1);
+    assert_eq!(
+        store.live_tokens().await.unwrap().len(),
+        2,
+        "live tokens are never pruned"
+    );
 }
 
 async fn tokens_are_inserted_admitted_ended_and_listed_in_order(db: TestDb) {

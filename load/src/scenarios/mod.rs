@@ -169,6 +169,9 @@ pub fn expected_server(steps: &[Scenario], sizes: &Sizes) -> BTreeMap<String, St
     }
     if needs_users {
         env.insert("CONCERT_MAX_ACTIVE".into(), sizes.users.to_string());
+        // Users are admitted once, at setup: they must stay admitted through phases
+        // that do not use them.
+        env.insert("CONCERT_ADMITTED_IDLE".into(), "24h".into());
         env.insert("CONCERT_ADMIN_KEY".into(), "<same as --admin-key>".into());
         env.insert(
             "CONCERT_MAX_HOLDS_PER_USER".into(),

@@ -67,6 +67,7 @@ pub(super) fn server_env() -> Vec<(&'static str, String)> {
         ("CONCERT_ACTIVE_TTL", "3s".into()),
         // Long enough that no waiting token is evicted: a lost token is then a bug.
         ("CONCERT_WAITING_IDLE", "10m".into()),
+        ("CONCERT_ADMITTED_IDLE", "10m".into()),
         ("RUST_LOG", "warn".into()),
     ]
 }

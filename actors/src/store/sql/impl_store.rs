@@ -18,12 +18,12 @@ use crate::domain::{
     ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
 };
 use crate::store::common::{
-    ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
+    ConcertRecord, PAYMENT_SELECT, keyed_charge, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
     SessionRecord, TokenRecord, micros, migrate_error, pool_options, rows, session_error,
     store_error,
 };
 use crate::store::{
-    BatchResult, Catalog, ConcertRow, Limits, NewSession, PaymentRow, PoolSettings, ReservationRow,
+    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, PoolSettings, ReservationRow,
     SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 
@@ -190,6 +190,24 @@ impl Store for SqlStore {
             .await
             .map_err(store_error)?;
         record.map(PaymentRow::try_from).transpose()
+    }
+
+    async fn charge_by_key(
+        &self,
+        user: &UserId,
+        key: &ChargeKey,
+    ) -> Result<Option<KeyedChargeRow>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT amount, balance_after FROM keyed_charges \
+             WHERE user_id = $1 AND source = $2 AND idempotency_key = $3",
+        )
+        .bind(user.as_str())
+        .bind(key.source.as_str())
+        .bind(key.key.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.map(keyed_charge).transpose()
     }
 
     async fn payment_for_reservation(

@@ -16,10 +16,10 @@ use super::{Db, LOCK_FOR_PAYMENT, tokens};
 use crate::domain::{ChargeAmount, IdempotencyKey, Points, QueueToken, ReservationId, UserId};
 use crate::store::common::{
     PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord, check_payable,
-    ended_state, ended_status, hold_error, micros, payment_error, seat_int, store_error,
+    ended_state, ended_status, hold_error, micros, payment_error, seat_int, store_error, token_text,
 };
 use crate::store::{
-    NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
+    ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
     TokenState, WriteOp, WriteOutcome,
 };
 
@@ -34,7 +34,12 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
         WriteOp::EndHold { id, status, at } => end_hold(conn, *id, *status, *at)
             .await
             .map(WriteOutcome::HoldEnded),
-        WriteOp::Charge { user, amount, at } => charge(conn, user, *amount, *at)
+        WriteOp::Charge {
+            user,
+            amount,
+            at,
+            key,
+        } => charge(conn, user, *amount, *at, key.as_ref())
             .await
             .map(WriteOutcome::Balance),
         WriteOp::CommitPayment(payment) => commit_payment(conn, payment)
@@ -52,6 +57,12 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
         WriteOp::EndTokens { tokens, state, at } => end_tokens(conn, tokens, *state, *at)
             .await
             .map(|()| WriteOutcome::Done),
+        WriteOp::PruneTokens {
+            ended_before,
+            limit,
+        } => prune_tokens(conn, *ended_before, *limit)
+            .await
+            .map(WriteOutcome::Pruned),
     }
 }
 
@@ -121,13 +132,14 @@ async fn end_hold(
     Ok(done.rows_affected() == 1)
 }
 
-/// [`Store::charge`](crate::store::Store::charge): two statements, inside the caller's
-/// transaction.
+/// [`Store::keyed_charge`](crate::store::Store::keyed_charge): two statements (three
+/// with a key), inside the caller's transaction.
 async fn charge(
     conn: &mut Conn,
     user: &UserId,
     amount: ChargeAmount,
     at: DateTime<Utc>,
+    key: Option<&ChargeKey>,
 ) -> Result<Points, StoreError> {
     let balance: i64 = sqlx::query_scalar(
         "INSERT INTO wallets (user_id, balance) VALUES ($1, $2) \
@@ -139,15 +151,34 @@ async fn charge(
     .fetch_one(&mut *conn)
     .await
     .map_err(store_error)?;
-    sqlx::query(
-        "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'charge', $2, $3)",
+    let ledger_id: i64 = sqlx::query_scalar(
+        "INSERT INTO ledger (user_id, kind, amount, created_at) VALUES ($1, 'charge', $2, $3) \
+         RETURNING id",
     )
     .bind(user.as_str())
     .bind(amount.0)
     .bind(micros(at))
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await
     .map_err(store_error)?;
+    if let Some(key) = key {
+        // A key that names a charge already is refused here (a unique violation: a
+        // `Conflict`), and the caller's transaction undoes the two rows above.
+        sqlx::query(
+            "INSERT INTO keyed_charges \
+             (user_id, source, idempotency_key, ledger_id, amount, balance_after) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user.as_str())
+        .bind(key.source.as_str())
+        .bind(key.key.as_str())
+        .bind(ledger_id)
+        .bind(amount.0)
+        .bind(balance)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    }
     Ok(Points(balance))
 }
 
@@ -192,15 +223,16 @@ async fn commit_payment(conn: &mut Conn, payment: &NewPayment) -> Result<Payment
 
     let paid_at = micros(payment.paid_at);
     let payment_id: i64 = sqlx::query_scalar(
-        "INSERT INTO payments \
-         (reservation_id, user_id, amount, balance_after, idempotency_key, paid_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO payments (reservation_id, user_id, amount, balance_after, \
+         idempotency_key, paid_with_token, paid_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         RETURNING id",
     )
     .bind(payment.reservation_id.0)
     .bind(user)
     .bind(amount)
     .bind(balance_after)
     .bind(payment.idempotency_key.as_ref().map(IdempotencyKey::as_str))
+    .bind(payment.paid_with_token.map(token_text))
     .bind(paid_at)
     .fetch_one(&mut *conn)
     .await
@@ -279,4 +311,26 @@ async fn end_tokens(
         .await
         .map_err(store_error)?;
     Ok(())
+}
+
+/// [`Store::prune_tokens`](crate::store::Store::prune_tokens): one bounded statement.
+/// The subquery picks the batch through the `queue_tokens_ended` index (migration
+/// 0004), so a batch costs its own rows, not a scan of every token ever issued.
+async fn prune_tokens(
+    conn: &mut Conn,
+    ended_before: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query(
+        "DELETE FROM queue_tokens WHERE token IN ( \
+           SELECT token FROM queue_tokens \
+           WHERE state IN ('expired', 'evicted') AND ended_at < $1 \
+           ORDER BY ended_at LIMIT $2)",
+    )
+    .bind(micros(ended_before))
+    .bind(i64::from(limit))
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    Ok(done.rows_affected())
 }
