@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::EngineConfig;
@@ -16,6 +18,9 @@ use clap::{Parser, Subcommand};
 
 use crate::http::HttpSettings;
 use crate::transport::ConnectionLimits;
+use crate::http::door::DoorSettings;
+use crate::http::door::identity::{IdentityConfigError, JwtKey, JwtSettings, Verifier};
+use crate::http::door::limit::parse_proxy;
 
 /// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies
 /// the database's invariants and exits.
@@ -114,6 +119,45 @@ pub struct Config {
     #[arg(long, env = "CONCERT_DEMO", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub demo: bool,
 
+    // ---- who may join (docs/security.md) ----
+    /// JWT mode with HS256: new queue tokens only for an `X-User-Token` signed with this secret.
+    // Hidden from `--help` output so a secret set in the environment is never printed.
+    #[arg(
+        long,
+        env = "CONCERT_JWT_SECRET",
+        hide_env_values = true,
+        conflicts_with = "jwt_public_key"
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// JWT mode with RS256 or ES256: a PEM file with the public key that verifies `X-User-Token`.
+    #[arg(long, env = "CONCERT_JWT_PUBLIC_KEY")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWT mode: the `iss` every user token must carry (unset: not checked).
+    #[arg(long, env = "CONCERT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// JWT mode: the `aud` every user token must carry (unset: not checked).
+    #[arg(long, env = "CONCERT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+
+    /// New queue tokens per second per client address; past it 429 (unset: unlimited).
+    #[arg(long, env = "CONCERT_JOIN_RATE_PER_IP")]
+    pub join_rate_per_ip: Option<NonZeroU32>,
+
+    /// New queue tokens a client address may take at once (unset: twice the rate).
+    #[arg(long, env = "CONCERT_JOIN_BURST_PER_IP")]
+    pub join_burst_per_ip: Option<NonZeroU32>,
+
+    /// Proxies (IPs or CIDRs, comma-separated) whose `X-Forwarded-For` names the client.
+    #[arg(long, env = "CONCERT_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// Leading zero bits of the proof of work a new queue token needs (0: none).
+    #[arg(long, env = "CONCERT_JOIN_POW_BITS", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub join_pow_bits: u8,
+
     // ---- operational knobs ----
     /// A request not answered within this time gets 503 (the engine's own call timeouts are shorter).
     #[arg(long, env = "CONCERT_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
@@ -191,7 +235,43 @@ impl Config {
         }
     }
 
-    /// The HTTP layer's part of the configuration.
+    /// JWT mode: identities are verified (`X-User-Token`), not taken from `userId`.
+    pub fn identity_verified(&self) -> bool {
+        self.jwt_secret
+            .as_deref()
+            .is_some_and(|secret| !secret.is_empty())
+            || self.jwt_public_key.is_some()
+    }
+
+    /// The door's part of the configuration: reads the JWT key file, and refuses a key
+    /// that cannot verify anything.
+    pub fn door(&self) -> Result<DoorSettings, IdentityConfigError> {
+        let key = match (&self.jwt_secret, &self.jwt_public_key) {
+            (_, Some(path)) => Some(JwtKey::from_pem_file(path).map_err(|error| {
+                IdentityConfigError::Key(format!("{}: {error}", path.display()))
+            })?),
+            (Some(secret), None) if !secret.is_empty() => Some(JwtKey::Secret(secret.clone())),
+            _ => None,
+        };
+        let verifier = key
+            .map(|key| {
+                Verifier::new(&JwtSettings {
+                    key,
+                    issuer: self.jwt_issuer.clone(),
+                    audience: self.jwt_audience.clone(),
+                })
+            })
+            .transpose()?;
+        Ok(DoorSettings {
+            verifier: verifier.map(Arc::new),
+            join_rate_per_ip: self.join_rate_per_ip,
+            join_burst_per_ip: self.join_burst_per_ip,
+            trusted_proxies: self.trusted_proxies.clone(),
+            pow_bits: self.join_pow_bits,
+        })
+    }
+
+    /// The HTTP layer's part of the configuration (the door's part: [`Config::door`]).
     pub fn http(&self) -> HttpSettings {
         HttpSettings {
             request_timeout: self.request_timeout,
@@ -206,16 +286,11 @@ impl Config {
                 max_connections_per_ip: Some(self.max_connections_per_ip as usize)
                     .filter(|&max| max > 0),
             },
+            door: DoorSettings::default(),
             // Open identities: anyone is anyone, and a charge is a demo's top-up.
             // Verified ones: points are money the operator credits, unless it opens charging.
             charging_open: !self.identity_verified() || self.open_charging,
         }
-    }
-
-    /// Stand-in until JWT mode lands (the `door` part of issue 11): identities are
-    /// open. Merging `door` replaces it with the real one (delete this).
-    fn identity_verified(&self) -> bool {
-        false
     }
 }
 
@@ -286,6 +361,40 @@ mod tests {
     #[test]
     fn check_refuses_the_servers_other_flags_after_it() {
         assert!(Cli::try_parse_from(["concert", "check", "--addr", "127.0.0.1:1"]).is_err());
+    }
+
+    #[test]
+    fn jwt_mode_is_on_with_a_secret_or_a_key_file_and_the_door_reads_its_settings() {
+        assert!(!parse(&[]).identity_verified());
+        assert!(!parse(&["--jwt-secret", ""]).identity_verified());
+        let secret = parse(&[
+            "--jwt-secret",
+            "s",
+            "--join-rate-per-ip",
+            "5",
+            "--trusted-proxies",
+            "10.0.0.0/8,127.0.0.1",
+        ]);
+        assert!(secret.identity_verified());
+        assert!(
+            !secret.http().charging_open,
+            "JWT mode closes open charging"
+        );
+        let door = secret.door().unwrap();
+        assert!(door.verifier.is_some());
+        assert_eq!(door.join_rate_per_ip.map(NonZeroU32::get), Some(5));
+        assert_eq!(door.trusted_proxies.len(), 2);
+        assert!(
+            parse(&["--jwt-public-key", "/nonexistent.pem"])
+                .door()
+                .is_err()
+        );
+        assert!(
+            Config::try_parse_from(["concert", "--jwt-secret", "s", "--jwt-public-key", "k.pem"])
+                .is_err()
+        );
+        assert!(Config::try_parse_from(["concert", "--trusted-proxies", "nope"]).is_err());
+        assert!(Config::try_parse_from(["concert", "--join-pow-bits", "33"]).is_err());
     }
 
     #[test]

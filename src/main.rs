@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use concert::config::{Cli, Command, Config};
+use concert::http::HttpSettings;
 use concert::server::{Application, Settings, shutdown_signal};
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -49,9 +50,21 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let database = actors::Database::open(&config.database_url).await?;
     tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;
+    let door = config.door()?;
+    if config.identity_verified() {
+        tracing::info!("identities verified: a new queue token needs a valid X-User-Token (JWT)");
+    } else {
+        tracing::warn!(
+            "open identities: no JWT key is set, so anyone can act as anyone by naming a userId \
+             (set CONCERT_JWT_SECRET or CONCERT_JWT_PUBLIC_KEY; see docs/security.md)"
+        );
+    }
     let settings = Settings {
         engine: config.engine(),
-        http: config.http(),
+        http: HttpSettings {
+            door,
+            ..config.http()
+        },
         demo: config.demo,
         shutdown_grace: config.shutdown_grace,
     };

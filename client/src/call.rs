@@ -10,7 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, ConcertCreated, Health, Hold, Payment, Seats, SessionCreated, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, Payment, Seats, SessionCreated, Sessions,
+    Ticket,
 };
 
 /// A body some route answers with, and the status that route answers on success.
@@ -25,6 +26,7 @@ impl Reply for Seats {}
 impl Reply for Balance {}
 impl Reply for Payment {}
 impl Reply for Health {}
+impl Reply for Challenge {}
 /// `GET /openapi.json`.
 impl Reply for serde_json::Value {}
 impl Reply for Hold {

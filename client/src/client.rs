@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::call::{Call, Reply, decode};
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated, Sessions,
-    Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated,
+    Sessions, Ticket,
 };
 use crate::routes;
 
@@ -166,6 +166,11 @@ impl Client {
     ) -> Result<SessionCreated, Error> {
         self.send(routes::create_session(admin_key, concert_id, session))
             .await
+    }
+
+    /// `GET /concert/wating/challenge`.
+    pub async fn challenge(&self) -> Result<Challenge, Error> {
+        self.send(routes::challenge()).await
     }
 
     /// `GET /health`.

@@ -86,6 +86,16 @@ codes! {
     InvalidInput => "INVALID_INPUT",
     /// 400: any other bad request.
     BadRequest => "BAD_REQUEST",
+    /// 401: JWT mode: a new token without a valid `X-User-Token`.
+    InvalidUserToken => "INVALID_USER_TOKEN",
+    /// 400: JWT mode: a `userId` or `X-User-Id` was sent (the user is the JWT's `sub`).
+    UserIdNotAllowed => "USER_ID_NOT_ALLOWED",
+    /// 429: too many new tokens from this address; retry after `Retry-After`.
+    TooManyRequests => "TOO_MANY_REQUESTS",
+    /// 428: a new token needs a proof of work (`X-Pow`).
+    PowRequired => "POW_REQUIRED",
+    /// 400: the proof of work is malformed, foreign, expired, too weak or used.
+    PowInvalid => "POW_INVALID",
     /// 401: `X-Admin-Key` missing or wrong.
     AdminKeyInvalid => "ADMIN_KEY_INVALID",
     /// 403: the server has no admin key configured.

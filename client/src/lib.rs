@@ -39,8 +39,8 @@ pub use call::{Call, Reply, decode};
 pub use client::{Client, RawRequest, Response};
 pub use error::{ApiError, Error, ErrorCode};
 pub use model::{
-    Balance, ConcertCreated, Health, Hold, NewSession, Payment, SeatItem, Seats, SessionCreated,
-    SessionItem, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, SeatItem, Seats,
+    SessionCreated, SessionItem, Sessions, Ticket,
 };
 
 /// The HTTP types the core speaks in.

@@ -139,6 +139,18 @@ pub struct SessionCreated {
     pub session_id: i64,
 }
 
+/// `GET /concert/wating/challenge`: a proof-of-work challenge for a new token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Challenge {
+    /// Send `X-Pow: <challenge>:<nonce>` with the new-token request.
+    pub challenge: String,
+    /// Leading zero bits `SHA-256("<challenge>:<nonce>")` needs (0: no proof asked).
+    pub bits: u8,
+    /// Seconds the challenge may be answered in.
+    pub expires_in_seconds: u64,
+}
+
 /// `GET /health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

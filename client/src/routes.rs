@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::call::{Call, Reply};
 use crate::model::{
-    Balance, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated, Sessions,
-    Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated,
+    Sessions, Ticket,
 };
 
 /// The queue path, in the contract's spelling (`/concert/waiting` is an alias).
@@ -172,6 +172,17 @@ pub fn create_session(
     let uri = format!("/admin/concerts/{concert_id}/sessions");
     let headers = [("X-Admin-Key", admin_key)];
     call(Method::POST, uri, None, &headers, Some(session))
+}
+
+/// `GET /concert/wating/challenge`: a proof-of-work challenge for a new token.
+pub fn challenge() -> Call<Challenge> {
+    call(
+        Method::GET,
+        Uri::from_static("/concert/wating/challenge"),
+        None,
+        &[],
+        None::<&()>,
+    )
 }
 
 /// `GET /health`.

@@ -150,6 +150,16 @@ pub struct Options {
     /// PID of the server, to report its resident memory per waiting token (poll).
     #[arg(long, global = true)]
     pub server_pid: Option<u32>,
+    /// Send each request as from one of this many client addresses (`X-Forwarded-For`,
+    /// 10.0.0.0/8 in turn), for a server with a join rate per address that trusts this
+    /// machine as a proxy (`CONCERT_TRUSTED_PROXIES=127.0.0.1`). 0: the header is not sent.
+    #[arg(
+        long,
+        global = true,
+        env = "CONCERT_LOAD_FORWARDED_FOR",
+        default_value_t = 0
+    )]
+    pub forwarded_for: u32,
     /// Never draw the progress line (it is already off when stderr is not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,

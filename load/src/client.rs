@@ -6,6 +6,7 @@
 //! the wire is `concert-client`'s sans-IO [`Call`]s; this module only adds the `Host`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -49,6 +50,8 @@ impl Failure {
 pub struct Requests {
     /// Parsed once: a clone per request shares its bytes.
     host: HeaderValue,
+    /// With a spread, each request names the next of that many client addresses.
+    forwarded_for: Option<(u32, Arc<AtomicU32>)>,
 }
 
 impl Requests {
@@ -56,6 +59,8 @@ impl Requests {
     pub fn new(target: &Target) -> Self {
         Self {
             host: HeaderValue::from_str(&target.host_header).expect("a valid Host header"),
+            forwarded_for: (target.forwarded_for_spread > 0)
+                .then(|| (target.forwarded_for_spread, Arc::new(AtomicU32::new(0)))),
         }
     }
 
@@ -65,6 +70,13 @@ impl Requests {
             .into_request()
             .expect("tokens and keys the server gave are valid header values");
         request.headers_mut().insert(HOST, self.host.clone());
+        if let Some((spread, next)) = &self.forwarded_for {
+            let n = next.fetch_add(1, Ordering::Relaxed) % spread;
+            let [_, a, b, c] = n.to_be_bytes();
+            let address = std::net::Ipv4Addr::new(10, a, b, c);
+            let value = HeaderValue::from_str(&address.to_string()).expect("an address");
+            request.headers_mut().insert("x-forwarded-for", value);
+        }
         request.map(Full::new)
     }
 }

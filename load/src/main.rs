@@ -116,7 +116,8 @@ fn main() -> ExitCode {
 /// Runs the planned scenarios; `Ok(false)` when one failed or a check did not hold.
 async fn run(cli: Cli) -> Result<bool> {
     let opts = cli.opts;
-    let target = Target::parse(&opts.url)?;
+    let mut target = Target::parse(&opts.url)?;
+    target.forwarded_for_spread = opts.forwarded_for;
     if let Some(db) = &opts.classic_db {
         target::classic_db(db)?;
     }

@@ -20,6 +20,8 @@ pub struct Target {
     pub host_header: String,
     /// The URL as given, for reports.
     pub url: String,
+    /// Spread requests over this many client addresses with `X-Forwarded-For` (0: none).
+    pub forwarded_for_spread: u32,
 }
 
 impl Target {
@@ -51,6 +53,7 @@ impl Target {
             addr: SocketAddr::new(ip, port),
             host_header,
             url: url.to_string(),
+            forwarded_for_spread: 0,
         })
     }
 }

@@ -75,6 +75,17 @@ codes! {
     /// Any other 4xx a layer produced without a body (none is expected).
     bad_request => BAD_REQUEST, "BAD_REQUEST", "잘못된 요청입니다.";
 
+    /// JWT mode: a new token was asked without a valid `X-User-Token`.
+    invalid_user_token => UNAUTHORIZED, "INVALID_USER_TOKEN", "사용자 토큰(X-User-Token)이 없거나 올바르지 않습니다.";
+    /// JWT mode: the user is the token's `sub`; naming one (`userId`, `X-User-Id`) is refused.
+    user_id_not_allowed => BAD_REQUEST, "USER_ID_NOT_ALLOWED", "이 서버에서는 userId를 지정할 수 없습니다: X-User-Token으로 사용자를 확인합니다.";
+    /// Too many new tokens from this client address (`Retry-After` says when to retry).
+    too_many_requests => TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "요청이 너무 많습니다. 잠시 후 다시 시도해 주세요.";
+    /// A new token needs a proof of work (`X-Pow`), and none was sent.
+    pow_required => PRECONDITION_REQUIRED, "POW_REQUIRED", "새 대기열 토큰에는 작업 증명(X-Pow)이 필요합니다: GET /concert/wating/challenge 로 챌린지를 받으세요.";
+    /// The proof of work is malformed, not ours, expired, too weak or already used.
+    pow_invalid => BAD_REQUEST, "POW_INVALID", "작업 증명(X-Pow)이 올바르지 않거나, 만료되었거나, 이미 사용되었습니다.";
+
     /// `X-Admin-Key` missing or wrong.
     admin_key_invalid => UNAUTHORIZED, "ADMIN_KEY_INVALID", "관리자 키가 올바르지 않습니다.";
     /// Users may not add points themselves (verified identities without open charging):

@@ -11,6 +11,7 @@ pub mod balance;
 pub mod caller;
 pub mod codes;
 pub mod concerts;
+pub mod door;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
@@ -42,6 +43,7 @@ use utoipa::ToSchema;
 
 use self::admin::AdminKey;
 use self::balance::Charging;
+use self::door::{Door, DoorSettings};
 use self::error::{ApiError, ensure_contract_body};
 use self::intake::BodyIntake;
 use crate::transport::ConnectionLimits;
@@ -62,6 +64,8 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// The accept loop's caps and header timeout.
     pub connections: ConnectionLimits,
+    /// Who may be issued a new queue token.
+    pub door: DoorSettings,
     /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
     /// `CHARGE_NOT_ALLOWED` and only the operator credits.
     pub charging_open: bool,
@@ -76,6 +80,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("max_in_flight", &self.max_in_flight)
             .field("body_timeout", &self.body_timeout)
             .field("connections", &self.connections)
+            .field("door", &self.door)
             .field("charging_open", &self.charging_open)
             .finish()
     }
@@ -94,6 +99,7 @@ impl Default for HttpSettings {
                 max_connections: 10_000,
                 max_connections_per_ip: Some(512),
             },
+            door: DoorSettings::default(),
             charging_open: true,
         }
     }
@@ -106,8 +112,16 @@ pub struct AppState {
     pub engine: Engine,
     /// The configured admin key.
     pub admin_key: AdminKey,
+    /// Who may be issued a new queue token.
+    pub door: Arc<Door>,
     /// Whether users may charge their own wallets.
     pub charging: Charging,
+}
+
+impl FromRef<AppState> for Arc<Door> {
+    fn from_ref(state: &AppState) -> Self {
+        state.door.clone()
+    }
 }
 
 impl FromRef<AppState> for Engine {
@@ -142,6 +156,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
                 .filter(|k| !k.is_empty())
                 .map(Arc::from),
         ),
+        door: Arc::new(Door::new(&settings.door)),
         charging: Charging {
             open: settings.charging_open,
         },
@@ -161,6 +176,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .route("/concert/wating", get(queue::poll))
         .route("/concert/waiting", get(queue::poll))
+        .route("/concert/wating/challenge", get(door::challenge::challenge))
         .route("/concert/session/{concertId}", get(concerts::sessions))
         .route("/concert/seat/{sessionId}", get(concerts::seats))
         .route("/concert/balance", get(balance::get).patch(balance::charge))

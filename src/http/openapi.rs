@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
-use super::{admin, balance, concerts, error, queue, reservations};
+use super::{admin, balance, concerts, door, error, queue, reservations};
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -19,6 +19,7 @@ use super::{admin, balance, concerts, error, queue, reservations};
     ),
     paths(
         queue::poll,
+        door::challenge::challenge,
         concerts::sessions,
         concerts::seats,
         balance::get,
@@ -33,6 +34,7 @@ use super::{admin, balance, concerts, error, queue, reservations};
     components(schemas(
         error::ErrorBody,
         queue::QueueResponse,
+        door::challenge::ChallengeResponse,
         concerts::SessionsResponse,
         concerts::SessionItem,
         concerts::SeatsResponse,

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::door::DoorPass;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Authorization, Query, UserIdHeader, user_id};
 
@@ -73,6 +74,7 @@ impl IntoResponse for QueueAnswer {
 
 /// Polls the line: a live token is answered with its state; a missing, unknown or
 /// ended token gets a new one at the back (kept for the same user unless another is named).
+/// Only a new token passes the door (join rate, JWT identity, proof of work).
 #[utoipa::path(
     get,
     path = "/concert/wating",
@@ -80,11 +82,16 @@ impl IntoResponse for QueueAnswer {
     params(
         QueueQuery,
         ("Authorization" = Option<String>, Header, description = "The queue token (`Bearer ` prefix optional)"),
-        ("X-User-Id" = Option<String>, Header, description = "Who a new token is for, when the query names nobody", pattern = "^[A-Za-z0-9_-]{1,64}$"),
+        ("X-User-Id" = Option<String>, Header, description = "Who a new token is for, when the query names nobody (refused in JWT mode)", pattern = "^[A-Za-z0-9_-]{1,64}$"),
+        ("X-User-Token" = Option<String>, Header, description = "JWT mode: the caller's JWT (its `sub` is the user); needed for a new token"),
+        ("X-Pow" = Option<String>, Header, description = "When the server asks for proofs: `<challenge>:<nonce>` for a new token (see `/concert/wating/challenge`)"),
     ),
     responses(
         (status = 200, description = "The token's place in line", body = QueueResponse),
-        (status = 400, description = "Invalid userId", body = ErrorBody),
+        (status = 400, description = "Invalid userId (`INVALID_USER_ID`), a user named in JWT mode (`USER_ID_NOT_ALLOWED`) or an invalid proof of work (`POW_INVALID`)", body = ErrorBody),
+        (status = 401, description = "JWT mode: a new token without a valid X-User-Token", body = ErrorBody),
+        (status = 428, description = "A new token without a proof of work", body = ErrorBody),
+        (status = 429, description = "Too many new tokens from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "Overloaded or unavailable", body = ErrorBody),
     )
 )]
@@ -93,8 +100,10 @@ pub async fn poll(
     authorization: Authorization,
     Query(query): Query<QueueQuery>,
     header: UserIdHeader,
+    door: DoorPass,
 ) -> ApiResult<QueueAnswer> {
     let user_id = user_id(query.user_id.as_deref(), header.as_bytes())?;
-    let ticket = engine.queue(authorization.as_deref(), user_id).await?;
+    let gate = door.gate(user_id)?;
+    let ticket = engine.queue_through(authorization.as_deref(), gate).await?;
     Ok(QueueAnswer(ticket.into()))
 }

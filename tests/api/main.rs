@@ -8,6 +8,7 @@ mod admin;
 mod balance;
 mod catalog;
 mod credits;
+mod door;
 mod holds;
 mod lifecycle;
 mod payments;

@@ -124,6 +124,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
     let routes = [
         ("/concert/wating", "get"),
         ("/concert/waiting", "get"),
+        ("/concert/wating/challenge", "get"),
         ("/concert/session/{concertId}", "get"),
         ("/concert/seat/{sessionId}", "get"),
         ("/concert/balance", "get"),
@@ -144,6 +145,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
     for schema in [
         "ErrorBody",
         "QueueResponse",
+        "ChallengeResponse",
         "SessionsResponse",
         "SeatsResponse",
         "BalanceResponse",

@@ -91,6 +91,20 @@ impl Engine {
         authorization: Option<&str>,
         user_id: Option<UserId>,
     ) -> EngineResult<Ticket> {
+        self.queue_through(authorization, move || Ok::<_, EngineError>(user_id))
+            .await
+    }
+
+    /// A queue poll through a door: the live token's ticket, or, only when a new token
+    /// is about to be issued, `gate`'s verdict: the user the new token is for (`None`:
+    /// the old token's user, else a generated one) or why none is issued. Polls of a
+    /// live token never run the gate, so whatever it limits (join rates, proofs of
+    /// work, verified identities) never slows or limits them.
+    pub async fn queue_through<E: From<EngineError>>(
+        &self,
+        authorization: Option<&str>,
+        gate: impl FnOnce() -> Result<Option<UserId>, E>,
+    ) -> Result<Ticket, E> {
         let token = authorization.and_then(|header| QueueToken::parse(header).ok());
         // A live token's poll is answered from the published room, without a round
         // trip to the actor; anything else (a new token, a joining or leaving one)
@@ -102,19 +116,28 @@ impl Engine {
         }
         let room = self.waiting_room()?;
         let timeout = self.inner.config.call_timeout;
-        let mut user_id = user_id;
         if let Some(token) = token {
             let polled = room.ask(|reply| WaitingRoomMsg::Poll { token, reply }, timeout);
             if let Some(ticket) = polled.await? {
                 return Ok(ticket);
             }
-            if user_id.is_none() {
-                user_id = self.inner.store.token(token).await?.map(|row| row.user_id);
-            }
+        }
+        let mut user_id = gate()?;
+        if let Some(token) = token
+            && user_id.is_none()
+        {
+            user_id = self
+                .inner
+                .store
+                .token(token)
+                .await
+                .map_err(EngineError::from)?
+                .map(|row| row.user_id);
         }
         let user_id = user_id.unwrap_or_else(UserId::generate);
-        room.ask(|reply| WaitingRoomMsg::Join { user_id, reply }, timeout)
-            .await
+        Ok(room
+            .ask(|reply| WaitingRoomMsg::Join { user_id, reply }, timeout)
+            .await?)
     }
 
     /// Resolves a request's `Authorization` header to its caller; 403 if the token is
