@@ -17,10 +17,10 @@ use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 
 use crate::http::HttpSettings;
-use crate::transport::ConnectionLimits;
 use crate::http::door::DoorSettings;
 use crate::http::door::identity::{IdentityConfigError, JwtKey, JwtSettings, Verifier};
 use crate::http::door::limit::parse_proxy;
+use crate::transport::ConnectionLimits;
 
 /// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies
 /// the database's invariants and exits.
