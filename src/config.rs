@@ -1,5 +1,8 @@
 //! The server's configuration: one flag per setting, each with an environment fallback.
 //!
+//! Why one file of ~440 lines: every setting is one documented flag, in one struct that
+//! `--help` and the README's table follow; splitting it would scatter that table.
+//!
 //! The first block is the contract's configuration table, verbatim in names and defaults;
 //! the second holds the knobs an operator needs on top of it (timeouts, limits, logging).
 //! Everything here is plain data: [`Config::engine`] and [`Config::http`] hand it to the

@@ -1,5 +1,9 @@
 //! The WaitingRoom actor: issues tokens, keeps the line, admits, evicts.
 //!
+//! Why one file of ~520 lines: the message enum, `pre_start` and the one `handle` match
+//! are the actor's whole protocol and are read together; the rules live in the pure
+//! `room.rs`, the periodic upkeep (sweep, prune) in `upkeep.rs`.
+//!
 //! One actor owns the whole line and is the only one to change it, so order and
 //! positions are decided in one place. Every change that a client could observe is
 //! written to the store before the client hears of it (a token is answered only

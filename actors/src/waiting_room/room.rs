@@ -2,6 +2,10 @@
 //! who is admitted until when. Pure: the actor around it does the I/O and timers,
 //! and passes the time in, so every rule here is testable without a runtime.
 //!
+//! Why one file of ~740 lines (its unit tests are the last ~170): the room is one state
+//! machine whose rules (join, poll, admit, evict, end) are read together; the line's
+//! order statistics are in `line.rs` and what polls read in `published.rs`.
+//!
 //! Memory is the constraint at a million waiting tokens: each waiter is stored
 //! once, in the [`Line`], and the two indexes over it (by token, by user) are
 //! `hashbrown::HashTable`s of bare slot numbers that hash and compare through
