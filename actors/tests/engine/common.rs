@@ -21,6 +21,14 @@ pub fn config() -> EngineConfig {
     }
 }
 
+/// [`config`] with one admission at a time: the next in line waits for the first to end.
+pub fn one_at_a_time() -> EngineConfig {
+    EngineConfig {
+        max_active: 1,
+        ..config()
+    }
+}
+
 /// A running engine and what restarting it needs.
 pub struct Running {
     pub engine: Engine,

@@ -57,14 +57,7 @@ async fn conflicting_hold_is_refused(db: TestDb) {
 /// Session, then seat, are checked before the seat's state; the token before all.
 async fn hold_checks_follow_the_contract_order(db: TestDb) {
     let session = session(&db, 10).await;
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let alice = admitted(&app.engine, "alice").await;
     let waiting = join(&app.engine, "bob").await;
 

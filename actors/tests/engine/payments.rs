@@ -30,14 +30,7 @@ backend_tests! {
 /// payer's admission, which admits the next in line.
 async fn payment_sells_the_seat_and_admits_the_next(db: TestDb) {
     let session = session(&db, 5).await;
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let alice = admitted(&app.engine, "alice").await;
     let bob = join(&app.engine, "bob").await;
     assert_eq!(bob.status, CallerStatus::Waiting);
@@ -206,14 +199,7 @@ async fn idempotency_key_replays_the_first_payment(db: TestDb) {
 /// retry with its key answers it, and ends the admission, admitting the next.
 async fn a_replayed_payment_ends_the_admission(db: TestDb) {
     let session = session(&db, 5).await;
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let alice = admitted(&app.engine, "alice").await;
     let bob = join(&app.engine, "bob").await;
     charge_to(&app.engine, &alice, ChargeAmount(10_000))

@@ -53,14 +53,7 @@ async fn admits_up_to_max_active_then_queues_in_order(db: TestDb) {
 /// One live token per user; a poll with the token answers the same token; an
 /// unknown token gets a new one for the named (or a generated) user.
 async fn one_live_token_per_user(db: TestDb) {
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let first = app.engine.queue(None, Some(user("cat"))).await.unwrap();
     let again = app.engine.queue(None, Some(user("cat"))).await.unwrap();
     assert_eq!(again.token, first.token);

@@ -87,14 +87,7 @@ async fn wallet_crash_keeps_acknowledged_charges(db: TestDb) {
 
 /// The waiting room crashes: admissions, tokens and places survive its restart.
 async fn waiting_room_crash_keeps_the_line(db: TestDb) {
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let first = join(&app.engine, "first").await;
     let second = join(&app.engine, "second").await;
     let third = join(&app.engine, "third").await;

@@ -37,14 +37,7 @@ async fn concurrent_charges_add_up(db: TestDb) {
 
 /// A waiting token may charge; an expired one may not.
 async fn balance_needs_a_live_token(db: TestDb) {
-    let app = start(
-        &db,
-        EngineConfig {
-            max_active: 1,
-            ..config()
-        },
-    )
-    .await;
+    let app = start(&db, one_at_a_time()).await;
     let first = admitted(&app.engine, "first").await;
     let waiting = join(&app.engine, "waiting").await;
     assert_eq!(
