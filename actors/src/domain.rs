@@ -58,6 +58,56 @@ id_type!(
     PaymentId
 );
 
+/// A waiting room: the site-wide one, or a concert's own (`docs/operations.md`).
+///
+/// Stored as one integer, `room_id`: 0 for the site-wide room, the concert's id for a
+/// concert's room (concert ids start at 1, so the two never meet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RoomId {
+    /// The site-wide room: the seed's `GET /concert/wating` without `concertId`. Its
+    /// tokens act on concerts without a room of their own.
+    Site,
+    /// Concert N's room: its tokens act on that concert's sessions only.
+    Concert(ConcertId),
+}
+
+impl RoomId {
+    /// The room's `room_id` column.
+    pub fn as_i64(self) -> i64 {
+        match self {
+            RoomId::Site => 0,
+            RoomId::Concert(concert) => concert.0,
+        }
+    }
+
+    /// The room of a stored `room_id`; `None` for a negative one.
+    pub fn from_i64(value: i64) -> Option<Self> {
+        match value {
+            0 => Some(RoomId::Site),
+            1.. => Some(RoomId::Concert(ConcertId(value))),
+            _ => None,
+        }
+    }
+
+    /// The concert whose room this is, if it is a concert's.
+    pub fn concert(self) -> Option<ConcertId> {
+        match self {
+            RoomId::Site => None,
+            RoomId::Concert(concert) => Some(concert),
+        }
+    }
+}
+
+/// `site` or `concert-N`: the room's name in logs, metrics and the admin API.
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RoomId::Site => f.write_str("site"),
+            RoomId::Concert(concert) => write!(f, "concert-{concert}"),
+        }
+    }
+}
+
 /// The highest seat count a session may have (the contract's `1..1000`).
 pub const MAX_SEAT_COUNT: u32 = 1000;
 

@@ -22,6 +22,21 @@ pub enum EngineError {
     /// No concert with this id.
     #[error("concert not found")]
     ConcertNotFound,
+    /// The concert has no waiting room of its own (`concertId` names a room to join).
+    #[error("room not found")]
+    RoomNotFound,
+    /// The room's on-sale is scheduled and its pre-queue is not open yet.
+    #[error("room not open until {opens_at}")]
+    RoomNotOpen {
+        /// When the room opens (the pre-queue may open before).
+        opens_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The room has opened (its pre-queue was drawn): its schedule can no longer change.
+    #[error("room already open")]
+    RoomAlreadyOpen,
+    /// The token was admitted by another room than the one of the concert acted on.
+    #[error("token of another room")]
+    WrongRoom,
     /// No session with this id.
     #[error("session not found")]
     SessionNotFound,

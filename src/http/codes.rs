@@ -35,6 +35,12 @@ codes! {
     still_waiting => FORBIDDEN, "STILL_WAITING", "아직 대기열 처리 중입니다.";
     /// No such concert.
     concert_not_found => NOT_FOUND, "CONCERT_NOT_FOUND", "존재하지 않는 콘서트 입니다.";
+    /// `concertId` names a concert without a waiting room of its own.
+    room_not_found => NOT_FOUND, "ROOM_NOT_FOUND", "대기실이 없는 공연입니다. concertId 없이 대기열에 참여하세요.";
+    /// The room's schedule cannot change once it has opened.
+    room_already_open => CONFLICT, "ROOM_ALREADY_OPEN", "이미 열린 대기실의 일정은 바꿀 수 없습니다.";
+    /// A token admitted by one room acting on a concert of another.
+    wrong_room => FORBIDDEN, "WRONG_ROOM", "이 공연의 대기열 토큰이 아닙니다.";
     /// No such session (the hold's wording; the seat list has its own, see `for_seat_list`).
     session_not_found => NOT_FOUND, "SESSION_NOT_FOUND", "존재하지 않는 세션입니다.";
     /// No such seat in the session.

@@ -122,6 +122,15 @@ impl From<EngineError> for ApiError {
             EngineError::StillWaiting => Self::still_waiting(),
             EngineError::ConcertNotFound => Self::concert_not_found(),
             EngineError::SessionNotFound => Self::session_not_found(),
+            EngineError::RoomNotFound => Self::room_not_found(),
+            // TODO(issue 12, http helper): the body carries `opensAt`.
+            EngineError::RoomNotOpen { .. } => Self::new(
+                StatusCode::FORBIDDEN,
+                "ROOM_NOT_OPEN",
+                "아직 대기열이 열리지 않았습니다.",
+            ),
+            EngineError::RoomAlreadyOpen => Self::room_already_open(),
+            EngineError::WrongRoom => Self::wrong_room(),
             EngineError::SeatNotFound => Self::seat_not_found(),
             EngineError::SeatAlreadyReserved => Self::seat_already_reserved(),
             EngineError::HoldLimitExceeded => Self::hold_limit_exceeded(),
