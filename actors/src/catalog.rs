@@ -63,6 +63,11 @@ impl Catalog {
         self.concerts.entry(id).or_default();
     }
 
+    /// True if the concert exists.
+    pub fn has_concert(&self, id: ConcertId) -> bool {
+        self.concerts.contains_key(&id)
+    }
+
     /// Records a (stored) session; its board starts with every seat free.
     pub fn add_session(&self, row: SessionRow) -> SessionEntry {
         let entry = SessionEntry {

@@ -19,7 +19,8 @@
 //! | [`engine`] | **public**: the façade: `start`, `queue`, `identify`, `hold`, `pay`, …, the types they answer, and `concert check` |
 //! | [`domain`] | **public**: ids and validated values every layer shares |
 //! | [`error`] | **public**: `EngineError`: every outcome a client can see other than success |
-//! | `waiting_room` | the WaitingRoom actor: tokens, FIFO line, admission, eviction; the room and admissions it publishes |
+//! | `waiting_room` | one WaitingRoom actor per room: tokens, the pre-queue and its draw, FIFO line, admission, pause, eviction; the room and admissions it publishes |
+//! | `rooms` | the directory of rooms (site-wide, and each concert's on sale) and what each publishes |
 //! | `session` | one SessionActor per concert session: its seat map, holds, expiry, sale |
 //! | `wallet` | one Wallet actor per active user: charges and payment debits |
 //! | `supervisor` | spawns and restarts the actors above; a meltdown stops the engine |
@@ -33,7 +34,7 @@
 //!
 //! # Life of a request
 //!
-//! A poll: `Engine::queue` reads the token's ticket from the room the WaitingRoom
+//! A poll: `Engine::queue_in` reads the token's ticket from the room its WaitingRoom
 //! publishes; only a new user, or a token it cannot answer, sends a message.
 //! A hold: the caller resolves its token once (`Engine::identify`, which finds it
 //! among the admissions the WaitingRoom publishes, and `Caller::admitted`), then
@@ -68,6 +69,7 @@ internal!(clock, invariants, store, waiting_room);
 mod catalog;
 mod mailbox;
 mod registry;
+mod rooms;
 mod session;
 mod supervisor;
 mod wallet;

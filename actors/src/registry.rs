@@ -1,15 +1,13 @@
 //! Where the engine finds the running actors: one mailbox per session, per active
-//! wallet, and the waiting room's. Only a directory: the supervisor writes it as it
+//! wallet, and per waiting room. Only a directory: the supervisor writes it as it
 //! spawns, restarts and forgets actors; the engine reads it. The actors themselves
 //! never see it (what the waiting room publishes for the hot paths is its own
 //! [`PublishedRoom`](crate::waiting_room::PublishedRoom)).
 
-use std::sync::RwLock;
-
 use dashmap::DashMap;
 use ractor::ActorId;
 
-use crate::domain::{SessionId, UserId};
+use crate::domain::{RoomId, SessionId, UserId};
 use crate::mailbox::Mailbox;
 use crate::session::SessionMsg;
 use crate::waiting_room::WaitingRoomMsg;
@@ -20,7 +18,7 @@ use crate::wallet::WalletMsg;
 pub struct Registry {
     sessions: DashMap<SessionId, Mailbox<SessionMsg>>,
     wallets: DashMap<UserId, Mailbox<WalletMsg>>,
-    waiting_room: RwLock<Option<Mailbox<WaitingRoomMsg>>>,
+    waiting_rooms: DashMap<RoomId, Mailbox<WaitingRoomMsg>>,
 }
 
 impl Registry {
@@ -64,19 +62,18 @@ impl Registry {
         self.wallets.len()
     }
 
-    /// The waiting room's mailbox, if it runs.
-    pub fn waiting_room(&self) -> Option<Mailbox<WaitingRoomMsg>> {
-        self.waiting_room
-            .read()
-            .expect("registry lock is never held across a panic")
-            .clone()
+    /// A waiting room's mailbox, if its actor runs.
+    pub fn waiting_room(&self, room: RoomId) -> Option<Mailbox<WaitingRoomMsg>> {
+        self.waiting_rooms.get(&room).map(|entry| entry.clone())
     }
 
-    /// Records (or clears) the waiting room's actor.
-    pub fn set_waiting_room(&self, mailbox: Option<Mailbox<WaitingRoomMsg>>) {
-        *self
-            .waiting_room
-            .write()
-            .expect("registry lock is never held across a panic") = mailbox;
+    /// Records (or replaces) a waiting room's actor.
+    pub fn set_waiting_room(&self, room: RoomId, mailbox: Mailbox<WaitingRoomMsg>) {
+        self.waiting_rooms.insert(room, mailbox);
+    }
+
+    /// Forgets a waiting room's actor (it is down and being restarted).
+    pub fn forget_waiting_room(&self, room: RoomId) {
+        self.waiting_rooms.remove(&room);
     }
 }

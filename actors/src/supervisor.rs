@@ -1,6 +1,7 @@
-//! The supervisor: parent of the WaitingRoom, every SessionActor and every Wallet.
+//! The supervisor: parent of every WaitingRoom, every SessionActor and every Wallet.
 //!
-//! It spawns them (sessions at start and when added, wallets on demand), restarts
+//! It spawns them (rooms and sessions at start and when added, wallets on demand),
+//! restarts
 //! a child that panics or fails (the new actor rebuilds its state from the store in
 //! `pre_start`), and gives up when children fail too often: more than
 //! `max_restarts` within `restart_window` is a meltdown, and the supervisor stops,
@@ -17,13 +18,14 @@ use tokio::time::Instant;
 
 use crate::catalog::{Catalog, SessionEntry};
 use crate::clock::Clock;
-use crate::domain::UserId;
+use crate::domain::{RoomId, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::{Mailbox, Reply};
 use crate::registry::Registry;
 use crate::session::{HoldConfig, SessionActor, SessionArgs};
-use crate::store::Store;
-use crate::waiting_room::{PublishedRoom, RoomConfig, WaitingRoom};
+use crate::rooms::{MAX_ROOMS, RoomDirectory};
+use crate::store::{RoomRow, Store};
+use crate::waiting_room::{RoomConfig, WaitingRoom};
 use crate::wallet::{Wallet, WalletMsg};
 
 /// How long to wait before trying again to start a child that could not start.
@@ -38,11 +40,11 @@ pub struct SupervisorArgs {
     pub clock: Clock,
     /// Where running children are published.
     pub registry: Arc<Registry>,
-    /// What the waiting room publishes; withdrawn while it is down.
-    pub published: Arc<PublishedRoom>,
+    /// Every room and what its WaitingRoom publishes (withdrawn while it is down).
+    pub rooms: Arc<RoomDirectory>,
     /// Concerts and sessions.
     pub catalog: Arc<Catalog>,
-    /// Admission rules.
+    /// Admission rules every room shares.
     pub room: RoomConfig,
     /// Hold rules.
     pub holds: HoldConfig,
@@ -66,6 +68,15 @@ pub enum SupervisorMsg {
         /// Ok once it runs.
         reply: Reply<()>,
     },
+    /// Opens a concert's room: stores `row` and starts the room's actor, unless the
+    /// room exists already (then `false`: its actor takes any change). Serialized here,
+    /// so two operators opening the same room at once store and start it once.
+    OpenRoom {
+        /// The room, as first stored.
+        row: RoomRow,
+        /// True if the room was opened by this message.
+        reply: Reply<bool>,
+    },
     /// The user's running wallet, spawned if needed.
     Wallet {
         /// The user.
@@ -85,8 +96,8 @@ pub enum SupervisorMsg {
 /// A child, as much as is needed to start it again.
 #[derive(Debug, Clone)]
 pub enum Child {
-    /// The waiting room.
-    WaitingRoom,
+    /// A waiting room.
+    WaitingRoom(RoomId),
     /// A session's actor.
     Session(SessionEntry),
     /// A user's wallet.
@@ -121,7 +132,9 @@ impl Actor for Supervisor {
             shutting_down: false,
         };
         // At start, a child that cannot start is fatal: the store is not usable.
-        start(&myself, &mut state, Child::WaitingRoom).await?;
+        for room in state.args.rooms.ids() {
+            start(&myself, &mut state, Child::WaitingRoom(room)).await?;
+        }
         for entry in state.args.catalog.sessions() {
             start(&myself, &mut state, Child::Session(entry)).await?;
         }
@@ -138,6 +151,9 @@ impl Actor for Supervisor {
             SupervisorMsg::StartSession { entry, reply } => {
                 let started = start(&myself, state, Child::Session(entry)).await;
                 reply.send(started.map(|_| ()));
+            }
+            SupervisorMsg::OpenRoom { row, reply } => {
+                reply.send(open_room(&myself, state, row).await);
             }
             SupervisorMsg::Wallet { user_id, reply } => {
                 let wallet = match state.args.registry.wallet(&user_id) {
@@ -205,10 +221,12 @@ impl Actor for Supervisor {
 fn forget(state: &mut SupervisorState, cell: &ActorCell) -> Option<Child> {
     let child = state.children.remove(&cell.get_id())?;
     match &child {
-        Child::WaitingRoom => {
-            state.args.registry.set_waiting_room(None);
+        Child::WaitingRoom(room) => {
+            state.args.registry.forget_waiting_room(*room);
             // Polls go to the (absent) mailbox until a restart restores the room.
-            state.args.published.withdraw();
+            if let Some(published) = state.args.rooms.get(*room) {
+                published.withdraw();
+            }
         }
         Child::Session(entry) => state.args.registry.forget_session(entry.row.id),
         Child::Wallet(user) => state.args.registry.forget_wallet(user, cell.get_id()),
@@ -260,6 +278,33 @@ async fn restart(
     Ok(())
 }
 
+/// Stores a new concert room and starts its actor; `false` if the room exists.
+async fn open_room(
+    myself: &ActorRef<SupervisorMsg>,
+    state: &mut SupervisorState,
+    row: RoomRow,
+) -> EngineResult<bool> {
+    let Some(concert) = row.room.concert() else {
+        return Ok(false);
+    };
+    if state.args.rooms.get(row.room).is_some() {
+        return Ok(false);
+    }
+    if state.args.rooms.concert_rooms() >= MAX_ROOMS {
+        return Err(EngineError::InvalidInput(format!(
+            "at most {MAX_ROOMS} concert rooms"
+        )));
+    }
+    let now = state.args.clock.now_utc();
+    state.args.store.save_room(&row, now).await?;
+    state.args.rooms.add(concert);
+    // Stored, so the room exists: if its actor cannot start now, it is tried again.
+    restart(myself, state, Child::WaitingRoom(row.room))
+        .await
+        .map_err(|_| EngineError::ActorFailed)?;
+    Ok(true)
+}
+
 /// Spawns a child linked to the supervisor and publishes it in the registry.
 async fn start(
     myself: &ActorRef<SupervisorMsg>,
@@ -270,18 +315,20 @@ async fn start(
     let capacity = args.mailbox_capacity;
     let supervisor = myself.get_cell();
     let spawned = match &child {
-        Child::WaitingRoom => {
+        Child::WaitingRoom(room) => {
+            let published = args.rooms.get(*room).ok_or(EngineError::RoomNotFound)?;
             let actor = WaitingRoom {
+                room: *room,
                 store: args.store.clone(),
                 clock: args.clock,
                 config: args.room.clone(),
-                published: args.published.clone(),
+                published,
             };
             Actor::spawn_linked(None, actor, (), supervisor)
                 .await
                 .map(|(actor, _)| {
                     args.registry
-                        .set_waiting_room(Some(Mailbox::new(actor.clone(), capacity)));
+                        .set_waiting_room(*room, Mailbox::new(actor.clone(), capacity));
                     actor.get_id()
                 })
         }

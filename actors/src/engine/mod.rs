@@ -15,6 +15,7 @@
 //! | `reservations` | [`Engine::hold`], [`Engine::release`], [`Engine::pay`] |
 //! | `wallet` | [`Engine::balance`], [`Engine::charge`] |
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
+//! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
 //! Holds and payments need an admitted token, the wallet a live one, and a token is
@@ -29,6 +30,7 @@ mod config;
 mod faults;
 mod queue;
 mod reservations;
+mod rooms;
 mod start;
 mod wallet;
 
@@ -47,18 +49,19 @@ pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
 pub use crate::session::{HoldReceipt, SeatsView};
-pub use crate::waiting_room::Ticket;
+pub use crate::waiting_room::{RoomSchedule, RoomState, RoomStatus, Ticket};
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;
-use crate::domain::{SessionId, UserId};
+use crate::domain::{RoomId, SessionId, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::{Mailbox, Reply};
 use crate::registry::Registry;
+use crate::rooms::RoomDirectory;
 use crate::session::SessionMsg;
 use crate::store::Store;
 use crate::supervisor::SupervisorMsg;
-use crate::waiting_room::{PublishedRoom, WaitingRoomMsg};
+use crate::waiting_room::WaitingRoomMsg;
 use crate::wallet::WalletMsg;
 
 /// The engine. Cheap to clone; every clone talks to the same actors.
@@ -74,8 +77,8 @@ struct Inner {
     store: Arc<dyn Store>,
     config: EngineConfig,
     registry: Arc<Registry>,
-    /// The waiting room's line and admissions, for polls and token checks.
-    published: Arc<PublishedRoom>,
+    /// Every waiting room's line and admissions, for polls and token checks.
+    rooms: Arc<RoomDirectory>,
     catalog: Arc<Catalog>,
     supervisor: Mailbox<SupervisorMsg>,
 }
@@ -92,11 +95,14 @@ impl Engine {
         self.inner.config.call_timeout * 2
     }
 
-    fn waiting_room(&self) -> EngineResult<Mailbox<WaitingRoomMsg>> {
-        self.inner
-            .registry
-            .waiting_room()
-            .ok_or(EngineError::ActorFailed)
+    /// A room's mailbox: 404 if the room does not exist, 503 if its actor is down
+    /// (being restarted).
+    fn waiting_room(&self, room: RoomId) -> EngineResult<Mailbox<WaitingRoomMsg>> {
+        match self.inner.registry.waiting_room(room) {
+            Some(mailbox) => Ok(mailbox),
+            None if self.inner.rooms.get(room).is_some() => Err(EngineError::ActorFailed),
+            None => Err(EngineError::RoomNotFound),
+        }
     }
 
     /// A session's mailbox: 404 if the session does not exist, 503 if its actor is

@@ -99,6 +99,7 @@ impl Engine {
     ) -> EngineResult<HoldReceipt> {
         let session = SessionId::parse(session).map_err(|_| EngineError::SessionNotFound)?;
         let mailbox = self.session(session)?;
+        self.check_room(caller, session)?;
         let seat = SeatNumber::parse(seat).map_err(|_| EngineError::SeatNotFound)?;
         // The herd storming a sold-out session: a seat its actor has published as
         // taken now is refused without waiting in its mailbox (the actor decides the rest).
@@ -123,6 +124,7 @@ impl Engine {
     /// Gives up one of the caller's holds.
     pub async fn release(&self, caller: &Admitted, reservation: ReservationId) -> EngineResult<()> {
         let row = self.own_reservation(caller, reservation).await?;
+        self.check_room(caller, row.session_id)?;
         let user_id = caller.user_id.clone();
         self.session(row.session_id)?
             .ask(
@@ -166,6 +168,7 @@ impl Engine {
             caller.check_admitted()?;
         }
         let row = self.own_reservation(caller, reservation).await?;
+        self.check_room(caller, row.session_id)?;
         match row.status {
             ReservationStatus::Held => {}
             // Paid since the key was looked up: by a request with the same key, maybe.
@@ -253,12 +256,33 @@ impl Engine {
             .ok_or(EngineError::ReservationNotFound)
     }
 
+    /// A concert with a room of its own is acted on only with that room's tokens, one
+    /// without only with the site-wide room's: 403 otherwise.
+    fn check_room(&self, caller: &Caller, session: SessionId) -> EngineResult<()> {
+        let Some(entry) = self.inner.catalog.session(session) else {
+            return Err(EngineError::SessionNotFound);
+        };
+        if self.inner.rooms.serving(entry.row.concert_id) == caller.room {
+            Ok(())
+        } else {
+            Err(EngineError::WrongRoom)
+        }
+    }
+
     /// Ends the payer's admission, if the configuration says a payment does.
     async fn end_admission_after_payment(&self, token: QueueToken) {
         if !self.inner.config.expire_token_on_payment {
             return;
         }
-        let ended = match self.waiting_room() {
+        // The room that admitted the token (none if its admission is over already).
+        let Some(room) = self
+            .inner
+            .rooms
+            .find(None, |room, published| published.holds(token).then_some(room))
+        else {
+            return;
+        };
+        let ended = match self.waiting_room(room) {
             Ok(room) => {
                 room.ask(
                     |reply| WaitingRoomMsg::EndAdmission { token, reply },

@@ -12,11 +12,12 @@ use crate::clock::Clock;
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Mailbox;
 use crate::registry::Registry;
+use crate::rooms::RoomDirectory;
 use crate::session::HoldConfig;
 use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::waiting_room::{PublishedRoom, RoomConfig};
+use crate::waiting_room::RoomConfig;
 
 /// An open, migrated database for the engine to run on.
 #[derive(Clone)]
@@ -79,8 +80,9 @@ impl EngineMonitor {
 }
 
 impl Engine {
-    /// Reads the catalog and starts the supervisor, which starts the waiting room
-    /// and one actor per session, each rebuilding its state from the store.
+    /// Reads the catalog and the rooms and starts the supervisor, which starts one
+    /// WaitingRoom per room and one actor per session, each rebuilding its state from
+    /// the store.
     pub async fn start(
         database: Database,
         config: EngineConfig,
@@ -118,20 +120,23 @@ impl Engine {
         };
         let catalog = Arc::new(Catalog::from_store(store.catalog().await?));
         let registry = Arc::new(Registry::default());
-        let published = Arc::new(PublishedRoom::default());
+        let stored_rooms = store.rooms().await?;
+        let rooms = Arc::new(RoomDirectory::new(
+            stored_rooms.iter().filter_map(|row| row.room.concert()),
+        ));
         let args = SupervisorArgs {
             store: store.clone(),
             clock,
             registry: registry.clone(),
-            published: published.clone(),
+            rooms: rooms.clone(),
             catalog: catalog.clone(),
             room: RoomConfig {
                 max_active: config.max_active,
+                admission_rate_per_sec: config.admission_rate_per_sec,
                 active_ttl: config.active_ttl,
                 waiting_idle: config.waiting_idle,
                 admitted_idle: config.admitted_idle,
                 token_retention: config.token_retention,
-                admission_rate_per_sec: config.admission_rate_per_sec,
             },
             holds: HoldConfig {
                 hold_ttl: config.hold_ttl,
@@ -158,7 +163,7 @@ impl Engine {
                 supervisor: Mailbox::new(supervisor, config.mailbox_capacity),
                 config,
                 registry,
-                published,
+                rooms,
                 catalog,
             }),
         };
