@@ -1,7 +1,7 @@
 //! Test-only: fault injection into the actors, and what tests observe of them.
 
 use super::Engine;
-use crate::domain::{SessionId, UserId};
+use crate::domain::{RoomId, SessionId, UserId};
 use crate::error::EngineResult;
 use crate::session::SessionMsg;
 use crate::waiting_room::WaitingRoomMsg;
@@ -10,8 +10,8 @@ use crate::wallet::WalletMsg;
 /// Which actor a test-only fault goes to.
 #[derive(Debug, Clone)]
 pub enum FaultTarget {
-    /// The waiting room.
-    WaitingRoom,
+    /// A room's WaitingRoom.
+    WaitingRoom(RoomId),
     /// A session's actor.
     Session(SessionId),
     /// A user's wallet.
@@ -24,8 +24,8 @@ impl Engine {
     pub async fn inject_fault(&self, target: FaultTarget) -> EngineResult<()> {
         let timeout = self.inner.config.call_timeout;
         match target {
-            FaultTarget::WaitingRoom => {
-                self.waiting_room()?
+            FaultTarget::WaitingRoom(room) => {
+                self.waiting_room(room)?
                     .ask(|reply| WaitingRoomMsg::Crash { reply }, timeout)
                     .await
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
-use actors::domain::{ChargeAmount, Points};
+use actors::domain::{ChargeAmount, Points, RoomId};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
 use actors::{Caller, CallerStatus, EngineConfig, EngineError};
@@ -92,7 +92,7 @@ async fn waiting_room_crash_keeps_the_line(db: TestDb) {
     let second = join(&app.engine, "second").await;
     let third = join(&app.engine, "third").await;
     assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+        app.engine.inject_fault(FaultTarget::WaitingRoom(RoomId::Site)).await,
         Err(EngineError::ActorFailed)
     );
     eventually("the waiting room to restart", || async {
@@ -139,7 +139,7 @@ async fn crashed_while_restoring(db: &TestDb) -> (Arc<FaultyStore>, Running, Cal
     faulty.hold_restores(true);
     let restoring = faulty.restore_started();
     assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom).await,
+        app.engine.inject_fault(FaultTarget::WaitingRoom(RoomId::Site)).await,
         Err(EngineError::ActorFailed)
     );
     restoring.await;
