@@ -22,9 +22,13 @@
 //! Admission is event-driven: whenever a place may have opened or a waiter
 //! arrived, the actor admits as many as fit, in one store write.
 
+mod draw;
 pub mod line;
+mod pace;
 mod published;
 mod room;
+mod schedule;
+mod status;
 mod upkeep;
 
 use std::collections::HashMap;
@@ -37,7 +41,12 @@ use tokio::time::Instant;
 pub use published::PublishedRoom;
 use room::Room;
 use upkeep::{prune_period, sweep_period};
-pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
+pub use room::{Identity, LiveStatus, RoomConfig, Ticket, Totals};
+pub use schedule::{
+    MAX_ADMISSION_RATE, MAX_ROOM_ACTIVE, MAX_SCHEDULE_AHEAD, Phase, RoomSchedule, RoomSettings,
+    parse_admission_rate, parse_max_active,
+};
+pub use status::{RoomState, RoomStatus};
 
 use crate::clock::Clock;
 use crate::domain::{QueueToken, UserId};
@@ -125,7 +134,7 @@ pub struct WaitingRoom {
 
 /// The WaitingRoom's state: the answers owed to joining users and the writes in
 /// flight. The room itself (line, admissions) is published ([`PublishedRoom`]).
-pub struct RoomState {
+pub struct WaitingRoomState {
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
     joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
     /// New tokens' rows not yet handed to a write. Bounded by the joins in flight,
@@ -143,7 +152,7 @@ pub struct RoomState {
 
 impl Actor for WaitingRoom {
     type Msg = WaitingRoomMsg;
-    type State = RoomState;
+    type State = WaitingRoomState;
     type Arguments = ();
 
     async fn pre_start(
@@ -156,7 +165,10 @@ impl Actor for WaitingRoom {
         let now = self.clock.now();
         let active_ttl = self.config.active_ttl;
         let clock = self.clock;
-        let (room, overdue) = Room::restore(self.config.clone(), live, max_seq, now, |row| {
+        let (max_active, rate) = self.config.default_limits();
+        let settings = RoomSettings::always_open(crate::domain::RoomId::Site, max_active, rate);
+        let stored = (settings, Totals::default());
+        let (room, overdue) = Room::restore(self.config.clone(), stored, live, max_seq, now, |row| {
             let admitted_at = row.admitted_at.unwrap_or(row.issued_at);
             clock.instant_at(admitted_at) + active_ttl
         });
@@ -182,7 +194,7 @@ impl Actor for WaitingRoom {
             WaitingRoomMsg::Prune
         });
         let _ = myself.cast(WaitingRoomMsg::Admit);
-        Ok(RoomState {
+        Ok(WaitingRoomState {
             joining: HashMap::new(),
             unwritten: Vec::new(),
             token_writes: 0,
@@ -275,7 +287,7 @@ impl WaitingRoom {
     fn join(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         user_id: UserId,
         reply: Reply<Ticket>,
     ) {
@@ -315,7 +327,7 @@ impl WaitingRoom {
     /// Starts writes of the unwritten rows while fewer than
     /// [`TOKEN_WRITES_IN_FLIGHT`] run: each a task of its own that reports back
     /// with [`WaitingRoomMsg::Stored`].
-    fn write_tokens(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
+    fn write_tokens(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut WaitingRoomState) {
         while state.token_writes < TOKEN_WRITES_IN_FLIGHT && !state.unwritten.is_empty() {
             let take = state.unwritten.len().min(TOKENS_PER_WRITE);
             let rows: Vec<TokenRow> = state.unwritten.drain(..take).collect();
@@ -335,7 +347,7 @@ impl WaitingRoom {
     fn stored(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         token: QueueToken,
         result: Result<(), StoreError>,
         now: Instant,
@@ -370,7 +382,7 @@ impl WaitingRoom {
     async fn end_admission(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         token: QueueToken,
     ) -> EngineResult<()> {
         if !self.room().read().is_admitted(token) {
@@ -392,7 +404,7 @@ impl WaitingRoom {
     async fn end_if_over(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         token: QueueToken,
         now: Instant,
     ) -> EngineResult<()> {
@@ -406,7 +418,7 @@ impl WaitingRoom {
 
     /// Admits as many waiters as fit, in one store write, then answers the joins
     /// that were waiting to learn whether they got in.
-    async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
+    async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut WaitingRoomState) {
         let now = self.clock.now();
         let candidates = self.room().read().admission_candidates(now);
         if !candidates.is_empty() {
@@ -453,7 +465,7 @@ impl WaitingRoom {
     fn wake_when_rate_cap_reopens(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         now: Instant,
     ) {
         let Some(at) = self.room().read().rate_cap_reopens_at() else {
@@ -472,7 +484,7 @@ impl WaitingRoom {
     }
 
     /// Sends a stored token's ticket to everyone who asked for it while it joined.
-    fn answer(&self, state: &mut RoomState, token: QueueToken, now: Instant) {
+    fn answer(&self, state: &mut WaitingRoomState, token: QueueToken, now: Instant) {
         let ticket = self.room().read().ticket(token, now);
         for reply in state.joining.remove(&token).unwrap_or_default() {
             reply.send(ticket.clone().ok_or(EngineError::ActorFailed));

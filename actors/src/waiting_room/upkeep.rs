@@ -7,7 +7,7 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::time::Instant;
 
-use super::{RoomState, WaitingRoom, WaitingRoomMsg};
+use super::{WaitingRoomState, WaitingRoom, WaitingRoomMsg};
 use crate::store::TokenState;
 
 /// How many idle tokens one sweep evicts at most (one store write).
@@ -52,7 +52,7 @@ impl WaitingRoom {
     pub(super) async fn end_idle_admissions(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         now: Instant,
     ) {
         let idle = self
