@@ -40,7 +40,7 @@ use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
 
 use crate::clock::Clock;
-use crate::domain::{QueueToken, UserId};
+use crate::domain::{QueueToken, RoomId, UserId};
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
 use crate::store::{Store, StoreError, TokenRow, TokenState};
@@ -151,8 +151,8 @@ impl Actor for WaitingRoom {
         myself: ActorRef<Self::Msg>,
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        let live = self.store.live_tokens().await?;
-        let max_seq = self.store.max_token_seq().await?;
+        let live = self.store.live_tokens(RoomId::Site).await?;
+        let max_seq = self.store.max_token_seq(RoomId::Site).await?;
         let now = self.clock.now();
         let active_ttl = self.config.active_ttl;
         let clock = self.clock;
@@ -162,7 +162,7 @@ impl Actor for WaitingRoom {
         });
         if !overdue.is_empty() {
             self.store
-                .end_tokens(&overdue, TokenState::Expired, self.clock.now_utc())
+                .end_tokens(RoomId::Site, &overdue, TokenState::Expired, self.clock.now_utc())
                 .await?;
         }
         tracing::info!(
@@ -302,6 +302,7 @@ impl WaitingRoom {
         let row = TokenRow {
             token,
             user_id,
+            room: RoomId::Site,
             seq,
             state: TokenState::Waiting,
             issued_at: self.clock.utc_at(now),
@@ -377,7 +378,7 @@ impl WaitingRoom {
             return Ok(());
         }
         self.store
-            .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
+            .end_tokens(RoomId::Site, &[token], TokenState::Expired, self.clock.now_utc())
             .await?;
         self.room().write().end_admission(token);
         self.published.withdraw_admission(token);
@@ -412,7 +413,7 @@ impl WaitingRoom {
         if !candidates.is_empty() {
             match self
                 .store
-                .admit_tokens(&candidates, self.clock.utc_at(now))
+                .admit_tokens(RoomId::Site, &candidates, self.clock.utc_at(now))
                 .await
             {
                 Ok(()) => {
