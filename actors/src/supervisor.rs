@@ -272,6 +272,7 @@ async fn start(
     let spawned = match &child {
         Child::WaitingRoom => {
             let actor = WaitingRoom {
+                room: crate::domain::RoomId::Site,
                 store: args.store.clone(),
                 clock: args.clock,
                 config: args.room.clone(),

@@ -34,7 +34,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::line::{Line, Slot};
 use super::pace::Pace;
-use super::schedule::RoomSettings;
+use super::schedule::{RoomSettings, Totals};
 use super::status::{Counts, RoomStatus};
 use crate::domain::{QueueToken, RoomId, UserId};
 use crate::store::{TokenRow, TokenState};
@@ -67,14 +67,6 @@ impl RoomConfig {
     }
 }
 
-/// A room's durable counters, as stored in its row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Totals {
-    /// Admissions ever made.
-    pub admitted: u64,
-    /// Idle waiters ever evicted.
-    pub evicted: u64,
-}
 
 /// What a token is doing now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +243,11 @@ impl Room {
         &self.settings
     }
 
+    /// The room's counters, as stored.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
     /// Takes settings already stored (a schedule, a pause, a re-rate). A lowered
     /// max-active ends no admission: those past it are honoured until they end.
     pub fn set_settings(&mut self, settings: RoomSettings) {
@@ -270,12 +267,10 @@ impl Room {
         RoomStatus::new(&self.settings, counts, now_utc)
     }
 
-    /// True while a token's row is being written: a draw waits for those writes,
-    /// so that every token that joined before it is in it.
-    pub fn has_joining(&self) -> bool {
-        self.line
-            .iter()
-            .any(|(_, waiter)| waiter.stage == Stage::Joining)
+    /// True if the token is this room's at all: in line at any stage (joining,
+    /// waiting, leaving) or admitted (even past its time, until its end is stored).
+    pub fn holds(&self, token: QueueToken) -> bool {
+        self.admitted.contains_key(&token) || self.slot_of(token).is_some()
     }
 
     /// The pre-queue to draw: every stored waiter, in line order. (Before the draw

@@ -8,6 +8,7 @@ use std::num::NonZeroU32;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{InvalidValue, RoomId};
+use crate::store::RoomRow;
 
 /// The most tokens a room may admit at once, whatever an operator asks for: the
 /// admitted set lives in memory, and a figure past this is a typo, not a plan.
@@ -195,6 +196,51 @@ impl RoomSettings {
             paused: self.paused,
             ..scheduled.map_err(Rescheduling::Invalid)?
         })
+    }
+}
+
+/// A room's durable counters, as stored in its row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Admissions ever made.
+    pub admitted: u64,
+    /// Idle waiters ever evicted.
+    pub evicted: u64,
+}
+
+impl RoomSettings {
+    /// The settings and counters of a stored row.
+    pub fn from_row(row: &RoomRow) -> (Self, Totals) {
+        let settings = Self {
+            room: row.room,
+            pre_queue_opens_at: row.pre_queue_opens_at,
+            opens_at: row.opens_at,
+            drawn_at: row.drawn_at,
+            max_active: row.max_active,
+            admission_rate: row.admission_rate,
+            paused: row.paused,
+        };
+        let totals = Totals {
+            admitted: row.admitted_total,
+            evicted: row.evicted_total,
+        };
+        (settings, totals)
+    }
+
+    /// The row to store (`save_room` leaves the counters alone; they are here for
+    /// the row to be whole).
+    pub fn to_row(&self, totals: Totals) -> RoomRow {
+        RoomRow {
+            room: self.room,
+            pre_queue_opens_at: self.pre_queue_opens_at,
+            opens_at: self.opens_at,
+            drawn_at: self.drawn_at,
+            max_active: self.max_active,
+            admission_rate: self.admission_rate,
+            paused: self.paused,
+            admitted_total: totals.admitted,
+            evicted_total: totals.evicted,
+        }
     }
 }
 
