@@ -29,10 +29,12 @@ backend_tests! {
     #[paused] pause_stops_admissions_and_survives_a_restart,
     #[paused] re_rating_applies_live_and_survives_a_restart,
     #[paused] rescheduling_moves_the_opening_until_the_room_has_drawn,
+    #[paused] a_token_being_written_at_the_opening_is_drawn_and_later_joins_stay_behind,
 }
 
 const CONCERT: RoomId = RoomId::Concert(ConcertId(7));
-const TIMEOUT: Duration = Duration::from_secs(5);
+/// Longer than any test waits for a join held at the gate.
+const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Engine-wide rules long enough that nobody is evicted or expires while a test
 /// moves the clock by minutes.
@@ -292,4 +294,90 @@ async fn rescheduling_moves_the_opening_until_the_room_has_drawn(db: TestDb) {
     let timing = RoomSchedule::parse(None, now, None, None).unwrap();
     let refused = site.ask(|reply| WaitingRoomMsg::Schedule { schedule: timing, reply });
     assert!(matches!(refused.await, Err(EngineError::InvalidInput(_))));
+}
+
+/// A token whose row is being written when the opening comes is in the draw (the
+/// draw waits for it), and a join made meanwhile is written after the draw with a
+/// seq after the drawn ones, so a restart keeps it behind them.
+async fn a_token_being_written_at_the_opening_is_drawn_and_later_joins_stay_behind(db: TestDb) {
+    let clock = Clock::start();
+    let now = clock.now_utc();
+    let timing = RoomSchedule::parse(None, now + secs(10), Some(1), None).unwrap();
+    schedule(&*db.store, timing, now).await;
+    let (gated, gate) = gated::GatedInserts::wrap(db.store.clone());
+    let room = Arc::new(Room::start(gated, clock, CONCERT).await);
+    let early = room.join("early").await.unwrap().token;
+
+    gate.send_replace(false);
+    let writing = tokio::spawn({
+        let room = room.clone();
+        async move { room.join("writing").await }
+    });
+    wait_for_waiting(&room, 2).await;
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let late = tokio::spawn({
+        let room = room.clone();
+        async move { room.join("late").await }
+    });
+    wait_for_waiting(&room, 3).await;
+    assert_eq!(room.status().await.state, RoomState::PreQueue, "the draw waits");
+    gate.send_replace(true);
+    let writing = writing.await.unwrap().unwrap().token;
+    let late = late.await.unwrap().unwrap();
+    assert_eq!(late.position, Some(2), "behind both drawn tokens");
+    let mut drawn = room.places(&[early, writing]).await;
+    drawn.sort_unstable();
+    assert_eq!(drawn, vec![Some(0), Some(1)], "both drawn: one admitted, one first in line");
+
+    let room = Arc::into_inner(room).expect("one owner").restart(&db).await;
+    assert_eq!(room.places(&[late.token]).await, vec![Some(2)], "its seq is after the draw's");
+}
+
+/// Waits until the room counts `n` waiting tokens (joins sent from other tasks).
+async fn wait_for_waiting(room: &Room, n: usize) {
+    for _ in 0..1000 {
+        if room.status().await.waiting >= n {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("{n} tokens never waited");
+}
+
+/// A store whose token inserts wait while its gate is closed.
+mod gated {
+    use std::sync::Arc;
+
+    use async_trait::async_trait;
+    use tokio::sync::watch;
+
+    use crate::store::{Decorator, Store, StoreError, WriteOp, WriteOutcome};
+
+    pub(super) struct GatedInserts {
+        inner: Arc<dyn Store>,
+        open: watch::Receiver<bool>,
+    }
+
+    impl GatedInserts {
+        /// The gated store, and its gate (open).
+        pub(super) fn wrap(inner: Arc<dyn Store>) -> (Arc<dyn Store>, watch::Sender<bool>) {
+            let (gate, open) = watch::channel(true);
+            (Arc::new(Self { inner, open }), gate)
+        }
+    }
+
+    #[async_trait]
+    impl Decorator for GatedInserts {
+        fn inner(&self) -> &dyn Store {
+            &*self.inner
+        }
+
+        async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+            if matches!(op, WriteOp::InsertTokens(_)) {
+                let mut open = self.open.clone();
+                let _ = open.wait_for(|open| *open).await;
+            }
+            self.inner.apply(op).await
+        }
+    }
 }
