@@ -1,8 +1,10 @@
 //! The WaitingRoom actor: issues tokens, keeps the line, admits, evicts.
 //!
-//! Why one file of ~520 lines: the message enum, `pre_start` and the one `handle` match
+//! Why one file of ~480 lines: the message enum, `pre_start` and the one `handle` match
 //! are the actor's whole protocol and are read together; the rules live in the pure
-//! `room.rs`, the periodic upkeep (sweep, prune) in `upkeep.rs`.
+//! `room.rs` (settings and phases in `schedule.rs`, the draw's shuffle in `draw.rs`),
+//! issuing tokens in `joining.rs`, the opening in `opening.rs`, the admin messages in
+//! `admin.rs`, the periodic upkeep (sweep, prune) in `upkeep.rs`.
 //!
 //! One actor owns the whole line and is the only one to change it, so order and
 //! positions are decided in one place. Every change that a client could observe is
