@@ -26,7 +26,12 @@ impl WaitingRoom {
         now: Instant,
     ) {
         let at = self.clock.instant_at(opens_at);
-        myself.send_after(at.saturating_duration_since(now), || WaitingRoomMsg::Open);
+        if at <= now {
+            // Straight into the mailbox: drawn before any message sent after this one.
+            let _ = myself.cast(WaitingRoomMsg::Open);
+        } else {
+            myself.send_after(at - now, || WaitingRoomMsg::Open);
+        }
     }
 
     /// Draws the pre-queue if the opening has come and the room has not drawn.

@@ -160,7 +160,7 @@ impl RoomSettings {
     }
 
     /// A concert's room as `schedule` sets it at `now`: the pre-queue opens at `now`
-    /// unless the schedule says when; limits it leaves out are the engine's defaults
+    /// (or at the opening, if that has passed) unless the schedule says when; limits it leaves out are the engine's defaults
     /// (a PUT replaces the whole schedule).
     pub fn scheduled(
         room: RoomId,
@@ -171,7 +171,14 @@ impl RoomSettings {
         schedule.check(now)?;
         Ok(Self {
             room,
-            pre_queue_opens_at: Some(schedule.pre_queue_opens_at.unwrap_or(now)),
+            // An opening already past has no pre-queue before it (the room draws at
+            // once); the row's rule `pre_queue_opens_at <= opens_at` holds either way.
+            pre_queue_opens_at: Some(
+                schedule
+                    .pre_queue_opens_at
+                    .unwrap_or(now)
+                    .min(schedule.opens_at),
+            ),
             opens_at: Some(schedule.opens_at),
             drawn_at: None,
             max_active: schedule.max_active.unwrap_or(defaults.0),
@@ -310,6 +317,15 @@ mod tests {
         assert_eq!((room.max_active, room.admission_rate), DEFAULTS);
         assert_eq!(room.opens_at, Some(at(40)));
         assert!(room.paused, "a reschedule keeps the pause");
+    }
+
+    #[test]
+    fn an_opening_in_the_past_opens_the_pre_queue_no_later_than_it() {
+        let past = RoomSchedule::parse(None, at(-30), None, None).unwrap();
+        let room = RoomSettings::scheduled(concert_room().room, &past, DEFAULTS, at(0)).unwrap();
+        assert_eq!(room.pre_queue_opens_at, Some(at(-30)));
+        assert_eq!(room.phase(at(0)), Phase::PreQueue, "until it draws, at once");
+        assert_eq!(room.draw_due_at(), Some(at(-30)));
     }
 
     #[test]
