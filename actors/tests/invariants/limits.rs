@@ -123,7 +123,7 @@ async fn admissions_are_judged_by_the_limit_recorded_when_they_were_made(db: Tes
         unrecorded,
         vec![(
             Code::AdmittedOverLimit,
-            "3 tokens are admitted; at most 1 may be".to_owned()
+            "3 tokens are admitted in site; at most 1 may be".to_owned()
         )]
     );
 
@@ -146,7 +146,7 @@ async fn an_admission_over_its_own_recorded_limit_is_reported(db: TestDb) {
         violations(&db, limits(100, 4)).await,
         vec![(
             Code::AdmittedOverLimit,
-            "3 tokens are admitted; at most 1 may be".to_owned()
+            "3 tokens are admitted in site; at most 1 may be".to_owned()
         )]
     );
 }
