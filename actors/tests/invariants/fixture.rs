@@ -125,11 +125,21 @@ pub async fn fixture(db: &TestDb) -> Fixture {
         .await
         .unwrap();
     store
-        .end_tokens(RoomId::Site, &[tokens[1].token], TokenState::Expired, at(11))
+        .end_tokens(
+            RoomId::Site,
+            &[tokens[1].token],
+            TokenState::Expired,
+            at(11),
+        )
         .await
         .unwrap();
     store
-        .end_tokens(RoomId::Site, &[tokens[3].token], TokenState::Evicted, at(12))
+        .end_tokens(
+            RoomId::Site,
+            &[tokens[3].token],
+            TokenState::Evicted,
+            at(12),
+        )
         .await
         .unwrap();
 

@@ -67,7 +67,10 @@ async fn admit(store: &dyn Store, users: &[&str], when: i64) {
         .collect();
     store.insert_tokens(&tokens).await.unwrap();
     let admitted: Vec<QueueToken> = tokens.iter().map(|t| t.token).collect();
-    store.admit_tokens(RoomId::Site, &admitted, at(when)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &admitted, at(when))
+        .await
+        .unwrap();
 }
 
 /// Five live holds of one user, made by a server run with a limit of 50, are clean

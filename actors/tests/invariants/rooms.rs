@@ -154,5 +154,8 @@ async fn each_room_is_served_in_its_own_order(db: TestDb) {
     let found = violations(&db).await;
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].0, Code::QueueOrder);
-    assert!(found[0].1.contains("of ben is still waiting in concert-7"), "{found:#?}");
+    assert!(
+        found[0].1.contains("of ben is still waiting in concert-7"),
+        "{found:#?}"
+    );
 }

@@ -46,10 +46,13 @@ async fn a_draw_writes_the_new_seqs_and_drawn_at_together(db: TestDb) {
         1,
         "another room's line is untouched"
     );
-    assert!(matches!(
-        restarted.draw_room(concert(7), &[], at(201)).await,
-        Err(StoreError::Conflict(_))
-    ), "a room draws once");
+    assert!(
+        matches!(
+            restarted.draw_room(concert(7), &[], at(201)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a room draws once"
+    );
 }
 
 /// Each refused draw leaves the seqs and `drawn_at` as they were: a token that is
@@ -82,7 +85,9 @@ async fn a_failed_draw_changes_nothing(db: TestDb) {
         Err(StoreError::NotFound)
     );
     refuse_room_updates(&db).await;
-    let injected = store.draw_room(concert(7), &[(cat, 4), (ben, 5)], at(200)).await;
+    let injected = store
+        .draw_room(concert(7), &[(cat, 4), (ben, 5)], at(200))
+        .await;
     assert!(injected.is_err());
 
     assert_eq!(store.live_tokens(concert(7)).await.unwrap(), before);

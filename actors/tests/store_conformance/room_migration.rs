@@ -42,8 +42,10 @@ async fn tokens_from_before_rooms_become_site_room_tokens(db: TestDb) {
     let token = |text: &str| QueueToken(Uuid::parse_str(text).unwrap());
 
     let live = store.live_tokens(RoomId::Site).await.unwrap();
-    let seen: Vec<(QueueToken, i64, TokenState, RoomId)> =
-        live.iter().map(|t| (t.token, t.seq, t.state, t.room)).collect();
+    let seen: Vec<(QueueToken, i64, TokenState, RoomId)> = live
+        .iter()
+        .map(|t| (t.token, t.seq, t.state, t.room))
+        .collect();
     assert_eq!(
         seen,
         vec![
@@ -52,17 +54,28 @@ async fn tokens_from_before_rooms_become_site_room_tokens(db: TestDb) {
         ]
     );
     assert_eq!(live[1].admitted_at, Some(at(5)));
-    assert_eq!(store.token(token(CAROL)).await.unwrap().unwrap().room, RoomId::Site);
+    assert_eq!(
+        store.token(token(CAROL)).await.unwrap().unwrap().room,
+        RoomId::Site
+    );
     assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 3);
-    assert_eq!(store.rooms().await.unwrap(), vec![], "no room row is invented");
+    assert_eq!(
+        store.rooms().await.unwrap(),
+        vec![],
+        "no room row is invented"
+    );
 
     // One live token per user per room, one seq per room, over the old rows too.
     assert!(matches!(
-        store.insert_tokens(&[waiting_in(RoomId::Site, "alice", 4)]).await,
+        store
+            .insert_tokens(&[waiting_in(RoomId::Site, "alice", 4)])
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.insert_tokens(&[waiting_in(RoomId::Site, "dave", 3)]).await,
+        store
+            .insert_tokens(&[waiting_in(RoomId::Site, "dave", 3)])
+            .await,
         Err(StoreError::Conflict(_))
     ));
     store

@@ -105,7 +105,10 @@ async fn save_room_refuses_what_the_schema_refuses(db: TestDb) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.rooms().await.unwrap(), vec![]);
-    assert_eq!(query_i64(&db, "SELECT COUNT(*) FROM room_limits").await, Ok(0));
+    assert_eq!(
+        query_i64(&db, "SELECT COUNT(*) FROM room_limits").await,
+        Ok(0)
+    );
 }
 
 /// Each room numbers its own line and has its own one-live-token-per-user; reads
@@ -119,19 +122,29 @@ async fn tokens_of_two_rooms_do_not_collide(db: TestDb) {
         .await
         .expect("the same user and seq in two rooms");
     assert!(matches!(
-        store.insert_tokens(&[waiting_in(concert(7), "alice", 2)]).await,
+        store
+            .insert_tokens(&[waiting_in(concert(7), "alice", 2)])
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
-        store.insert_tokens(&[waiting_in(concert(7), "bob", 1)]).await,
+        store
+            .insert_tokens(&[waiting_in(concert(7), "bob", 1)])
+            .await,
         Err(StoreError::Conflict(_))
     ));
     store
         .insert_tokens(&[waiting_in(concert(8), "alice", 5)])
         .await
         .unwrap();
-    assert_eq!(store.live_tokens(RoomId::Site).await.unwrap(), vec![site.clone()]);
-    assert_eq!(store.live_tokens(concert(7)).await.unwrap(), vec![seven.clone()]);
+    assert_eq!(
+        store.live_tokens(RoomId::Site).await.unwrap(),
+        vec![site.clone()]
+    );
+    assert_eq!(
+        store.live_tokens(concert(7)).await.unwrap(),
+        vec![seven.clone()]
+    );
     assert_eq!(store.token(seven.token).await.unwrap(), Some(seven.clone()));
     assert_eq!(store.max_token_seq(concert(8)).await.unwrap(), 5);
     assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 1);
@@ -189,7 +202,10 @@ async fn admissions_and_evictions_bump_their_room_counters(db: TestDb) {
         },
     ];
     let answers = store.apply_batch(&batch).await.unwrap();
-    assert_eq!(answers, vec![Ok(WriteOutcome::Done), Ok(WriteOutcome::Done)]);
+    assert_eq!(
+        answers,
+        vec![Ok(WriteOutcome::Done), Ok(WriteOutcome::Done)]
+    );
     assert_eq!(counters(store.room(concert(7)).await.unwrap()), (3, 2));
     // Expiring an admission evicts no one; evicting an ended token counts nothing.
     store
@@ -197,7 +213,12 @@ async fn admissions_and_evictions_bump_their_room_counters(db: TestDb) {
         .await
         .unwrap();
     store
-        .end_tokens(concert(7), &[token(0), token(3)], TokenState::Evicted, at(6))
+        .end_tokens(
+            concert(7),
+            &[token(0), token(3)],
+            TokenState::Evicted,
+            at(6),
+        )
         .await
         .unwrap();
     let lone = WriteOp::AdmitTokens {
@@ -205,7 +226,10 @@ async fn admissions_and_evictions_bump_their_room_counters(db: TestDb) {
         tokens: vec![token(4)],
         at: at(7),
     };
-    assert_eq!(store.apply_batch(&[lone]).await.unwrap(), vec![Ok(WriteOutcome::Done)]);
+    assert_eq!(
+        store.apply_batch(&[lone]).await.unwrap(),
+        vec![Ok(WriteOutcome::Done)]
+    );
     assert_eq!(counters(store.room(concert(7)).await.unwrap()), (3, 2));
     assert_eq!(counters(store.room(RoomId::Site).await.unwrap()), (0, 0));
 
@@ -230,7 +254,9 @@ async fn a_refused_counter_undoes_its_admission_or_eviction(db: TestDb) {
     store.insert_tokens(&rows).await.unwrap();
     refuse_room_updates(&db).await;
 
-    let admitted = store.admit_tokens(concert(7), &[rows[0].token], at(1)).await;
+    let admitted = store
+        .admit_tokens(concert(7), &[rows[0].token], at(1))
+        .await;
     assert!(admitted.is_err(), "{admitted:?}");
     let evicted = store
         .end_tokens(concert(7), &[rows[1].token], TokenState::Evicted, at(1))
@@ -252,7 +278,9 @@ async fn a_refused_counter_undoes_its_admission_or_eviction(db: TestDb) {
     for ops in [&batch[..], &batch[..1], &batch[1..]] {
         let answers = store.apply_batch(ops).await;
         assert!(
-            answers.as_ref().map_or(true, |a| a.iter().all(Result::is_err)),
+            answers
+                .as_ref()
+                .map_or(true, |a| a.iter().all(Result::is_err)),
             "{answers:?}"
         );
     }

@@ -78,14 +78,20 @@ async fn tokens_are_inserted_admitted_ended_and_listed_in_order(db: TestDb) {
     assert_eq!(store.token(QueueToken::generate()).await.unwrap(), None);
     assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 3);
 
-    store.admit_tokens(RoomId::Site, &[one.token], at(10)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[one.token], at(10))
+        .await
+        .unwrap();
     let admitted = store.token(one.token).await.unwrap().unwrap();
     assert_eq!(
         (admitted.state, admitted.admitted_at),
         (TokenState::Admitted, Some(at(10)))
     );
     // Only waiting tokens are admitted: a second admission changes nothing.
-    store.admit_tokens(RoomId::Site, &[one.token], at(20)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[one.token], at(20))
+        .await
+        .unwrap();
     assert_eq!(
         store.token(one.token).await.unwrap(),
         Some(admitted.clone())
@@ -104,14 +110,22 @@ async fn tokens_are_inserted_admitted_ended_and_listed_in_order(db: TestDb) {
         .end_tokens(RoomId::Site, &[two.token], TokenState::Expired, at(40))
         .await
         .unwrap();
-    store.admit_tokens(RoomId::Site, &[two.token], at(40)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[two.token], at(40))
+        .await
+        .unwrap();
     assert_eq!(
         store.token(two.token).await.unwrap().unwrap().state,
         TokenState::Evicted
     );
 
     store
-        .end_tokens(RoomId::Site, &[one.token, three.token], TokenState::Expired, at(50))
+        .end_tokens(
+            RoomId::Site,
+            &[one.token, three.token],
+            TokenState::Expired,
+            at(50),
+        )
         .await
         .unwrap();
     assert!(store.live_tokens(RoomId::Site).await.unwrap().is_empty());
@@ -148,7 +162,10 @@ async fn a_second_live_token_for_a_user_conflicts(db: TestDb) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.token(bob.token).await.unwrap(), None);
-    assert_eq!(store.live_tokens(RoomId::Site).await.unwrap(), vec![first.clone()]);
+    assert_eq!(
+        store.live_tokens(RoomId::Site).await.unwrap(),
+        vec![first.clone()]
+    );
 
     // Once her token ends, alice may line up again.
     store
@@ -166,7 +183,10 @@ async fn thousands_of_tokens_go_in_one_call(db: TestDb) {
     store.insert_tokens(&tokens).await.unwrap();
     assert_eq!(store.live_tokens(RoomId::Site).await.unwrap(), tokens);
     let all: Vec<QueueToken> = tokens.iter().map(|t| t.token).collect();
-    store.admit_tokens(RoomId::Site, &all, at(5000)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &all, at(5000))
+        .await
+        .unwrap();
     let live = store.live_tokens(RoomId::Site).await.unwrap();
     assert!(live.iter().all(|t| t.state == TokenState::Admitted));
     store
@@ -206,6 +226,9 @@ async fn a_restart_sees_everything_committed(db: TestDb) {
         restarted.balance(&user("alice")).await.unwrap(),
         Points(400)
     );
-    assert_eq!(restarted.live_tokens(RoomId::Site).await.unwrap(), vec![token]);
+    assert_eq!(
+        restarted.live_tokens(RoomId::Site).await.unwrap(),
+        vec![token]
+    );
     assert_eq!(restarted.max_token_seq(RoomId::Site).await.unwrap(), 7);
 }
