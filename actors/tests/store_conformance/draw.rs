@@ -7,6 +7,7 @@ use actors::backend_tests;
 backend_tests! {
     a_draw_writes_the_new_seqs_and_drawn_at_together,
     a_failed_draw_changes_nothing,
+    thousands_are_drawn_in_one_call,
 }
 
 /// Three waiting tokens of room 7, and one of the site room with the same seqs.
@@ -94,4 +95,20 @@ async fn a_failed_draw_changes_nothing(db: TestDb) {
     let room = store.room(concert(7)).await.unwrap().unwrap();
     assert_eq!(room.drawn_at, None);
     assert_eq!(store.token(site).await.unwrap().unwrap().seq, 1);
+}
+
+/// A pre-queue of thousands is drawn in one call (one statement on either backend),
+/// here in reverse order.
+async fn thousands_are_drawn_in_one_call(db: TestDb) {
+    let store = &*db.store;
+    store.save_room(&concert_room(7, 3), at(0)).await.unwrap();
+    let rows: Vec<TokenRow> = (1..=2500)
+        .map(|n| waiting_in(concert(7), &format!("u{n}"), n))
+        .collect();
+    store.insert_tokens(&rows).await.unwrap();
+    let drawn: Vec<(QueueToken, i64)> = rows.iter().rev().map(|t| t.token).zip(2501..).collect();
+    store.draw_room(concert(7), &drawn, at(200)).await.unwrap();
+    let live = store.live_tokens(concert(7)).await.unwrap();
+    let order: Vec<(QueueToken, i64)> = live.iter().map(|t| (t.token, t.seq)).collect();
+    assert_eq!(order, drawn);
 }
