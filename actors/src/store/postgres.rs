@@ -31,7 +31,7 @@ mod rooms;
 #[path = "sql/writes.rs"]
 mod writes;
 
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]

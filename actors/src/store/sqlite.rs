@@ -37,7 +37,7 @@ mod rooms;
 #[path = "sql/writes.rs"]
 mod writes;
 
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// The SQLite store.
 #[derive(Debug, Clone)]

@@ -239,7 +239,11 @@ async fn joins_during_a_token_write_share_the_next_one(db: TestDb) {
         "100 joins took {writes} token writes; the first ones run alone, the rest share one"
     );
     assert_eq!(
-        db.store.live_tokens().await.unwrap().len(),
+        db.store
+            .live_tokens(actors::domain::RoomId::Site)
+            .await
+            .unwrap()
+            .len(),
         100,
         "every row stored"
     );
