@@ -84,13 +84,12 @@ mod tests {
         }
         let half = DRAWS as f64 / 2.0;
         let sd = (DRAWS as f64 * 0.25).sqrt();
-        for a in 0..N {
-            for b in a + 1..N {
-                let deviation = (before[a][b] as f64 - half).abs();
+        for (a, row) in before.iter().enumerate() {
+            for (b, count) in row.iter().enumerate().skip(a + 1) {
+                let deviation = (*count as f64 - half).abs();
                 assert!(
                     deviation < 5.7 * sd,
-                    "{a} before {b} in {} of {DRAWS} draws",
-                    before[a][b]
+                    "{a} before {b} in {count} of {DRAWS} draws"
                 );
             }
         }
