@@ -50,8 +50,10 @@ use crate::store::{NewHold, NewSession, SessionRow, Store};
 
 mod off_clock;
 mod scratch;
+mod upgraded;
 
 use scratch::*;
+pub use upgraded::upgraded;
 
 /// A fresh database and a store on it. Dropping it deletes the database.
 pub struct TestDb {
@@ -104,11 +106,20 @@ impl Drop for Cleanup {
 
 /// A fresh SQLite database in its own temporary directory (deleted on drop).
 pub async fn sqlite() -> TestDb {
-    sweep_stale_dirs();
-    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("testkit: create a temporary directory");
-    let url = format!("sqlite://{}", dir.join("concert.db").display());
-    let cleanup = Cleanup::Dir(dir);
+    let (url, cleanup) = new_sqlite();
+    opened(url, cleanup).await
+}
+
+/// A fresh Postgres database, or `None` (after saying so on stderr) when
+/// `DATABASE_URL` names no Postgres server. Panics instead when `REQUIRE_POSTGRES=1`.
+pub async fn postgres() -> Option<TestDb> {
+    let (url, cleanup) = new_postgres().await?;
+    Some(opened(url, cleanup).await)
+}
+
+/// The store on a new database `url` (migrated as it opens), kept with its cleanup.
+async fn opened(url: String, cleanup: Cleanup) -> TestDb {
+    // On a panic here, `cleanup` is dropped and the new database with it.
     let store = open(url.clone())
         .await
         .unwrap_or_else(|e| panic!("testkit: open {url}: {e}"));
@@ -119,9 +130,17 @@ pub async fn sqlite() -> TestDb {
     }
 }
 
-/// A fresh Postgres database, or `None` (after saying so on stderr) when
-/// `DATABASE_URL` names no Postgres server. Panics instead when `REQUIRE_POSTGRES=1`.
-pub async fn postgres() -> Option<TestDb> {
+/// An empty SQLite file's URL in a new temporary directory, and its cleanup.
+fn new_sqlite() -> (String, Cleanup) {
+    sweep_stale_dirs();
+    let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("testkit: create a temporary directory");
+    let url = format!("sqlite://{}", dir.join("concert.db").display());
+    (url, Cleanup::Dir(dir))
+}
+
+/// A new, empty Postgres database's URL and its cleanup, or `None` (see [`postgres`]).
+async fn new_postgres() -> Option<(String, Cleanup)> {
     let admin_url = match std::env::var("DATABASE_URL") {
         Ok(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => url,
         _ => {
@@ -151,16 +170,7 @@ pub async fn postgres() -> Option<TestDb> {
     })
     .await
     .unwrap_or_else(|e| panic!("testkit: create database {name} via DATABASE_URL: {e}"));
-    // From here on, a panic drops `cleanup` and with it the new database.
-    let cleanup = Cleanup::Database { admin_url, name };
-    let store = open(url.clone())
-        .await
-        .unwrap_or_else(|e| panic!("testkit: open {url}: {e}"));
-    Some(TestDb {
-        store,
-        url,
-        _cleanup: cleanup,
-    })
+    Some((url, Cleanup::Database { admin_url, name }))
 }
 
 /// The same database through a new pool: what a restarted process sees.

@@ -87,7 +87,12 @@ impl Db {
         })
     }
 
-    pub(super) async fn rows<T>(&mut self, sql: &'static str) -> Result<Vec<T>, CheckError>
+    /// Every row `sql` answers. (`sql` is a constant, or one assembled from
+    /// constants: `AssertSqlSafe`.)
+    pub(super) async fn rows<T>(
+        &mut self,
+        sql: impl sqlx::SqlSafeStr,
+    ) -> Result<Vec<T>, CheckError>
     where
         T: Send + Unpin + for<'r> FromRow<'r, PgRow> + for<'r> FromRow<'r, SqliteRow>,
     {

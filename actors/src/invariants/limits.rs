@@ -8,6 +8,13 @@
 //! Rows are ordered by `started_at`, the engine's clock at its start, the same clock
 //! that stamps `held_at` and `admitted_at`: a wall clock set back across a restart
 //! would judge the old engine's last instants by the new engine's limits.
+//!
+//! Since rooms (migration 0005), each room's `max_active` has a history of its own
+//! (`room_limits`, one row per change, written with the change): a room's admissions
+//! are judged by its row latest at or before them, and by the engine's record (or
+//! the flags) only before its first row (tokens older than rooms).
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
@@ -19,12 +26,19 @@ const RECORDED: &str = "SELECT started_at, CAST(max_active AS BIGINT), \
         CAST(max_holds_per_user AS BIGINT) \
      FROM engine_limits ORDER BY started_at, id";
 
-/// Every recorded start, and the flags for what came before them.
+/// Each room's `max_active` history, oldest first: room, since, max active.
+const ROOM_RECORDED: &str = "SELECT CAST(room_id AS BIGINT), since, CAST(max_active AS BIGINT) \
+     FROM room_limits ORDER BY room_id, since, id";
+
+/// Every recorded start, each room's limit history, and the flags for what came
+/// before them.
 #[derive(Debug, Clone)]
 pub(super) struct LimitsInForce {
     flags: Limits,
     /// By `started_at`, ascending.
     recorded: Vec<(DateTime<Utc>, Limits)>,
+    /// By room id; each by `since`, ascending.
+    rooms: HashMap<i64, Vec<(DateTime<Utc>, u64)>>,
 }
 
 impl LimitsInForce {
@@ -47,10 +61,30 @@ impl LimitsInForce {
                 (started_at, limits)
             })
             .collect();
+        let room_rows: Vec<(i64, DateTime<Utc>, i64)> = if db.has_table("room_limits").await? {
+            db.rows(ROOM_RECORDED).await?
+        } else {
+            Vec::new()
+        };
+        let mut rooms: HashMap<i64, Vec<(DateTime<Utc>, u64)>> = HashMap::new();
+        for (room, since, max_active) in room_rows {
+            rooms.entry(room).or_default().push((since, limit(max_active)));
+        }
         Ok(Self {
             flags: *flags,
             recorded,
+            rooms,
         })
+    }
+
+    /// The `max_active` of room `room` (its `room_id`) in force at `at`: its own row
+    /// latest at or before it, or before its first row, the engine's ([`Self::at`]).
+    pub(super) fn room_max_active(&self, room: i64, at: DateTime<Utc>) -> u64 {
+        let history = self.rooms.get(&room).map_or(&[][..], Vec::as_slice);
+        match history.partition_point(|(since, _)| *since <= at) {
+            0 => self.at(at).max_active,
+            later => history[later - 1].1,
+        }
     }
 
     /// The limits in force at `at`: recorded latest at or before it, or the flags.
@@ -87,6 +121,7 @@ mod tests {
         let history = LimitsInForce {
             flags: limits(1, 1),
             recorded: vec![(at(10), limits(50, 50)), (at(20), limits(4, 4))],
+            rooms: HashMap::new(),
         };
         assert_eq!(
             history.at(at(9)),
@@ -97,5 +132,20 @@ mod tests {
         assert_eq!(history.at(at(19)), &limits(50, 50));
         assert_eq!(history.at(at(20)), &limits(4, 4));
         assert_eq!(history.at(at(1000)), &limits(4, 4));
+    }
+
+    #[test]
+    fn a_room_is_judged_by_its_own_history_and_by_the_engine_before_it() {
+        let history = LimitsInForce {
+            flags: limits(1, 1),
+            recorded: vec![(at(10), limits(50, 50))],
+            rooms: HashMap::from([(7, vec![(at(20), 3), (at(30), 2)])]),
+        };
+        assert_eq!(history.room_max_active(7, at(15)), 50, "before its first row");
+        assert_eq!(history.room_max_active(7, at(20)), 3);
+        assert_eq!(history.room_max_active(7, at(29)), 3);
+        assert_eq!(history.room_max_active(7, at(30)), 2);
+        assert_eq!(history.room_max_active(0, at(30)), 50, "a room without rows");
+        assert_eq!(history.room_max_active(0, at(5)), 1, "before any record: the flags");
     }
 }

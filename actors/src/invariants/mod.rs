@@ -12,6 +12,8 @@
 //! was made: every engine start records its [`Limits`] (`Store::record_limits`), and
 //! the [`Limits`] passed to [`check`] (the flags) judge only history older than the
 //! first record, as in a database served before the record existed (`limits`).
+//! Admissions are judged per room, by the room's own `max_active` history
+//! (`room_limits`, written with every change) where it has one.
 //!
 //! Most checks are one standard-SQL query that runs unchanged on both backends and
 //! returns only the offending rows. Those that compare instants (the hold limit at

@@ -62,14 +62,15 @@ pub enum Code {
     /// the ledger's sum through that row. (Schema: one row per user, source and key;
     /// one per ledger row.)
     ChargeKeyMismatch,
-    /// More tokens are admitted than `max_active`.
+    /// More tokens are admitted in a room than its `max_active`.
     AdmittedOverLimit,
-    /// A user has two or more live (waiting or admitted) tokens. (Schema: unique partial index.)
+    /// A user has two or more live (waiting or admitted) tokens in one room. (Schema:
+    /// unique partial index.)
     TokenLiveTwice,
     /// A token's timestamps disagree with its state (an admitted token without
     /// `admitted_at`, a waiting one with it, an ended one without `ended_at`, …).
     TokenLifecycle,
-    /// A waiting token was issued before a token that has been admitted: the line
+    /// A waiting token is before a token of its room that has been admitted: the line
     /// was not served first in, first out.
     QueueOrder,
 }

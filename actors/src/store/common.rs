@@ -212,7 +212,7 @@ fn is_refusal(db: &dyn DatabaseError) -> bool {
         .is_some_and(|code| matches!(code & 0xff, 18 | 19 | 20 | 25))
 }
 
-fn invalid(what: &str, detail: impl std::fmt::Display) -> StoreError {
+pub(super) fn invalid(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Conflict(format!("invalid stored {what}: {detail}"))
 }
 
@@ -340,6 +340,7 @@ pub(super) fn keyed_charge((amount, balance_after): (i64, i64)) -> Result<KeyedC
 pub(super) struct TokenRecord<T = String> {
     pub(super) token: T,
     pub(super) user_id: String,
+    pub(super) room_id: i64,
     pub(super) seq: i64,
     pub(super) state: String,
     pub(super) issued_at: DateTime<Utc>,
@@ -352,6 +353,7 @@ impl TryFrom<TokenRecord<Uuid>> for TokenRow {
         Ok(TokenRow {
             token: QueueToken(r.token),
             user_id: user(&r.user_id)?,
+            room: super::rooms::room_of(r.room_id)?,
             seq: r.seq,
             state: TokenState::from_db(&r.state)?,
             issued_at: r.issued_at,
@@ -367,6 +369,7 @@ impl TryFrom<TokenRecord> for TokenRow {
         TokenRow::try_from(TokenRecord {
             token,
             user_id: r.user_id,
+            room_id: r.room_id,
             seq: r.seq,
             state: r.state,
             issued_at: r.issued_at,

@@ -21,11 +21,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, ReservationRow, SessionRow, Store,
+    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, ReservationRow, RoomRow, SessionRow, Store,
     StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 use crate::domain::{
-    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
+    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, SessionId, UserId,
 };
 
 /// A [`Store`] that wraps another: each method defaults to the wrapped store's.
@@ -111,8 +111,8 @@ pub trait Decorator: Send + Sync + 'static {
     }
 
     /// [`Store::live_tokens`].
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        self.inner().live_tokens().await
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {
+        self.inner().live_tokens(room).await
     }
 
     /// [`Store::token`].
@@ -121,8 +121,34 @@ pub trait Decorator: Send + Sync + 'static {
     }
 
     /// [`Store::max_token_seq`].
-    async fn max_token_seq(&self) -> Result<i64, StoreError> {
-        self.inner().max_token_seq().await
+    async fn max_token_seq(&self, room: RoomId) -> Result<i64, StoreError> {
+        self.inner().max_token_seq(room).await
+    }
+
+    /// [`Store::rooms`].
+    async fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        self.inner().rooms().await
+    }
+
+    /// [`Store::room`].
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRow>, StoreError> {
+        self.inner().room(room).await
+    }
+
+    /// [`Store::save_room`]: its own transaction, never batched (a room's settings
+    /// change rarely, and the operator waits for the answer).
+    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.inner().save_room(row, at).await
+    }
+
+    /// [`Store::draw_room`]: its own transaction, never batched.
+    async fn draw_room(
+        &self,
+        room: RoomId,
+        drawn: &[(QueueToken, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner().draw_room(room, drawn, at).await
     }
 }
 
@@ -184,13 +210,30 @@ impl<D: Decorator> Store for D {
     ) -> Result<Option<PaymentRow>, StoreError> {
         Decorator::payment_for_reservation(self, id).await
     }
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        Decorator::live_tokens(self).await
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {
+        Decorator::live_tokens(self, room).await
     }
     async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
         Decorator::token(self, token).await
     }
-    async fn max_token_seq(&self) -> Result<i64, StoreError> {
-        Decorator::max_token_seq(self).await
+    async fn max_token_seq(&self, room: RoomId) -> Result<i64, StoreError> {
+        Decorator::max_token_seq(self, room).await
+    }
+    async fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        Decorator::rooms(self).await
+    }
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRow>, StoreError> {
+        Decorator::room(self, room).await
+    }
+    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+        Decorator::save_room(self, row, at).await
+    }
+    async fn draw_room(
+        &self,
+        room: RoomId,
+        drawn: &[(QueueToken, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        Decorator::draw_room(self, room, drawn, at).await
     }
 }

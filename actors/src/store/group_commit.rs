@@ -45,8 +45,8 @@
 //! gets it as soon as its reply slot is dropped: never a hang. A write once queued
 //! is applied even if its caller stops waiting for the answer.
 //!
-//! Reads, [`Store::create_concert`] and [`Store::create_session`] (admin writes,
-//! rare) pass straight through, as does [`Store::apply_batch`] itself: it is a
+//! Reads, [`Store::create_concert`], [`Store::create_session`], [`Store::save_room`]
+//! and [`Store::draw_room`] (admin and room writes, rare) pass straight through, as does [`Store::apply_batch`] itself: it is a
 //! [`Decorator`] that overrides only `apply`.
 
 use std::sync::Arc;

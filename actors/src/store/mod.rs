@@ -37,9 +37,11 @@
 //! | --- | --- |
 //! | `sql/impl_store.rs` | `impl Store` for the backend: the reads, the admin writes, `apply` |
 //! | `sql/writes.rs` | every write statement, the `WriteOp` dispatch, savepoints |
+//! | `sql/rooms.rs` | the rooms' statements: reads, `save_room` with its `room_limits` row, the draw |
 //! | `common.rs` | records rows decode into, error classification, pool options (compiled once) |
+//! | `rooms.rs` | [`RoomRow`] and the record it decodes from (compiled once) |
 //! | `postgres.rs`, `sqlite.rs` | connecting and migrating; the dialect: how a write transaction begins, which single writes need one, the few SQL fragments that differ, how a token is bound |
-//! | `postgres/tokens.rs`, `sqlite/tokens.rs` | inserting new tokens: arrays on Postgres, multi-row `INSERT`s on SQLite |
+//! | `postgres/tokens.rs`, `sqlite/tokens.rs` | inserting new tokens and renumbering a draw: arrays on Postgres, multi-row `INSERT`s and a JSON array on SQLite |
 //! | `postgres/batch.rs`, `sqlite/batch.rs` | [`Store::apply_batch`]: one-statement batches and multi-row runs on Postgres; a savepoint per op on SQLite |
 
 mod common;
@@ -48,6 +50,7 @@ pub mod group_commit;
 mod limits;
 mod pool;
 pub mod postgres;
+mod rooms;
 mod rows;
 pub mod sqlite;
 mod write_op;
@@ -63,13 +66,14 @@ pub use rows::{
     Catalog, ChargeKey, ChargeSource, ConcertRow, KeyedChargeRow, NewHold, NewPayment, NewSession, PaymentRow, ReservationRow,
     ReservationStatus, SessionRow, TokenRow, TokenState,
 };
+pub use rooms::RoomRow;
 pub use write_op::{WriteOp, WriteOutcome};
 
 pub use limits::Limits;
 
 use crate::domain::{
-    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId,
-    UserId,
+    ChargeAmount, ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId,
+    SessionId, UserId,
 };
 
 /// Why a store call failed.
@@ -148,12 +152,40 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: ReservationId,
     ) -> Result<Option<PaymentRow>, StoreError>;
-    /// Waiting and admitted tokens, in `seq` order: what the WaitingRoom rebuilds from.
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError>;
-    /// One token, whatever its state.
+    /// The room's waiting and admitted tokens, in `seq` order: what its WaitingRoom
+    /// rebuilds from.
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError>;
+    /// One token, whatever its state (its row names its room).
     async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError>;
-    /// The highest `seq` ever issued (0 when none), so a restart never reuses one.
-    async fn max_token_seq(&self) -> Result<i64, StoreError>;
+    /// The highest `seq` the room has issued (0 when none), so a restart never
+    /// reuses one. (Pruned tokens can lower it: only ended tokens are pruned, and a
+    /// seq orders the live ones only.)
+    async fn max_token_seq(&self, room: RoomId) -> Result<i64, StoreError>;
+
+    // ---- rooms ----
+
+    /// Every stored room, by room id.
+    async fn rooms(&self) -> Result<Vec<RoomRow>, StoreError>;
+    /// One room, if it is stored.
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRow>, StoreError>;
+    /// In one transaction: writes the room's settings (schedule, `drawn_at`,
+    /// `max_active`, `admission_rate`, `paused`; `updated_at = at`), inserting the row
+    /// if new, and, if the row is new or its `max_active` changed, a `room_limits`
+    /// row (`since = at`) for `concert check`. The counters are never written here
+    /// (the row's are ignored). [`StoreError::Conflict`] if the schema refuses a value
+    /// (`max_active` 0, a pre-queue opening after `opens_at`).
+    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The draw, in one transaction, all or none: gives each token its new `seq`
+    /// (each must be a waiting token of `room`) and sets the room's `drawn_at = at`.
+    /// [`StoreError::NotFound`] if the room is not stored; [`StoreError::Conflict`]
+    /// (nothing written) if it has drawn already, a token is not one of its waiting
+    /// tokens (or is named twice), or a new seq is taken in the room.
+    async fn draw_room(
+        &self,
+        room: RoomId,
+        drawn: &[(QueueToken, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     // ---- writes: the two entry points ----
 
@@ -238,33 +270,45 @@ pub trait Store: Send + Sync + 'static {
         self.apply(op).await?.into_done()
     }
 
-    /// Marks waiting tokens admitted at `at`.
+    /// Marks the room's waiting tokens among `tokens` admitted at `at`, and adds
+    /// how many were to the room's `admitted_total`, in one transaction. (Tokens
+    /// already admitted, or of another room, are left alone and not counted, so a
+    /// retry of a write whose outcome was unknown counts nothing twice.)
     async fn admit_tokens(
         &self,
+        room: RoomId,
         tokens: &[QueueToken],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let tokens = tokens.to_vec();
-        self.apply(WriteOp::AdmitTokens { tokens, at })
+        self.apply(WriteOp::AdmitTokens { room, tokens, at })
             .await?
             .into_done()
     }
 
-    /// Ends live tokens: `Expired` (admission over) or `Evicted` (idle in line).
+    /// Ends the room's live tokens among `tokens`: `Expired` (admission over) or
+    /// `Evicted` (idle in line; those evicted are added to the room's
+    /// `evicted_total` in the same transaction).
     async fn end_tokens(
         &self,
+        room: RoomId,
         tokens: &[QueueToken],
         state: TokenState,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let tokens = tokens.to_vec();
-        self.apply(WriteOp::EndTokens { tokens, state, at })
-            .await?
-            .into_done()
+        self.apply(WriteOp::EndTokens {
+            room,
+            tokens,
+            state,
+            at,
+        })
+        .await?
+        .into_done()
     }
 
-    /// Deletes at most `limit` ended (expired or evicted) tokens that ended before
-    /// `ended_before`; answers how many. Live tokens are never deleted.
+    /// Deletes at most `limit` ended (expired or evicted) tokens of any room that
+    /// ended before `ended_before`; answers how many. Live tokens are never deleted.
     async fn prune_tokens(&self, ended_before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         self.apply(WriteOp::PruneTokens {
             ended_before,
@@ -272,6 +316,19 @@ pub trait Store: Send + Sync + 'static {
         })
         .await?
         .into_pruned()
+    }
+}
+
+/// Whether a write also moves its room's durable counter (an admission, an
+/// eviction of at least one token): then it is two statements, which must share a
+/// transaction.
+pub(crate) fn moves_a_counter(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::AdmitTokens { tokens, .. } => !tokens.is_empty(),
+        WriteOp::EndTokens { tokens, state, .. } => {
+            *state == TokenState::Evicted && !tokens.is_empty()
+        }
+        _ => false,
     }
 }
 

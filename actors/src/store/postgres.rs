@@ -25,10 +25,13 @@ mod tokens;
 #[path = "sql/impl_store.rs"]
 mod impl_store;
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/rooms.rs"]
+mod rooms;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/writes.rs"]
 mod writes;
 
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 
 /// The PostgreSQL store.
 #[derive(Debug, Clone)]
@@ -89,7 +92,8 @@ async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Db>, StoreErr
 }
 
 /// Whether a single write needs a transaction of its own: only those of several
-/// statements. (New tokens are one statement, arrays and all.)
+/// statements (new tokens are one statement, arrays and all; an admission or an
+/// eviction moves its room's counter too).
 fn needs_transaction(op: &WriteOp) -> bool {
-    matches!(op, WriteOp::Charge { .. } | WriteOp::CommitPayment(_))
+    matches!(op, WriteOp::Charge { .. } | WriteOp::CommitPayment(_)) || super::moves_a_counter(op)
 }

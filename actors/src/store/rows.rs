@@ -4,8 +4,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::StoreError;
 use crate::domain::{
-    ConcertId, IdempotencyKey, PaymentId, Points, QueueToken, ReservationId, SeatCount, SeatNumber,
-    SessionId, UserId,
+    ConcertId, IdempotencyKey, PaymentId, Points, QueueToken, ReservationId, RoomId, SeatCount,
+    SeatNumber, SessionId, UserId,
 };
 
 /// A concert as stored.
@@ -253,7 +253,10 @@ pub struct TokenRow {
     pub token: QueueToken,
     /// Its user.
     pub user_id: UserId,
-    /// Its place in the order of issue: FIFO is by this number.
+    /// The room whose line it is in (one live token per user per room).
+    pub room: RoomId,
+    /// Its place in its room's line: FIFO is by this number, unique within the room.
+    /// A drawn pre-queue token is renumbered ([`Store::draw_room`](super::Store::draw_room)).
     pub seq: i64,
     /// Where it is in its life.
     pub state: TokenState,

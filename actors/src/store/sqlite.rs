@@ -31,10 +31,13 @@ mod tokens;
 #[path = "sql/impl_store.rs"]
 mod impl_store;
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/rooms.rs"]
+mod rooms;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/writes.rs"]
 mod writes;
 
-static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -107,13 +110,14 @@ async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Db>, Stor
 }
 
 /// Whether a single write needs a transaction of its own: one of several
-/// statements (new tokens go in 1000 rows to an `INSERT`: all or none needs one).
-/// A write of one statement runs as its own transaction (autocommit), which
-/// needs no `BEGIN IMMEDIATE` since it reads nothing before it writes.
+/// statements (new tokens go in 1000 rows to an `INSERT`: all or none needs one;
+/// an admission or eviction moves its room's counter too). A write of one statement
+/// runs as its own transaction (autocommit), which needs no `BEGIN IMMEDIATE` since
+/// it reads nothing before it writes.
 fn needs_transaction(op: &WriteOp) -> bool {
     match op {
         WriteOp::Charge { .. } | WriteOp::CommitPayment(_) => true,
         WriteOp::InsertTokens(rows) => !rows.is_empty(),
-        _ => false,
+        op => super::moves_a_counter(op),
     }
 }

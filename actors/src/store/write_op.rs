@@ -7,7 +7,7 @@ use super::{
     ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
     TokenState,
 };
-use crate::domain::{ChargeAmount, Points, QueueToken, ReservationId, UserId};
+use crate::domain::{ChargeAmount, Points, QueueToken, ReservationId, RoomId, UserId};
 
 /// One write: the arguments of the `Store` method it stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub enum WriteOp {
     InsertTokens(Vec<TokenRow>),
     /// [`Store::admit_tokens`](super::Store::admit_tokens).
     AdmitTokens {
+        /// Their room: only its waiting tokens are admitted, and its
+        /// `admitted_total` counts them.
+        room: RoomId,
         /// The tokens.
         tokens: Vec<QueueToken>,
         /// When.
@@ -47,6 +50,9 @@ pub enum WriteOp {
     },
     /// [`Store::end_tokens`](super::Store::end_tokens).
     EndTokens {
+        /// Their room: only its live tokens are ended, and its `evicted_total`
+        /// counts those evicted.
+        room: RoomId,
         /// The tokens.
         tokens: Vec<QueueToken>,
         /// `Expired` or `Evicted`.

@@ -14,11 +14,11 @@ use chrono::{DateTime, Utc};
 
 use super::db_runtime;
 use crate::domain::{
-    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
+    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, SessionId, UserId,
 };
 use crate::store::{
     BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow,
-    ReservationRow, SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+    ReservationRow, RoomRow, SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 
 /// Runs the future `make` builds on the database runtime, holding a paused clock still.
@@ -146,8 +146,9 @@ impl Store for OffClockStore {
             .await
     }
 
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
-        self.call(|s| async move { s.live_tokens().await }).await
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {
+        self.call(move |s| async move { s.live_tokens(room).await })
+            .await
     }
 
     async fn token(&self, token: QueueToken) -> Result<Option<TokenRow>, StoreError> {
@@ -155,7 +156,33 @@ impl Store for OffClockStore {
             .await
     }
 
-    async fn max_token_seq(&self) -> Result<i64, StoreError> {
-        self.call(|s| async move { s.max_token_seq().await }).await
+    async fn max_token_seq(&self, room: RoomId) -> Result<i64, StoreError> {
+        self.call(move |s| async move { s.max_token_seq(room).await })
+            .await
+    }
+
+    async fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        self.call(|s| async move { s.rooms().await }).await
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRow>, StoreError> {
+        self.call(move |s| async move { s.room(room).await }).await
+    }
+
+    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.call(move |s| async move { s.save_room(&row, at).await })
+            .await
+    }
+
+    async fn draw_room(
+        &self,
+        room: RoomId,
+        drawn: &[(QueueToken, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let drawn = drawn.to_vec();
+        self.call(move |s| async move { s.draw_room(room, &drawn, at).await })
+            .await
     }
 }

@@ -113,6 +113,11 @@ impl<T> Line<T> {
             })
     }
 
+    /// Every waiter, front first, taken out of the line.
+    pub fn into_waiters(self) -> impl Iterator<Item = T> {
+        self.tokens.into_iter().flatten()
+    }
+
     fn index_of(&self, slot: Slot) -> Option<usize> {
         let index = usize::try_from(slot.0.checked_sub(self.base)?).ok()?;
         (index < self.tokens.len()).then_some(index)

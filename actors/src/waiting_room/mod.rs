@@ -1,8 +1,10 @@
 //! The WaitingRoom actor: issues tokens, keeps the line, admits, evicts.
 //!
-//! Why one file of ~520 lines: the message enum, `pre_start` and the one `handle` match
+//! Why one file of ~480 lines: the message enum, `pre_start` and the one `handle` match
 //! are the actor's whole protocol and are read together; the rules live in the pure
-//! `room.rs`, the periodic upkeep (sweep, prune) in `upkeep.rs`.
+//! `room.rs` (settings and phases in `schedule.rs`, the draw's shuffle in `draw.rs`),
+//! issuing tokens in `joining.rs`, the opening in `opening.rs`, the admin messages in
+//! `admin.rs`, the periodic upkeep (sweep, prune) in `upkeep.rs`.
 //!
 //! One actor owns the whole line and is the only one to change it, so order and
 //! positions are decided in one place. Every change that a client could observe is
@@ -21,13 +23,30 @@
 //! one task, one store op and one message back to the actor per batch.
 //! Admission is event-driven: whenever a place may have opened or a waiter
 //! arrived, the actor admits as many as fit, in one store write.
+//!
+//! One actor per room (`room`): the site-wide room and each concert's that an
+//! operator scheduled. A scheduled room takes joins into its pre-queue (no place
+//! yet) and draws at its opening (`opening.rs`); its settings (schedule, limits,
+//! pause) are changed by admin messages (`admin.rs`), each written through before
+//! it takes effect, and restored from the room's row at start.
 
+#[cfg(all(test, feature = "testkit"))]
+mod actor_tests;
+mod admin;
+mod draw;
+mod joining;
 pub mod line;
+mod opening;
+mod pace;
 mod published;
 mod room;
+mod schedule;
+mod status;
 mod upkeep;
+mod writes;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,15 +57,20 @@ pub use published::PublishedRoom;
 use room::Room;
 use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
+pub use schedule::{
+    MAX_ADMISSION_RATE, MAX_ROOM_ACTIVE, MAX_SCHEDULE_AHEAD, Phase, RoomSchedule, RoomSettings,
+    Totals, parse_admission_rate, parse_max_active,
+};
+pub use status::{RoomState, RoomStatus};
 
 use crate::clock::Clock;
-use crate::domain::{QueueToken, UserId};
-use crate::error::{EngineError, EngineResult};
+use crate::domain::{QueueToken, RoomId, UserId};
+use crate::error::EngineResult;
 use crate::mailbox::Reply;
 use crate::store::{Store, StoreError, TokenRow, TokenState};
 
 /// How long to wait before retrying a store write that failed outside a request.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
+pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Token writes running at once. While they commit, new rows gather for the next.
 pub const TOKEN_WRITES_IN_FLIGHT: usize = 2;
 /// The most new tokens one write carries.
@@ -83,6 +107,39 @@ pub enum WaitingRoomMsg {
         /// Ok once the end is stored (also when the token was not admitted).
         reply: Reply<()>,
     },
+    /// Schedules (or reschedules) the room: refused with `RoomAlreadyOpen` once drawn.
+    Schedule {
+        /// The new schedule (limits it leaves out: the engine's defaults).
+        schedule: RoomSchedule,
+        /// The room's status once the schedule is stored.
+        reply: Reply<RoomStatus>,
+    },
+    /// Stops admissions (joins, polls, evictions and ending admissions go on).
+    Pause {
+        /// The room's status once the flag is stored.
+        reply: Reply<RoomStatus>,
+    },
+    /// Starts admissions again, at once as many as fit.
+    Resume {
+        /// The room's status once the flag is stored.
+        reply: Reply<RoomStatus>,
+    },
+    /// Changes the limits live; `None` leaves one as it is.
+    Rerate {
+        /// Admitted at once (`1..=MAX_ROOM_ACTIVE`).
+        max_active: Option<u32>,
+        /// Admissions per second: `Some(None)` is unlimited.
+        admission_rate: Option<Option<NonZeroU32>>,
+        /// The room's status once the limits are stored.
+        reply: Reply<RoomStatus>,
+    },
+    /// The room's status.
+    Status {
+        /// The answer.
+        reply: Reply<RoomStatus>,
+    },
+    /// Timer: the room's opening may have come: draw the pre-queue.
+    Open,
     /// Counts, for tests and metrics.
     Stats {
         /// (waiting, admitted).
@@ -111,13 +168,17 @@ pub enum WaitingRoomMsg {
     },
 }
 
-/// The WaitingRoom actor.
+/// The WaitingRoom actor of one room. It reads its settings from the room's row
+/// in `pre_start`: the site room writes a row from `config`'s defaults if none is
+/// stored; a concert's room must have one (written when it was scheduled).
 pub struct WaitingRoom {
+    /// The room it runs.
+    pub room: RoomId,
     /// Where tokens and admissions are written through.
     pub store: Arc<dyn Store>,
     /// Time source shared with the rest of the engine.
     pub clock: Clock,
-    /// Admission rules.
+    /// The engine-wide admission rules, and the default limits.
     pub config: RoomConfig,
     /// Where the actor publishes its room and admissions for polls and token checks.
     pub published: Arc<PublishedRoom>,
@@ -125,7 +186,7 @@ pub struct WaitingRoom {
 
 /// The WaitingRoom's state: the answers owed to joining users and the writes in
 /// flight. The room itself (line, admissions) is published ([`PublishedRoom`]).
-pub struct RoomState {
+pub struct WaitingRoomState {
     /// Joins waiting for their token's row (a user asking twice meanwhile waits twice).
     joining: HashMap<QueueToken, Vec<Reply<Ticket>>>,
     /// New tokens' rows not yet handed to a write. Bounded by the joins in flight,
@@ -139,11 +200,14 @@ pub struct RoomState {
     admit_queued: bool,
     /// When the rate-cap timer will send `Admit`, if one is set.
     admit_timer_at: Option<Instant>,
+    /// The opening came while tokens' rows were being written: new writes wait,
+    /// and the draw is made once those report back (so each is in it).
+    draw_pending: bool,
 }
 
 impl Actor for WaitingRoom {
     type Msg = WaitingRoomMsg;
-    type State = RoomState;
+    type State = WaitingRoomState;
     type Arguments = ();
 
     async fn pre_start(
@@ -151,25 +215,30 @@ impl Actor for WaitingRoom {
         myself: ActorRef<Self::Msg>,
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        let live = self.store.live_tokens().await?;
-        let max_seq = self.store.max_token_seq().await?;
+        let stored = self.stored_settings().await?;
+        let live = self.store.live_tokens(self.room).await?;
+        let max_seq = self.store.max_token_seq(self.room).await?;
         let now = self.clock.now();
         let active_ttl = self.config.active_ttl;
         let clock = self.clock;
-        let (room, overdue) = Room::restore(self.config.clone(), live, max_seq, now, |row| {
+        let (room, overdue) = Room::restore(self.config.clone(), stored, live, max_seq, now, |row| {
             let admitted_at = row.admitted_at.unwrap_or(row.issued_at);
             clock.instant_at(admitted_at) + active_ttl
         });
         if !overdue.is_empty() {
             self.store
-                .end_tokens(&overdue, TokenState::Expired, self.clock.now_utc())
+                .end_tokens(self.room, &overdue, TokenState::Expired, self.clock.now_utc())
                 .await?;
         }
         tracing::info!(
+            room = %self.room,
             waiting = room.waiting(),
             admitted = room.admitted(),
+            phase = ?room.settings().phase(self.clock.utc_at(now)),
+            paused = room.settings().paused,
             "waiting room restored"
         );
+        let draw_at = room.settings().draw_due_at();
         for (token, until) in room.admitted_deadlines() {
             let remaining = until.saturating_duration_since(now);
             myself.send_after(remaining, move || WaitingRoomMsg::AdmissionTimer(token));
@@ -178,17 +247,24 @@ impl Actor for WaitingRoom {
             .install(room, now, self.config.admitted_idle);
         let idle = self.config.waiting_idle.min(self.config.admitted_idle);
         myself.send_interval(sweep_period(idle), || WaitingRoomMsg::Sweep);
-        myself.send_interval(prune_period(self.config.token_retention), || {
-            WaitingRoomMsg::Prune
-        });
+        // Pruning is one pass over every room's ended tokens: the site room's job.
+        if self.room == RoomId::Site {
+            myself.send_interval(prune_period(self.config.token_retention), || {
+                WaitingRoomMsg::Prune
+            });
+        }
+        if let Some(opens_at) = draw_at {
+            self.set_draw_timer(&myself, opens_at, now);
+        }
         let _ = myself.cast(WaitingRoomMsg::Admit);
-        Ok(RoomState {
+        Ok(WaitingRoomState {
             joining: HashMap::new(),
             unwritten: Vec::new(),
             token_writes: 0,
             to_answer: Vec::new(),
             admit_queued: true,
             admit_timer_at: None,
+            draw_pending: false,
         })
     }
 
@@ -211,7 +287,10 @@ impl Actor for WaitingRoom {
                         Ok(()) => self.join(&myself, state, user_id, reply),
                         Err(error) => reply.send(Err(error)),
                     },
-                    None => self.join(&myself, state, user_id, reply),
+                    None => match self.refusal_of_new_joins(now) {
+                        Some(refusal) => reply.send(Err(refusal)),
+                        None => self.join(&myself, state, user_id, reply),
+                    },
                 }
             }
             WaitingRoomMsg::Stored(outcomes) => {
@@ -219,8 +298,30 @@ impl Actor for WaitingRoom {
                 for (token, result) in outcomes {
                     self.stored(&myself, state, token, result, now);
                 }
+                if state.draw_pending && state.token_writes == 0 {
+                    self.draw(&myself, state).await;
+                }
                 self.write_tokens(&myself, state);
             }
+            WaitingRoomMsg::Open => self.draw(&myself, state).await,
+            WaitingRoomMsg::Schedule { schedule, reply } => {
+                reply.send(self.schedule(&myself, schedule).await);
+            }
+            WaitingRoomMsg::Pause { reply } => {
+                reply.send(self.set_paused(&myself, state, true).await);
+            }
+            WaitingRoomMsg::Resume { reply } => {
+                reply.send(self.set_paused(&myself, state, false).await);
+            }
+            WaitingRoomMsg::Rerate {
+                max_active,
+                admission_rate,
+                reply,
+            } => {
+                let rerated = self.rerate(&myself, state, max_active, admission_rate);
+                reply.send(rerated.await);
+            }
+            WaitingRoomMsg::Status { reply } => reply.send(Ok(self.status())),
             WaitingRoomMsg::Identify { token, reply } => {
                 let ended = self.end_if_over(&myself, state, token, now).await;
                 reply.send(ended.map(|()| self.room().read().identify(token)));
@@ -270,114 +371,17 @@ impl Actor for WaitingRoom {
 }
 
 impl WaitingRoom {
-    /// Answers with the user's live token, or issues a new one: its place is taken
-    /// now, its row written with the next batch, its answer sent when that reports.
-    fn join(
-        &self,
-        myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
-        user_id: UserId,
-        reply: Reply<Ticket>,
-    ) {
-        let now = self.clock.now();
-        let live = self.room().read().live_token_of(&user_id);
-        if let Some(token) = live {
-            match state.joining.get_mut(&token) {
-                Some(waiting) => waiting.push(reply),
-                None => {
-                    let room = self.room().read();
-                    room.touch(token, now);
-                    self.published.touch_admission(token, now);
-                    reply.send(room.ticket(token, now).ok_or(EngineError::ActorFailed));
-                }
-            }
-            return;
-        }
-        let token = QueueToken::generate();
-        let seq = {
-            let mut room = self.room().write();
-            room.join(token, user_id.clone());
-            room.take_seq()
-        };
-        let row = TokenRow {
-            token,
-            user_id,
-            seq,
-            state: TokenState::Waiting,
-            issued_at: self.clock.utc_at(now),
-            admitted_at: None,
-        };
-        state.joining.insert(token, vec![reply]);
-        state.unwritten.push(row);
-        self.write_tokens(myself, state);
-    }
-
-    /// Starts writes of the unwritten rows while fewer than
-    /// [`TOKEN_WRITES_IN_FLIGHT`] run: each a task of its own that reports back
-    /// with [`WaitingRoomMsg::Stored`].
-    fn write_tokens(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
-        while state.token_writes < TOKEN_WRITES_IN_FLIGHT && !state.unwritten.is_empty() {
-            let take = state.unwritten.len().min(TOKENS_PER_WRITE);
-            let rows: Vec<TokenRow> = state.unwritten.drain(..take).collect();
-            state.token_writes += 1;
-            let (store, myself) = (self.store.clone(), myself.clone());
-            tokio::spawn(async move {
-                let outcomes = write_batch(&*store, &rows).await;
-                let stored = rows.iter().map(|row| row.token).zip(outcomes).collect();
-                // If the actor died meanwhile, the rows (if written) are restored on restart.
-                let _ = myself.cast(WaitingRoomMsg::Stored(stored));
-            });
-        }
-    }
-
-    /// A joining token's write reported back: answer its users, after admitting it
-    /// if a place is free (one `Admit`, queued behind other joins, admits them all).
-    fn stored(
-        &self,
-        myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
-        token: QueueToken,
-        result: Result<(), StoreError>,
-        now: Instant,
-    ) {
-        match result {
-            Ok(()) => {
-                let free_places = {
-                    let mut room = self.room().write();
-                    room.confirm(token, now);
-                    room.free_places(now)
-                };
-                if free_places > 0 {
-                    state.to_answer.push(token);
-                    if !state.admit_queued {
-                        state.admit_queued = myself.cast(WaitingRoomMsg::Admit).is_ok();
-                    }
-                } else {
-                    self.wake_when_rate_cap_reopens(myself, state, now);
-                    self.answer(state, token, now);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "token not stored");
-                self.room().write().abandon(token);
-                for reply in state.joining.remove(&token).unwrap_or_default() {
-                    reply.send(Err(error.clone().into()));
-                }
-            }
-        }
-    }
-
     async fn end_admission(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         token: QueueToken,
     ) -> EngineResult<()> {
         if !self.room().read().is_admitted(token) {
             return Ok(());
         }
         self.store
-            .end_tokens(&[token], TokenState::Expired, self.clock.now_utc())
+            .end_tokens(self.room, &[token], TokenState::Expired, self.clock.now_utc())
             .await?;
         self.room().write().end_admission(token);
         self.published.withdraw_admission(token);
@@ -392,7 +396,7 @@ impl WaitingRoom {
     async fn end_if_over(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         token: QueueToken,
         now: Instant,
     ) -> EngineResult<()> {
@@ -406,13 +410,13 @@ impl WaitingRoom {
 
     /// Admits as many waiters as fit, in one store write, then answers the joins
     /// that were waiting to learn whether they got in.
-    async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut RoomState) {
+    pub(super) async fn admit_ready(&self, myself: &ActorRef<WaitingRoomMsg>, state: &mut WaitingRoomState) {
         let now = self.clock.now();
         let candidates = self.room().read().admission_candidates(now);
         if !candidates.is_empty() {
             match self
                 .store
-                .admit_tokens(&candidates, self.clock.utc_at(now))
+                .admit_tokens(self.room, &candidates, self.clock.utc_at(now))
                 .await
             {
                 Ok(()) => {
@@ -453,7 +457,7 @@ impl WaitingRoom {
     fn wake_when_rate_cap_reopens(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         now: Instant,
     ) {
         let Some(at) = self.room().read().rate_cap_reopens_at() else {
@@ -467,62 +471,7 @@ impl WaitingRoom {
     }
 
     /// The room this actor owns, published.
-    fn room(&self) -> &PublishedRoom {
+    pub(super) fn room(&self) -> &PublishedRoom {
         &self.published
     }
-
-    /// Sends a stored token's ticket to everyone who asked for it while it joined.
-    fn answer(&self, state: &mut RoomState, token: QueueToken, now: Instant) {
-        let ticket = self.room().read().ticket(token, now);
-        for reply in state.joining.remove(&token).unwrap_or_default() {
-            reply.send(ticket.clone().ok_or(EngineError::ActorFailed));
-        }
-    }
-}
-
-/// How many times, and how far apart, a token insert is tried while the store is out
-/// of reach (about 30 s in all; the joins waiting for it time out long before).
-const INSERT_TRIES: u32 = 30;
-const INSERT_PAUSE: Duration = Duration::from_secs(1);
-
-/// Writes a batch of new tokens' rows as one insert; if that fails, each row on its
-/// own (concurrently, so the retries of [`write_token`] overlap and stay within its
-/// bound): one bad row, or a commit whose reply was lost, must not fail the others.
-async fn write_batch(store: &dyn Store, rows: &[TokenRow]) -> Vec<Result<(), StoreError>> {
-    if rows.len() > 1 && store.insert_tokens(rows).await.is_ok() {
-        return vec![Ok(()); rows.len()];
-    }
-    futures::future::join_all(rows.iter().map(|row| write_token(store, row))).await
-}
-
-/// Writes a new token's row. `Unavailable` may mean the connection broke after the
-/// commit, so the store is asked whether the row exists; if it does not, the insert is
-/// tried again. Giving up on a row that exists would leave a ghost that blocks its
-/// user's next join; giving up on one still being retried would answer a join made
-/// after the store came back with 503.
-async fn write_token(store: &dyn Store, row: &TokenRow) -> Result<(), StoreError> {
-    let mut last_error = String::new();
-    for attempt in 0..INSERT_TRIES {
-        if attempt > 0 {
-            tokio::time::sleep(INSERT_PAUSE).await;
-        }
-        match store.insert_tokens(std::slice::from_ref(row)).await {
-            Ok(()) => return Ok(()),
-            // A retry that finds its own row (the first try committed unseen).
-            Err(StoreError::Conflict(error)) => {
-                return match store.token(row.token).await {
-                    Ok(Some(_)) => Ok(()),
-                    _ => Err(StoreError::Conflict(error)),
-                };
-            }
-            Err(StoreError::Unavailable(error)) => {
-                if let Ok(Some(_)) = store.token(row.token).await {
-                    return Ok(());
-                }
-                last_error = error;
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    Err(StoreError::Unavailable(last_error))
 }

@@ -210,6 +210,18 @@ impl PublishedRoom {
         room.poll(token, now)
     }
 
+    /// True if the token is this room's (see [`Room::holds`]): which room's actor to
+    /// ask about a token that [`PublishedRoom::poll`] could not answer. While the
+    /// actor is down only its admissions are known here.
+    pub fn holds(&self, token: QueueToken) -> bool {
+        self.admitted.contains_key(&token)
+            || self
+                .room
+                .read()
+                .ok()
+                .is_some_and(|room| room.as_ref().is_some_and(|room| room.holds(token)))
+    }
+
     /// The user and status of a live token, if the room can tell (as for
     /// [`PublishedRoom::poll`]).
     pub fn identify(&self, token: QueueToken, now: Instant) -> Option<Identity> {

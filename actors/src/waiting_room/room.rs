@@ -2,9 +2,14 @@
 //! who is admitted until when. Pure: the actor around it does the I/O and timers,
 //! and passes the time in, so every rule here is testable without a runtime.
 //!
-//! Why one file of ~740 lines (its unit tests are the last ~170): the room is one state
-//! machine whose rules (join, poll, admit, evict, end) are read together; the line's
-//! order statistics are in `line.rs` and what polls read in `published.rs`.
+//! Why one file of ~850 lines (its unit tests are the last ~270): the room is one state
+//! machine whose rules (join, poll, draw, admit, evict, end) are read together; the
+//! line's order statistics are in `line.rs`, the settings and phases in `schedule.rs`,
+//! the recent admissions in `pace.rs` and what polls read in `published.rs`.
+//!
+//! A room with a schedule has a pre-queue: until it draws, its tokens wait with no
+//! place (polls answer none) and nobody is admitted; the draw puts the waiters then in
+//! line in the drawn order, and from then on the line is FIFO.
 //!
 //! Memory is the constraint at a million waiting tokens: each waiter is stored
 //! once, in the [`Line`], and the two indexes over it (by token, by user) are
@@ -16,24 +21,30 @@
 //! needs ([`Room::poll`], [`Room::identify`]) take `&self`, and the one thing a poll
 //! changes, a waiter's last-seen second, is an atomic.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::line::{Line, Slot};
-use crate::domain::{QueueToken, UserId};
+use super::pace::Pace;
+use super::schedule::{RoomSettings, Totals};
+use super::status::{Counts, RoomStatus};
+use crate::domain::{QueueToken, RoomId, UserId};
 use crate::store::{TokenRow, TokenState};
 
-/// The rules of admission.
+/// The engine-wide rules of admission, the same in every room. Each room's own
+/// limits, schedule and pause are its [`RoomSettings`].
 #[derive(Debug, Clone)]
 pub struct RoomConfig {
-    /// Most tokens admitted at once.
+    /// Most tokens admitted at once, for a room whose settings do not say (the site
+    /// room's first row, a schedule without `maxActive`).
     pub max_active: usize,
     /// How long an admitted token may act.
     pub active_ttl: Duration,
@@ -43,9 +54,19 @@ pub struct RoomConfig {
     pub admitted_idle: Duration,
     /// Ended tokens' rows are deleted this long after they ended.
     pub token_retention: Duration,
-    /// At most this many admissions per second, if set.
+    /// At most this many admissions per second, if set, for a room whose settings
+    /// do not say (as `max_active`).
     pub admission_rate_per_sec: Option<NonZeroU32>,
 }
+
+impl RoomConfig {
+    /// The default limits: (max-active, admission rate).
+    pub fn default_limits(&self) -> (u32, Option<NonZeroU32>) {
+        let max_active = u32::try_from(self.max_active).unwrap_or(u32::MAX).max(1);
+        (max_active, self.admission_rate_per_sec)
+    }
+}
+
 
 /// What a token is doing now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +93,13 @@ pub struct Ticket {
     pub token: QueueToken,
     /// Its user.
     pub user_id: UserId,
-    /// 1-based place among waiting tokens; 0 once admitted.
-    pub position: usize,
+    /// 1-based place among waiting tokens; 0 once admitted; `None` in the pre-queue
+    /// (before the room draws, nobody has a place).
+    pub position: Option<usize>,
+    /// When the room opens (and draws), while the token is in its pre-queue.
+    pub opens_at: Option<DateTime<Utc>>,
+    /// The room the token waits in.
+    pub room: RoomId,
     /// True once admitted.
     pub admitted: bool,
     /// Seconds until admission at the recent admission rate; `None` when unknown.
@@ -122,14 +148,13 @@ struct Admission {
     until: Instant,
 }
 
-/// How many recent admissions the wait estimate looks at.
-const RECENT_ADMISSIONS: usize = 256;
-/// How far back the wait estimate looks.
-const ESTIMATE_WINDOW: Duration = Duration::from_secs(300);
-
 /// Every live token, the line, and the admitted set.
 pub struct Room {
     config: RoomConfig,
+    /// The room's own limits, schedule and pause, as stored.
+    settings: RoomSettings,
+    /// As stored: each write that admits or evicts adds to its room's counters.
+    totals: Totals,
     /// The zero of `Waiter::last_seen_secs`.
     epoch: Instant,
     line: Line<Waiter>,
@@ -141,7 +166,7 @@ pub struct Room {
     admitted: HashMap<QueueToken, Admission>,
     admitted_users: HashMap<UserId, QueueToken>,
     next_seq: i64,
-    recent_admissions: VecDeque<Instant>,
+    pace: Pace,
 }
 
 impl std::fmt::Debug for Room {
@@ -150,16 +175,19 @@ impl std::fmt::Debug for Room {
             .field("waiting", &self.line.len())
             .field("admitted", &self.admitted.len())
             .field("next_seq", &self.next_seq)
+            .field("settings", &self.settings)
             .finish()
     }
 }
 
 impl Room {
-    /// A room rebuilt from the store's live tokens (in `seq` order) at `now`.
-    /// Waiting tokens get a fresh idle allowance, since polls are not persisted.
-    /// Returns the room and the admitted tokens whose time ran out while down.
+    /// A room rebuilt from its settings and its live tokens (in `seq` order: join
+    /// order before the draw, drawn order after it) at `now`. Waiting tokens get a
+    /// fresh idle allowance, since polls are not persisted. Returns the room and the
+    /// admitted tokens whose time ran out while down.
     pub fn restore(
         config: RoomConfig,
+        (settings, totals): (RoomSettings, Totals),
         live: Vec<TokenRow>,
         max_seq: i64,
         now: Instant,
@@ -167,6 +195,8 @@ impl Room {
     ) -> (Self, Vec<QueueToken>) {
         let mut room = Self {
             config,
+            settings,
+            totals,
             epoch: now,
             line: Line::new(),
             by_token: HashTable::with_capacity(live.len()),
@@ -175,7 +205,7 @@ impl Room {
             admitted: HashMap::new(),
             admitted_users: HashMap::new(),
             next_seq: max_seq + 1,
-            recent_admissions: VecDeque::new(),
+            pace: Pace::default(),
         };
         let mut overdue = Vec::new();
         for row in live {
@@ -206,6 +236,76 @@ impl Room {
         let seq = self.next_seq;
         self.next_seq += 1;
         seq
+    }
+
+    /// The room's settings, as stored.
+    pub fn settings(&self) -> &RoomSettings {
+        &self.settings
+    }
+
+    /// The room's counters, as stored.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// Takes settings already stored (a schedule, a pause, a re-rate). A lowered
+    /// max-active ends no admission: those past it are honoured until they end.
+    pub fn set_settings(&mut self, settings: RoomSettings) {
+        debug_assert_eq!(settings.room, self.settings.room, "one room's settings");
+        self.settings = settings;
+    }
+
+    /// The room's status at `now` (`now_utc` on the wall clock).
+    pub fn status(&self, now: Instant, now_utc: DateTime<Utc>) -> RoomStatus {
+        let counts = Counts {
+            waiting: self.line.len(),
+            admitted: self.admitted.len(),
+            admitted_total: self.totals.admitted,
+            evicted_total: self.totals.evicted,
+            admissions_per_second: self.pace.per_second(now),
+        };
+        RoomStatus::new(&self.settings, counts, now_utc)
+    }
+
+    /// True if the token is this room's at all: in line at any stage (joining,
+    /// waiting, leaving) or admitted (even past its time, until its end is stored).
+    pub fn holds(&self, token: QueueToken) -> bool {
+        self.admitted.contains_key(&token) || self.slot_of(token).is_some()
+    }
+
+    /// The pre-queue to draw: every stored waiter, in line order. (Before the draw
+    /// the whole line is the pre-queue; the actor lets joining tokens' writes
+    /// finish first.)
+    pub fn pre_queue(&self) -> Vec<QueueToken> {
+        self.line
+            .iter()
+            .filter(|(_, waiter)| waiter.stage == Stage::Waiting)
+            .map(|(_, waiter)| waiter.token)
+            .collect()
+    }
+
+    /// Takes a stored draw made at `at`: the `drawn` tokens (the pre-queue, in drawn
+    /// order) go to the front of the line in that order, the rest (tokens that
+    /// joined since) stay behind them in their order, and the room is open.
+    /// O(n): the line and its indexes are rebuilt once.
+    pub fn apply_draw(&mut self, drawn: &[QueueToken], at: DateTime<Utc>) {
+        let mut rest = Vec::with_capacity(self.line.len().saturating_sub(drawn.len()));
+        let mut by_token = HashMap::with_capacity(drawn.len());
+        let drawn_set: std::collections::HashSet<QueueToken> = drawn.iter().copied().collect();
+        for waiter in std::mem::take(&mut self.line).into_waiters() {
+            if drawn_set.contains(&waiter.token) {
+                by_token.insert(waiter.token, waiter);
+            } else {
+                rest.push(waiter);
+            }
+        }
+        self.by_token.clear();
+        self.by_user.clear();
+        let in_order = drawn.iter().filter_map(|token| by_token.remove(token));
+        for waiter in in_order.chain(rest) {
+            self.push_waiter(waiter);
+        }
+        self.settings.drawn_at = Some(at);
     }
 
     /// Waiting tokens (joining ones included).
@@ -277,7 +377,9 @@ impl Room {
             return Some(Ticket {
                 token,
                 user_id: admission.user_id.clone(),
-                position: 0,
+                position: Some(0),
+                opens_at: None,
+                room: self.settings.room,
                 admitted: true,
                 estimated_wait_seconds: Some(0),
             });
@@ -292,13 +394,28 @@ impl Room {
         if waiter.stage != Stage::Waiting {
             return None;
         }
+        let user_id = waiter.user_id.clone();
+        let room = self.settings.room;
+        if !self.settings.is_open() {
+            return Some(Ticket {
+                token,
+                user_id,
+                position: None,
+                opens_at: self.settings.opens_at,
+                room,
+                admitted: false,
+                estimated_wait_seconds: None,
+            });
+        }
         let position = self.line.position(slot)?;
         Some(Ticket {
             token,
-            user_id: waiter.user_id.clone(),
-            position,
+            user_id,
+            position: Some(position),
+            opens_at: None,
+            room,
             admitted: false,
-            estimated_wait_seconds: self.estimate_wait_seconds(position, now),
+            estimated_wait_seconds: self.pace.estimate_wait_seconds(position, now),
         })
     }
 
@@ -310,14 +427,19 @@ impl Room {
             self.live_token_of(&user_id).is_none(),
             "one live token per user"
         );
-        let token_hash = self.hasher.hash_one(token);
-        let user_hash = self.hasher.hash_one(&user_id);
-        let slot = self.line.push(Waiter {
+        self.push_waiter(Waiter {
             token,
             user_id,
             last_seen_secs: AtomicU32::new(0),
             stage: Stage::Joining,
         });
+    }
+
+    /// Puts a waiter at the back of the line and in both indexes.
+    fn push_waiter(&mut self, waiter: Waiter) {
+        let token_hash = self.hasher.hash_one(waiter.token);
+        let user_hash = self.hasher.hash_one(&waiter.user_id);
+        let slot = self.line.push(waiter);
         let (line, hasher) = (&self.line, &self.hasher);
         self.by_token.insert_unique(token_hash, slot, |s| {
             hasher.hash_one(line.get(*s).expect("indexed slots are occupied").token)
@@ -358,19 +480,17 @@ impl Room {
             .collect()
     }
 
-    /// How many tokens could be admitted now: free places, within the rate cap.
+    /// How many tokens could be admitted now: free places, within the rate cap;
+    /// none before the draw or while paused.
     pub fn free_places(&self, now: Instant) -> usize {
-        let free = self.config.max_active.saturating_sub(self.admitted.len());
-        let budget = match self.config.admission_rate_per_sec {
+        if self.settings.paused || !self.settings.is_open() {
+            return 0;
+        }
+        let free = self.max_active().saturating_sub(self.admitted.len());
+        let budget = match self.settings.admission_rate {
             Some(rate) => {
-                let second_ago = now.checked_sub(Duration::from_secs(1));
-                let in_last_second = self
-                    .recent_admissions
-                    .iter()
-                    .rev()
-                    .take_while(|at| second_ago.is_none_or(|s| **at > s))
-                    .count();
-                (rate.get() as usize).saturating_sub(in_last_second)
+                let in_last_second = self.pace.within(now, Duration::from_secs(1));
+                u64::from(rate.get()).saturating_sub(in_last_second) as usize
             }
             None => usize::MAX,
         };
@@ -379,39 +499,42 @@ impl Room {
 
     /// When the rate cap next allows an admission, if it is what holds waiters back.
     pub fn rate_cap_reopens_at(&self) -> Option<Instant> {
-        let rate = self.config.admission_rate_per_sec?;
-        if self.line.is_empty() || self.admitted.len() >= self.config.max_active {
+        let rate = self.settings.admission_rate?;
+        if self.settings.paused
+            || !self.settings.is_open()
+            || self.line.is_empty()
+            || self.admitted.len() >= self.max_active()
+        {
             return None;
         }
-        let nth_latest = self
-            .recent_admissions
-            .iter()
-            .rev()
-            .nth(rate.get() as usize - 1)?;
-        Some(*nth_latest + Duration::from_secs(1))
+        self.pace.reopens_at(rate)
+    }
+
+    fn max_active(&self) -> usize {
+        self.settings.max_active as usize
     }
 
     /// Moves (already stored) admissions from the line to the admitted set.
     pub fn admit(&mut self, tokens: &[QueueToken], now: Instant) {
+        let mut admitted = 0;
         for token in tokens {
             let Some(waiter) = self.take_waiter(*token) else {
                 continue;
             };
+            admitted += 1;
             let until = now + self.config.active_ttl;
             self.admitted_users
                 .insert(waiter.user_id.clone(), waiter.token);
             let user_id = waiter.user_id;
             self.admitted
                 .insert(waiter.token, Admission { user_id, until });
-            self.recent_admissions.push_back(now);
         }
-        while self.recent_admissions.len() > RECENT_ADMISSIONS {
-            self.recent_admissions.pop_front();
-        }
+        self.pace.record(now, admitted);
+        self.totals.admitted += admitted as u64;
         // A restart may bring back more admissions than a lowered max-active allows;
         // they are honoured until they end, but no admission is ever added past the cap.
         assert!(
-            tokens.is_empty() || self.admitted.len() <= self.config.max_active,
+            tokens.is_empty() || self.admitted.len() <= self.max_active(),
             "admitted tokens exceed max-active"
         );
     }
@@ -484,7 +607,8 @@ impl Room {
         }
     }
 
-    /// Forgets leaving tokens whose eviction is stored.
+    /// Forgets leaving tokens whose eviction is stored (and counts them, as the
+    /// store did in the same write).
     pub fn evict(&mut self, tokens: &[QueueToken]) {
         for token in tokens {
             if self
@@ -492,6 +616,7 @@ impl Room {
                 .is_some_and(|waiter| waiter.stage == Stage::Leaving)
             {
                 self.take_waiter(*token);
+                self.totals.evicted += 1;
             }
         }
     }
@@ -506,22 +631,6 @@ impl Room {
     /// Every admitted token and when its admission ends.
     pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
         self.admitted.iter().map(|(token, a)| (*token, a.until))
-    }
-
-    fn estimate_wait_seconds(&self, position: usize, now: Instant) -> Option<u64> {
-        // Admissions are recorded in time order: the recent ones are a suffix.
-        let window_start = now.checked_sub(ESTIMATE_WINDOW);
-        let recent = self
-            .recent_admissions
-            .iter()
-            .rev()
-            .take_while(|at| window_start.is_none_or(|start| **at >= start));
-        let (count, oldest) = recent.fold((0usize, None), |(n, _), at| (n + 1, Some(*at)));
-        let span = now
-            .saturating_duration_since(oldest?)
-            .max(Duration::from_secs(1));
-        let per_second = count as f64 / span.as_secs_f64();
-        Some((position as f64 / per_second).ceil() as u64)
     }
 
     /// Seconds since the epoch, rounded up (see `Waiter::last_seen_secs`).
@@ -569,173 +678,7 @@ impl Room {
     }
 }
 
+// The room's unit tests are a file of their own (they outgrew this one).
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn room(max_active: usize) -> Room {
-        let config = RoomConfig {
-            max_active,
-            active_ttl: Duration::from_secs(600),
-            waiting_idle: Duration::from_secs(60),
-            admitted_idle: Duration::from_secs(120),
-            token_retention: Duration::from_secs(7 * 86_400),
-            admission_rate_per_sec: None,
-        };
-        Room::restore(config, Vec::new(), 0, Instant::now(), |_| Instant::now()).0
-    }
-
-    fn user(n: usize) -> UserId {
-        UserId::parse(&format!("u{n}")).unwrap()
-    }
-
-    #[test]
-    fn a_joining_token_holds_its_place_but_blocks_admission_behind_it() {
-        let mut room = room(5);
-        let now = Instant::now();
-        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
-        for (n, token) in tokens.iter().enumerate() {
-            room.join(*token, user(n));
-        }
-        room.confirm(tokens[1], now);
-        room.confirm(tokens[2], now);
-        assert!(
-            room.admission_candidates(now).is_empty(),
-            "the first is still joining"
-        );
-        assert_eq!(
-            room.ticket(tokens[0], now),
-            None,
-            "not answered before it is stored"
-        );
-        assert_eq!(room.ticket(tokens[2], now).unwrap().position, 3);
-
-        room.abandon(tokens[0]);
-        assert_eq!(
-            room.ticket(tokens[2], now).unwrap().position,
-            2,
-            "positions shrink"
-        );
-        assert_eq!(room.live_token_of(&user(0)), None);
-        assert_eq!(room.admission_candidates(now), vec![tokens[1], tokens[2]]);
-    }
-
-    #[test]
-    fn admission_respects_max_active_and_ends_free_places() {
-        let mut room = room(2);
-        let now = Instant::now();
-        let tokens: Vec<_> = (0..4).map(|_| QueueToken::generate()).collect();
-        for (n, token) in tokens.iter().enumerate() {
-            room.join(*token, user(n));
-            room.confirm(*token, now);
-        }
-        let first = room.admission_candidates(now);
-        assert_eq!(first, tokens[..2].to_vec());
-        room.admit(&first, now);
-        assert_eq!(room.free_places(now), 0);
-        assert_eq!(room.ticket(tokens[3], now).unwrap().position, 2);
-        room.end_admission(tokens[0]);
-        assert_eq!(room.admission_candidates(now), vec![tokens[2]]);
-        assert_eq!(
-            room.identify(tokens[0]),
-            None,
-            "an ended admission is no longer live"
-        );
-    }
-
-    #[test]
-    fn the_wait_estimate_follows_the_recent_admission_rate() {
-        let mut room = room(100);
-        let start = Instant::now();
-        let tokens: Vec<_> = (0..15).map(|_| QueueToken::generate()).collect();
-        for (n, token) in tokens.iter().enumerate() {
-            room.join(*token, user(n));
-            room.confirm(*token, start);
-        }
-        assert_eq!(
-            room.ticket(tokens[14], start)
-                .unwrap()
-                .estimated_wait_seconds,
-            None
-        );
-        // Ten admissions over ten seconds: one a second.
-        for (n, token) in tokens.iter().take(10).enumerate() {
-            room.admit(&[*token], start + Duration::from_secs(n as u64 + 1));
-        }
-        let now = start + Duration::from_secs(11);
-        let ticket = room.ticket(tokens[14], now).unwrap();
-        assert_eq!(ticket.position, 5);
-        assert_eq!(ticket.estimated_wait_seconds, Some(5));
-        // Long after, the old admissions fall out of the window: unknown again.
-        let much_later = now + ESTIMATE_WINDOW + Duration::from_secs(10);
-        assert_eq!(
-            room.ticket(tokens[14], much_later)
-                .unwrap()
-                .estimated_wait_seconds,
-            None
-        );
-    }
-
-    /// A room with three stored waiters who joined at `start`, in line order.
-    fn three_waiting(start: Instant) -> (Room, Vec<QueueToken>) {
-        let mut room = room(0);
-        let tokens: Vec<_> = (0..3).map(|_| QueueToken::generate()).collect();
-        for (n, token) in tokens.iter().enumerate() {
-            room.join(*token, user(n));
-            room.confirm(*token, start);
-        }
-        (room, tokens)
-    }
-
-    #[test]
-    fn idle_waiters_are_found_front_first_and_polls_keep_them() {
-        let start = Instant::now();
-        let (mut room, tokens) = three_waiting(start);
-        let later = start + Duration::from_secs(61);
-        let polled = room.poll(tokens[1], start + Duration::from_secs(30));
-        assert_eq!(polled.map(|t| (t.token, t.position)), Some((tokens[1], 2)));
-        assert_eq!(room.idle_waiting(later, 10), vec![tokens[0], tokens[2]]);
-        let leaving = room.start_leaving(&[tokens[0], tokens[2]], later);
-        room.evict(&leaving);
-        assert_eq!(room.ticket(tokens[1], later).unwrap().position, 1);
-        assert_eq!(room.waiting(), 1);
-    }
-
-    /// The sweep finds idle waiters with a read, while polls go on; one polled
-    /// between that read and `start_leaving` stays, and a leaving one is not
-    /// answered by a poll (nor kept by it) until its eviction is decided.
-    #[test]
-    fn a_waiter_polled_after_the_scan_stays_and_a_leaving_one_is_not_answered() {
-        let start = Instant::now();
-        let (mut room, tokens) = three_waiting(start);
-        let later = start + Duration::from_secs(61);
-        let idle = room.idle_waiting(later, 10);
-        assert_eq!(idle, tokens);
-        assert!(
-            room.poll(tokens[1], later).is_some(),
-            "polled after the scan"
-        );
-        let leaving = room.start_leaving(&idle, later);
-        assert_eq!(leaving, vec![tokens[0], tokens[2]]);
-
-        assert_eq!(
-            room.poll(tokens[0], later),
-            None,
-            "leaving: the actor answers"
-        );
-        assert_eq!(room.identify(tokens[0]), None);
-        assert_eq!(
-            room.ticket(tokens[1], later).unwrap().position,
-            2,
-            "still behind it"
-        );
-
-        // The eviction of one is stored, the other's write failed: it waits again,
-        // and its failed eviction did not cost it its place.
-        room.evict(&leaving[..1]);
-        room.stay(&leaving[1..]);
-        assert_eq!(room.poll(tokens[2], later).map(|t| t.position), Some(2));
-        assert_eq!(room.poll(tokens[0], later), None);
-        assert_eq!(room.waiting(), 2);
-    }
-}
+#[path = "room_tests.rs"]
+mod tests;

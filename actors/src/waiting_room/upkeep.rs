@@ -7,7 +7,7 @@ use std::time::Duration;
 use ractor::ActorRef;
 use tokio::time::Instant;
 
-use super::{RoomState, WaitingRoom, WaitingRoomMsg};
+use super::{WaitingRoom, WaitingRoomMsg, WaitingRoomState};
 use crate::store::TokenState;
 
 /// How many idle tokens one sweep evicts at most (one store write).
@@ -31,7 +31,7 @@ impl WaitingRoom {
         }
         match self
             .store
-            .end_tokens(&leaving, TokenState::Evicted, self.clock.utc_at(now))
+            .end_tokens(self.room, &leaving, TokenState::Evicted, self.clock.utc_at(now))
             .await
         {
             Ok(()) => {
@@ -52,7 +52,7 @@ impl WaitingRoom {
     pub(super) async fn end_idle_admissions(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,
-        state: &mut RoomState,
+        state: &mut WaitingRoomState,
         now: Instant,
     ) {
         let idle = self
@@ -62,7 +62,7 @@ impl WaitingRoom {
             return;
         }
         let at = self.clock.utc_at(now);
-        if let Err(error) = self.store.end_tokens(&idle, TokenState::Expired, at).await {
+        if let Err(error) = self.store.end_tokens(self.room, &idle, TokenState::Expired, at).await {
             tracing::warn!(%error, "idle admissions' end not stored; next sweep retries");
             return;
         }

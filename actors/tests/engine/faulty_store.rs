@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use actors::domain::RoomId;
 use actors::store::{BatchResult, Decorator, Store, StoreError, TokenRow, WriteOp, WriteOutcome};
 
 /// See the module docs. Every method forwards to `inner`, with the faults set.
@@ -183,8 +184,8 @@ impl Decorator for FaultyStore {
         Ok(answers)
     }
 
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {
         self.restore().await;
-        self.inner.live_tokens().await
+        self.inner.live_tokens(room).await
     }
 }

@@ -82,7 +82,11 @@ async fn a_token_batch_committed_unseen_is_confirmed_row_by_row(db: TestDb) {
         .map(|a| a.expect("answered, not 503").token)
         .collect();
     assert_eq!(
-        db.store.live_tokens().await.unwrap().len(),
+        db.store
+            .live_tokens(actors::domain::RoomId::Site)
+            .await
+            .unwrap()
+            .len(),
         30,
         "one row per join"
     );

@@ -112,11 +112,11 @@ async fn waiting_room_crash_keeps_the_line(db: TestDb) {
     let [second_ticket, third_ticket] = tickets;
     let (second_ticket, third_ticket) = (second_ticket.await, third_ticket.await);
     assert_eq!(
-        (second_ticket.token, second_ticket.position),
+        (second_ticket.token, second_ticket.position.unwrap()),
         (second.token, 1)
     );
     assert_eq!(
-        (third_ticket.token, third_ticket.position),
+        (third_ticket.token, third_ticket.position.unwrap()),
         (third.token, 2)
     );
 }
@@ -160,7 +160,7 @@ async fn a_restoring_waiting_room_answers_no_poll_from_its_old_room(db: TestDb) 
         app.engine.queue(Some(&token), None).await.ok()
     })
     .await;
-    assert_eq!((after.token, after.position), (second.token, 1));
+    assert_eq!((after.token, after.position.unwrap()), (second.token, 1));
 }
 
 /// The admissions the waiting room published outlive its failure (they are stored,

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use actors::domain::{ChargeAmount, IdempotencyKey, QueueToken};
+use actors::domain::{ChargeAmount, IdempotencyKey, QueueToken, RoomId};
 use actors::invariants::{Code, Limits, Report, check};
 use actors::store::{
     NewPayment, ReservationRow, ReservationStatus, SessionRow, Store, TokenRow, TokenState,
@@ -107,6 +107,7 @@ pub async fn fixture(db: &TestDb) -> Fixture {
     let token = |who: &str, seq: i64| TokenRow {
         token: QueueToken::generate(),
         user_id: user(who),
+        room: RoomId::Site,
         seq,
         state: TokenState::Waiting,
         issued_at: at(seq),
@@ -120,15 +121,25 @@ pub async fn fixture(db: &TestDb) -> Fixture {
     ];
     store.insert_tokens(&tokens).await.unwrap();
     store
-        .admit_tokens(&[tokens[0].token, tokens[1].token], at(10))
+        .admit_tokens(RoomId::Site, &[tokens[0].token, tokens[1].token], at(10))
         .await
         .unwrap();
     store
-        .end_tokens(&[tokens[1].token], TokenState::Expired, at(11))
+        .end_tokens(
+            RoomId::Site,
+            &[tokens[1].token],
+            TokenState::Expired,
+            at(11),
+        )
         .await
         .unwrap();
     store
-        .end_tokens(&[tokens[3].token], TokenState::Evicted, at(12))
+        .end_tokens(
+            RoomId::Site,
+            &[tokens[3].token],
+            TokenState::Evicted,
+            at(12),
+        )
         .await
         .unwrap();
 

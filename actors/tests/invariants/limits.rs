@@ -4,7 +4,7 @@
 //! record covers (a database from before the table).
 
 use actors::backend_tests;
-use actors::domain::QueueToken;
+use actors::domain::{QueueToken, RoomId};
 use actors::invariants::{Code, Limits, check};
 use actors::store::{Store, TokenRow, TokenState};
 use actors::testkit::{TestDb, execute_raw, new_hold, query_i64, seed_session, user};
@@ -51,13 +51,14 @@ async fn holds(store: &dyn Store, who: &str, seats: &[u32], from: i64) -> Vec<i6
 
 /// Tokens of these users, issued in order after those before, admitted at `when`.
 async fn admit(store: &dyn Store, users: &[&str], when: i64) {
-    let first = store.max_token_seq().await.unwrap() + 1;
+    let first = store.max_token_seq(RoomId::Site).await.unwrap() + 1;
     let tokens: Vec<TokenRow> = users
         .iter()
         .zip(first..)
         .map(|(who, seq)| TokenRow {
             token: QueueToken::generate(),
             user_id: user(who),
+            room: RoomId::Site,
             seq,
             state: TokenState::Waiting,
             issued_at: at(when - 1),
@@ -66,7 +67,10 @@ async fn admit(store: &dyn Store, users: &[&str], when: i64) {
         .collect();
     store.insert_tokens(&tokens).await.unwrap();
     let admitted: Vec<QueueToken> = tokens.iter().map(|t| t.token).collect();
-    store.admit_tokens(&admitted, at(when)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &admitted, at(when))
+        .await
+        .unwrap();
 }
 
 /// Five live holds of one user, made by a server run with a limit of 50, are clean
@@ -122,7 +126,7 @@ async fn admissions_are_judged_by_the_limit_recorded_when_they_were_made(db: Tes
         unrecorded,
         vec![(
             Code::AdmittedOverLimit,
-            "3 tokens are admitted; at most 1 may be".to_owned()
+            "3 tokens are admitted in site; at most 1 may be".to_owned()
         )]
     );
 
@@ -145,7 +149,7 @@ async fn an_admission_over_its_own_recorded_limit_is_reported(db: TestDb) {
         violations(&db, limits(100, 4)).await,
         vec![(
             Code::AdmittedOverLimit,
-            "3 tokens are admitted; at most 1 may be".to_owned()
+            "3 tokens are admitted in site; at most 1 may be".to_owned()
         )]
     );
 }

@@ -10,6 +10,7 @@ mod limits;
 mod money;
 mod payments;
 mod queue;
+mod rooms;
 mod seats;
 
 use actors::backend_tests;

@@ -238,7 +238,7 @@ async fn a_run_of_new_tokens_is_answered_as_one_token_at_a_time(db: TestDb) {
     );
     assert_eq!(answers[2], Ok(WriteOutcome::Done));
     let live: Vec<_> = store
-        .live_tokens()
+        .live_tokens(RoomId::Site)
         .await
         .unwrap()
         .into_iter()

@@ -7,6 +7,9 @@ mod support;
 
 mod batches;
 mod catalog_and_holds;
+mod draw;
 mod money;
 mod races;
+mod room_migration;
+mod rooms;
 mod tokens;

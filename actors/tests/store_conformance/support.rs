@@ -2,10 +2,13 @@
 
 pub use std::sync::Arc;
 
-pub use actors::domain::{ChargeAmount, ConcertId, IdempotencyKey, Points, QueueToken, SeatNumber};
+pub use actors::domain::{
+    ChargeAmount, ConcertId, IdempotencyKey, Points, QueueToken, RoomId, SeatNumber,
+};
 pub use actors::store::{
     ChargeKey, ChargeSource, KeyedChargeRow, NewPayment, NewSession, ReservationRow,
-    ReservationStatus, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp, WriteOutcome,
+    ReservationStatus, RoomRow, SessionRow, Store, StoreError, TokenRow, TokenState, WriteOp,
+    WriteOutcome,
 };
 pub use actors::testkit::{
     TestDb, execute_raw, new_hold, query_i64, reopen, seed_session, session_date, user,
@@ -52,6 +55,7 @@ pub fn waiting(who: &str, seq: i64) -> TokenRow {
     TokenRow {
         token: QueueToken::generate(),
         user_id: user(who),
+        room: RoomId::Site,
         seq,
         state: TokenState::Waiting,
         issued_at: at(seq),
@@ -180,11 +184,13 @@ pub async fn mixed_batch(store: &dyn Store) -> Vec<WriteOp> {
         /* 13 */ WriteOp::InsertTokens(vec![waiting_as(3, "gina", 3)]),
         /* 14 */
         WriteOp::AdmitTokens {
+            room: RoomId::Site,
             tokens: vec![erin.token],
             at: at(40),
         },
         /* 15 */
         WriteOp::EndTokens {
+            room: RoomId::Site,
             tokens: vec![erin.token],
             state: TokenState::Waiting,
             at: at(41),
@@ -244,4 +250,65 @@ pub async fn status(store: &dyn Store, reservation: &ReservationRow) -> Reservat
         .unwrap()
         .expect("the reservation exists")
         .status
+}
+
+// ---- rooms ----
+
+/// The site room's row as its actor first writes it: never scheduled, unlimited rate.
+pub fn site_room(max_active: u32) -> RoomRow {
+    RoomRow {
+        room: RoomId::Site,
+        pre_queue_opens_at: None,
+        opens_at: None,
+        drawn_at: None,
+        max_active,
+        admission_rate: None,
+        paused: false,
+        admitted_total: 0,
+        evicted_total: 0,
+    }
+}
+
+/// Concert `n`'s room, scheduled: pre-queue at 100 s, open at 200 s, 5 admissions a second.
+pub fn concert_room(n: i64, max_active: u32) -> RoomRow {
+    RoomRow {
+        room: concert(n),
+        pre_queue_opens_at: Some(at(100)),
+        opens_at: Some(at(200)),
+        admission_rate: std::num::NonZeroU32::new(5),
+        ..site_room(max_active)
+    }
+}
+
+/// Concert `n`'s room id.
+pub fn concert(n: i64) -> RoomId {
+    RoomId::Concert(ConcertId(n))
+}
+
+/// A waiting token of `room`.
+pub fn waiting_in(room: RoomId, who: &str, seq: i64) -> TokenRow {
+    TokenRow {
+        room,
+        ..waiting(who, seq)
+    }
+}
+
+/// From now on the database refuses every update of a `rooms` row: an injected
+/// failure of the last statement of a room's transactions (a draw's `drawn_at`, an
+/// admission's or eviction's counter).
+pub async fn refuse_room_updates(db: &TestDb) {
+    let statements: &[&str] = if db.url.starts_with("sqlite:") {
+        &["CREATE TRIGGER refuse_room_update BEFORE UPDATE ON rooms \
+           BEGIN SELECT RAISE(ABORT, 'injected: room update refused'); END"]
+    } else {
+        &[
+            "CREATE FUNCTION refuse_room_update() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'injected: room update refused'; END $$",
+            "CREATE TRIGGER refuse_room_update BEFORE UPDATE ON rooms \
+             FOR EACH ROW EXECUTE FUNCTION refuse_room_update()",
+        ]
+    };
+    for sql in statements {
+        execute_raw(db, sql).await.expect("the trigger is created");
+    }
 }

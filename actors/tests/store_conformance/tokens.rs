@@ -19,19 +19,19 @@ async fn ended_tokens_are_pruned_oldest_first_in_bounded_batches(db: TestDb) {
     store.insert_tokens(&rows).await.unwrap();
     let token = |n: usize| rows[n].token;
     store
-        .admit_tokens(&[token(0), token(1)], at(5))
+        .admit_tokens(RoomId::Site, &[token(0), token(1)], at(5))
         .await
         .unwrap();
     store
-        .end_tokens(&[token(2)], TokenState::Evicted, at(10))
+        .end_tokens(RoomId::Site, &[token(2)], TokenState::Evicted, at(10))
         .await
         .unwrap();
     store
-        .end_tokens(&[token(0)], TokenState::Expired, at(20))
+        .end_tokens(RoomId::Site, &[token(0)], TokenState::Expired, at(20))
         .await
         .unwrap();
     store
-        .end_tokens(&[token(3)], TokenState::Evicted, at(40))
+        .end_tokens(RoomId::Site, &[token(3)], TokenState::Evicted, at(40))
         .await
         .unwrap();
     // Left live: token(1) admitted, token(4) waiting.
@@ -55,7 +55,7 @@ async fn ended_tokens_are_pruned_oldest_first_in_bounded_batches(db: TestDb) {
     );
     assert_eq!(store.prune_tokens(at(1_000), 10).await.unwrap(), 1);
     assert_eq!(
-        store.live_tokens().await.unwrap().len(),
+        store.live_tokens(RoomId::Site).await.unwrap().len(),
         2,
         "live tokens are never pruned"
     );
@@ -63,7 +63,7 @@ async fn ended_tokens_are_pruned_oldest_first_in_bounded_batches(db: TestDb) {
 
 async fn tokens_are_inserted_admitted_ended_and_listed_in_order(db: TestDb) {
     let store = &*db.store;
-    assert_eq!(store.max_token_seq().await.unwrap(), 0);
+    assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 0);
     let (one, two, three) = (waiting("u1", 1), waiting("u2", 2), waiting("u3", 3));
     // Written out of order, listed by seq.
     store
@@ -71,58 +71,72 @@ async fn tokens_are_inserted_admitted_ended_and_listed_in_order(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        store.live_tokens().await.unwrap(),
+        store.live_tokens(RoomId::Site).await.unwrap(),
         vec![one.clone(), two.clone(), three.clone()]
     );
     assert_eq!(store.token(three.token).await.unwrap(), Some(three.clone()));
     assert_eq!(store.token(QueueToken::generate()).await.unwrap(), None);
-    assert_eq!(store.max_token_seq().await.unwrap(), 3);
+    assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 3);
 
-    store.admit_tokens(&[one.token], at(10)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[one.token], at(10))
+        .await
+        .unwrap();
     let admitted = store.token(one.token).await.unwrap().unwrap();
     assert_eq!(
         (admitted.state, admitted.admitted_at),
         (TokenState::Admitted, Some(at(10)))
     );
     // Only waiting tokens are admitted: a second admission changes nothing.
-    store.admit_tokens(&[one.token], at(20)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[one.token], at(20))
+        .await
+        .unwrap();
     assert_eq!(
         store.token(one.token).await.unwrap(),
         Some(admitted.clone())
     );
 
     store
-        .end_tokens(&[two.token], TokenState::Evicted, at(30))
+        .end_tokens(RoomId::Site, &[two.token], TokenState::Evicted, at(30))
         .await
         .unwrap();
     assert_eq!(
-        store.live_tokens().await.unwrap(),
+        store.live_tokens(RoomId::Site).await.unwrap(),
         vec![admitted, three.clone()]
     );
     // Only live tokens end, and an ended token is never admitted.
     store
-        .end_tokens(&[two.token], TokenState::Expired, at(40))
+        .end_tokens(RoomId::Site, &[two.token], TokenState::Expired, at(40))
         .await
         .unwrap();
-    store.admit_tokens(&[two.token], at(40)).await.unwrap();
+    store
+        .admit_tokens(RoomId::Site, &[two.token], at(40))
+        .await
+        .unwrap();
     assert_eq!(
         store.token(two.token).await.unwrap().unwrap().state,
         TokenState::Evicted
     );
 
     store
-        .end_tokens(&[one.token, three.token], TokenState::Expired, at(50))
+        .end_tokens(
+            RoomId::Site,
+            &[one.token, three.token],
+            TokenState::Expired,
+            at(50),
+        )
         .await
         .unwrap();
-    assert!(store.live_tokens().await.unwrap().is_empty());
+    assert!(store.live_tokens(RoomId::Site).await.unwrap().is_empty());
     assert_eq!(
         store.token(one.token).await.unwrap().unwrap().state,
         TokenState::Expired
     );
-    assert_eq!(store.max_token_seq().await.unwrap(), 3);
+    assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 3);
     assert!(matches!(
         store
-            .end_tokens(&[three.token], TokenState::Waiting, at(60))
+            .end_tokens(RoomId::Site, &[three.token], TokenState::Waiting, at(60))
             .await,
         Err(StoreError::Conflict(_))
     ));
@@ -148,11 +162,14 @@ async fn a_second_live_token_for_a_user_conflicts(db: TestDb) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.token(bob.token).await.unwrap(), None);
-    assert_eq!(store.live_tokens().await.unwrap(), vec![first.clone()]);
+    assert_eq!(
+        store.live_tokens(RoomId::Site).await.unwrap(),
+        vec![first.clone()]
+    );
 
     // Once her token ends, alice may line up again.
     store
-        .end_tokens(&[first.token], TokenState::Expired, at(10))
+        .end_tokens(RoomId::Site, &[first.token], TokenState::Expired, at(10))
         .await
         .unwrap();
     store.insert_tokens(&[waiting("alice", 5)]).await.unwrap();
@@ -164,17 +181,20 @@ async fn thousands_of_tokens_go_in_one_call(db: TestDb) {
         .map(|seq| waiting(&format!("u{seq}"), seq))
         .collect();
     store.insert_tokens(&tokens).await.unwrap();
-    assert_eq!(store.live_tokens().await.unwrap(), tokens);
+    assert_eq!(store.live_tokens(RoomId::Site).await.unwrap(), tokens);
     let all: Vec<QueueToken> = tokens.iter().map(|t| t.token).collect();
-    store.admit_tokens(&all, at(5000)).await.unwrap();
-    let live = store.live_tokens().await.unwrap();
-    assert!(live.iter().all(|t| t.state == TokenState::Admitted));
     store
-        .end_tokens(&all, TokenState::Expired, at(6000))
+        .admit_tokens(RoomId::Site, &all, at(5000))
         .await
         .unwrap();
-    assert!(store.live_tokens().await.unwrap().is_empty());
-    assert_eq!(store.max_token_seq().await.unwrap(), 2500);
+    let live = store.live_tokens(RoomId::Site).await.unwrap();
+    assert!(live.iter().all(|t| t.state == TokenState::Admitted));
+    store
+        .end_tokens(RoomId::Site, &all, TokenState::Expired, at(6000))
+        .await
+        .unwrap();
+    assert!(store.live_tokens(RoomId::Site).await.unwrap().is_empty());
+    assert_eq!(store.max_token_seq(RoomId::Site).await.unwrap(), 2500);
 }
 
 async fn a_restart_sees_everything_committed(db: TestDb) {
@@ -206,6 +226,9 @@ async fn a_restart_sees_everything_committed(db: TestDb) {
         restarted.balance(&user("alice")).await.unwrap(),
         Points(400)
     );
-    assert_eq!(restarted.live_tokens().await.unwrap(), vec![token]);
-    assert_eq!(restarted.max_token_seq().await.unwrap(), 7);
+    assert_eq!(
+        restarted.live_tokens(RoomId::Site).await.unwrap(),
+        vec![token]
+    );
+    assert_eq!(restarted.max_token_seq(RoomId::Site).await.unwrap(), 7);
 }

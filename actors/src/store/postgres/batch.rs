@@ -140,12 +140,12 @@ async fn as_one_statement(
         };
     }
     match ops {
-        // A lone update: its answer is the op's own, refusal or not, and
-        // `Unavailable` means what it means for any single write.
-        [
-            op
-            @ (WriteOp::EndHold { .. } | WriteOp::AdmitTokens { .. } | WriteOp::EndTokens { .. }),
-        ] => {
+        // A lone update of one statement: its answer is the op's own, refusal or
+        // not, and `Unavailable` means what it means for any single write. (An
+        // admission or an eviction also moves its room's counter: two statements.)
+        [op @ (WriteOp::EndHold { .. } | WriteOp::EndTokens { .. })]
+            if !crate::store::moves_a_counter(op) =>
+        {
             let mut conn = pool.acquire().await.map_err(store_error)?;
             Ok(Some(vec![apply(&mut conn, op).await]))
         }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::QueueToken;
+use crate::domain::{QueueToken, RoomId};
 use crate::store::common::{micros, token_error};
 use crate::store::{StoreError, TokenRow};
 
@@ -29,7 +29,8 @@ pub(super) fn list(tokens: &[QueueToken]) -> Vec<Key> {
 }
 
 /// [`Store::max_token_seq`](crate::store::Store::max_token_seq).
-pub(super) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0)::bigint FROM queue_tokens";
+pub(super) const MAX_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0)::bigint FROM queue_tokens WHERE room_id = $1";
 
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens): one statement.
 pub(super) async fn insert(
@@ -41,18 +42,20 @@ pub(super) async fn insert(
     }
     let ids: Vec<Uuid> = tokens.iter().map(|t| t.token.0).collect();
     let users: Vec<&str> = tokens.iter().map(|t| t.user_id.as_str()).collect();
+    let rooms: Vec<i64> = tokens.iter().map(|t| t.room.as_i64()).collect();
     let seqs: Vec<i64> = tokens.iter().map(|t| t.seq).collect();
     let states: Vec<&str> = tokens.iter().map(|t| t.state.as_str()).collect();
     let issued: Vec<DateTime<Utc>> = tokens.iter().map(|t| micros(t.issued_at)).collect();
     let admitted: Vec<Option<DateTime<Utc>>> =
         tokens.iter().map(|t| t.admitted_at.map(micros)).collect();
     sqlx::query(
-        "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at, admitted_at) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::text[], \
-                              $5::timestamptz[], $6::timestamptz[])",
+        "INSERT INTO queue_tokens (token, user_id, room_id, seq, state, issued_at, admitted_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[], \
+                              $6::timestamptz[], $7::timestamptz[])",
     )
     .bind(ids)
     .bind(users)
+    .bind(rooms)
     .bind(seqs)
     .bind(states)
     .bind(issued)
@@ -61,4 +64,30 @@ pub(super) async fn insert(
     .await
     .map_err(token_error)?;
     Ok(())
+}
+
+/// The renumbering of a draw ([`Store::draw_room`](crate::store::Store::draw_room)):
+/// one statement, the tokens and their new seqs as two arrays. Answers how many
+/// waiting tokens of `room` it renumbered (a token named twice counts once).
+pub(super) async fn draw(
+    conn: &mut PgConnection,
+    room: RoomId,
+    drawn: &[(QueueToken, i64)],
+) -> Result<u64, StoreError> {
+    if drawn.is_empty() {
+        return Ok(0);
+    }
+    let (ids, seqs): (Vec<Uuid>, Vec<i64>) = drawn.iter().map(|(t, seq)| (t.0, *seq)).unzip();
+    let done = sqlx::query(
+        "UPDATE queue_tokens q SET seq = v.seq \
+         FROM UNNEST($1::uuid[], $2::int8[]) AS v (token, seq) \
+         WHERE q.token = v.token AND q.room_id = $3 AND q.state = 'waiting'",
+    )
+    .bind(ids)
+    .bind(seqs)
+    .bind(room.as_i64())
+    .execute(&mut *conn)
+    .await
+    .map_err(token_error)?;
+    Ok(done.rows_affected())
 }

@@ -12,10 +12,11 @@ use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 
 use super::{
-    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, tokens, writes,
+    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, rooms, tokens,
+    writes,
 };
 use crate::domain::{
-    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, SessionId, UserId,
+    ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, SessionId, UserId,
 };
 use crate::store::common::{
     ConcertRecord, PAYMENT_SELECT, keyed_charge, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
@@ -24,14 +25,14 @@ use crate::store::common::{
 };
 use crate::store::{
     BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, PoolSettings, ReservationRow,
-    SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+    RoomRow, SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
 };
 
 /// How this backend is told where and how to connect.
 type ConnectOptions = <<Db as sqlx::Database>::Connection as sqlx::Connection>::Options;
 
 /// The columns of a [`TokenRecord`].
-const TOKEN_COLUMNS: &str = "token, user_id, seq, state, issued_at, admitted_at";
+const TOKEN_COLUMNS: &str = "token, user_id, room_id, seq, state, issued_at, admitted_at";
 
 impl SqlStore {
     /// Opens a pool with these settings and brings the schema up to date
@@ -223,12 +224,14 @@ impl Store for SqlStore {
         record.map(PaymentRow::try_from).transpose()
     }
 
-    async fn live_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+    async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {
+        // The live-by-seq index (room_id, seq) serves both the filter and the order.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM queue_tokens \
-             WHERE state IN ('waiting', 'admitted') ORDER BY seq"
+             WHERE room_id = $1 AND state IN ('waiting', 'admitted') ORDER BY seq"
         ));
         let records: Vec<TokenRecord<tokens::Key>> = sqlx::query_as(sql)
+            .bind(room.as_i64())
             .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
@@ -247,11 +250,37 @@ impl Store for SqlStore {
         record.map(TokenRow::try_from).transpose()
     }
 
-    async fn max_token_seq(&self) -> Result<i64, StoreError> {
+    async fn max_token_seq(&self, room: RoomId) -> Result<i64, StoreError> {
         sqlx::query_scalar(tokens::MAX_SEQ)
+            .bind(room.as_i64())
             .fetch_one(&self.pool)
             .await
             .map_err(store_error)
+    }
+
+    async fn rooms(&self) -> Result<Vec<RoomRow>, StoreError> {
+        rooms::all(&self.pool).await
+    }
+
+    async fn room(&self, room: RoomId) -> Result<Option<RoomRow>, StoreError> {
+        rooms::one(&self.pool, room).await
+    }
+
+    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        rooms::save(&mut tx, row, at).await?;
+        tx.commit().await.map_err(store_error)
+    }
+
+    async fn draw_room(
+        &self,
+        room: RoomId,
+        drawn: &[(QueueToken, i64)],
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = begin_write(&self.pool).await?;
+        rooms::draw(&mut tx, room, drawn, at).await?;
+        tx.commit().await.map_err(store_error)
     }
 
     /// A write of one statement runs on a bare connection (see [`SqlStore::connection`]);

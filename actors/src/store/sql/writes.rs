@@ -5,7 +5,8 @@
 //! The writes are functions on a connection, so that a single write (its own
 //! transaction, `sql/impl_store.rs`) and a batch (one transaction, a savepoint each,
 //! the backend's `batch.rs`) run the same statements and map errors alike. A write
-//! of several statements (`charge`, `commit_payment`, and new tokens on SQLite)
+//! of several statements (`charge`, `commit_payment`, admissions and evictions
+//! with their room's counter, and new tokens on SQLite)
 //! must run inside a transaction the caller opened with `begin_write`: it relies
 //! on the transaction to undo its first statements when a later one is refused.
 
@@ -13,7 +14,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, Transaction};
 
 use super::{Db, LOCK_FOR_PAYMENT, tokens};
-use crate::domain::{ChargeAmount, IdempotencyKey, Points, QueueToken, ReservationId, UserId};
+use crate::domain::{
+    ChargeAmount, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, UserId,
+};
 use crate::store::common::{
     PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord, check_payable,
     ended_state, ended_status, hold_error, micros, payment_error, seat_int, store_error, token_text,
@@ -51,10 +54,15 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
                 .await
                 .map(|()| WriteOutcome::Done)
         }
-        WriteOp::AdmitTokens { tokens, at } => admit_tokens(conn, tokens, *at)
+        WriteOp::AdmitTokens { room, tokens, at } => admit_tokens(conn, *room, tokens, *at)
             .await
             .map(|()| WriteOutcome::Done),
-        WriteOp::EndTokens { tokens, state, at } => end_tokens(conn, tokens, *state, *at)
+        WriteOp::EndTokens {
+            room,
+            tokens,
+            state,
+            at,
+        } => end_tokens(conn, *room, tokens, *state, *at)
             .await
             .map(|()| WriteOutcome::Done),
         WriteOp::PruneTokens {
@@ -263,10 +271,12 @@ async fn commit_payment(conn: &mut Conn, payment: &NewPayment) -> Result<Payment
     record.try_into()
 }
 
-/// [`Store::admit_tokens`](crate::store::Store::admit_tokens): one statement, the
-/// tokens bound as one parameter (`tokens::IN_LIST`).
+/// [`Store::admit_tokens`](crate::store::Store::admit_tokens): the tokens (bound as
+/// one parameter, `tokens::IN_LIST`), then the room's counter by the rows that
+/// changed, inside the caller's transaction (see `needs_transaction`).
 async fn admit_tokens(
     conn: &mut Conn,
+    room: RoomId,
     tokens: &[QueueToken],
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
@@ -275,38 +285,70 @@ async fn admit_tokens(
     }
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE queue_tokens SET state = 'admitted', admitted_at = $2 \
-         WHERE {} AND state = 'waiting'",
+         WHERE {} AND room_id = $3 AND state = 'waiting'",
         tokens::IN_LIST
     ));
-    sqlx::query(sql)
+    let done = sqlx::query(sql)
         .bind(tokens::list(tokens))
         .bind(micros(at))
+        .bind(room.as_i64())
         .execute(&mut *conn)
         .await
         .map_err(store_error)?;
-    Ok(())
+    count(conn, room, "admitted_total", done.rows_affected()).await
 }
 
-/// [`Store::end_tokens`](crate::store::Store::end_tokens): one statement.
+/// [`Store::end_tokens`](crate::store::Store::end_tokens): one statement, and for
+/// evictions the room's counter, inside the caller's transaction.
 async fn end_tokens(
     conn: &mut Conn,
+    room: RoomId,
     tokens: &[QueueToken],
     state: TokenState,
     at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let state = ended_state(state)?;
+    let state_text = ended_state(state)?;
     if tokens.is_empty() {
         return Ok(());
     }
     let sql = sqlx::AssertSqlSafe(format!(
         "UPDATE queue_tokens SET state = $2, ended_at = $3 \
-         WHERE {} AND state IN ('waiting', 'admitted')",
+         WHERE {} AND room_id = $4 AND state IN ('waiting', 'admitted')",
         tokens::IN_LIST
     ));
-    sqlx::query(sql)
+    let done = sqlx::query(sql)
         .bind(tokens::list(tokens))
-        .bind(state)
+        .bind(state_text)
         .bind(micros(at))
+        .bind(room.as_i64())
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    match state {
+        TokenState::Evicted => count(conn, room, "evicted_total", done.rows_affected()).await,
+        _ => Ok(()),
+    }
+}
+
+/// Adds `n` to one of the room's counters (`admitted_total`, `evicted_total`). A
+/// room with no row counts nothing: the engine writes a room's row before any of
+/// its tokens, so only data older than rooms (or a test's bare tokens) lacks one.
+async fn count(
+    conn: &mut Conn,
+    room: RoomId,
+    column: &'static str,
+    n: u64,
+) -> Result<(), StoreError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let n = i64::try_from(n).map_err(|_| StoreError::Conflict("count out of range".into()))?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "UPDATE rooms SET {column} = {column} + $2 WHERE room_id = $1"
+    ));
+    sqlx::query(sql)
+        .bind(room.as_i64())
+        .bind(n)
         .execute(&mut *conn)
         .await
         .map_err(store_error)?;

@@ -6,7 +6,7 @@
 use sqlx::QueryBuilder;
 use sqlx::sqlite::{Sqlite, SqliteConnection};
 
-use crate::domain::QueueToken;
+use crate::domain::{QueueToken, RoomId};
 use crate::store::common::{micros, token_error, token_text};
 use crate::store::{StoreError, TokenRow};
 
@@ -28,9 +28,10 @@ pub(super) fn list(tokens: &[QueueToken]) -> String {
 }
 
 /// [`Store::max_token_seq`](crate::store::Store::max_token_seq).
-pub(super) const MAX_SEQ: &str = "SELECT COALESCE(MAX(seq), 0) FROM queue_tokens";
+pub(super) const MAX_SEQ: &str =
+    "SELECT COALESCE(MAX(seq), 0) FROM queue_tokens WHERE room_id = $1";
 
-/// Rows per `INSERT`: 6 parameters each, far below SQLite's limit of 32766.
+/// Rows per `INSERT`: 7 parameters each, far below SQLite's limit of 32766.
 const TOKENS_PER_INSERT: usize = 1000;
 
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens): one `INSERT` per
@@ -42,11 +43,12 @@ pub(super) async fn insert(
 ) -> Result<(), StoreError> {
     for chunk in tokens.chunks(TOKENS_PER_INSERT) {
         let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO queue_tokens (token, user_id, seq, state, issued_at, admitted_at) ",
+            "INSERT INTO queue_tokens (token, user_id, room_id, seq, state, issued_at, admitted_at) ",
         );
         insert.push_values(chunk, |mut row, t| {
             row.push_bind(token_text(t.token))
                 .push_bind(t.user_id.to_string())
+                .push_bind(t.room.as_i64())
                 .push_bind(t.seq)
                 .push_bind(t.state.as_str())
                 .push_bind(micros(t.issued_at))
@@ -59,4 +61,34 @@ pub(super) async fn insert(
             .map_err(token_error)?;
     }
     Ok(())
+}
+
+/// The renumbering of a draw ([`Store::draw_room`](crate::store::Store::draw_room)):
+/// one statement, the tokens and their new seqs as one JSON array of pairs. Answers
+/// how many waiting tokens of `room` it renumbered (a token named twice counts once).
+pub(super) async fn draw(
+    conn: &mut SqliteConnection,
+    room: RoomId,
+    drawn: &[(QueueToken, i64)],
+) -> Result<u64, StoreError> {
+    if drawn.is_empty() {
+        return Ok(0);
+    }
+    let pairs: Vec<serde_json::Value> = drawn
+        .iter()
+        .map(|(token, seq)| serde_json::json!([key(*token), seq]))
+        .collect();
+    let done = sqlx::query(
+        "UPDATE queue_tokens SET seq = v.seq \
+         FROM (SELECT json_extract(value, '$[0]') AS token, \
+                      json_extract(value, '$[1]') AS seq FROM json_each($1)) AS v \
+         WHERE queue_tokens.token = v.token AND queue_tokens.room_id = $2 \
+           AND queue_tokens.state = 'waiting'",
+    )
+    .bind(serde_json::Value::from(pairs).to_string())
+    .bind(room.as_i64())
+    .execute(&mut *conn)
+    .await
+    .map_err(token_error)?;
+    Ok(done.rows_affected())
 }
