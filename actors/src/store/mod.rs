@@ -36,7 +36,8 @@
 //! | file | what it holds |
 //! | --- | --- |
 //! | `sql/impl_store.rs` | `impl Store` for the backend: the reads, the admin writes, `apply` |
-//! | `sql/writes.rs` | every write statement, the `WriteOp` dispatch, savepoints |
+//! | `sql/writes.rs` | every write statement but the tokens', the `WriteOp` dispatch, savepoints |
+//! | `sql/token_writes.rs` | the updates of tokens: admissions and evictions with their room's counter, ends, pruning |
 //! | `sql/rooms.rs` | the rooms' statements: reads, `save_room` with its `room_limits` row, the draw |
 //! | `common.rs` | records rows decode into, error classification, pool options (compiled once) |
 //! | `rooms.rs` | [`RoomRow`] and the record it decodes from (compiled once) |
@@ -45,6 +46,7 @@
 //! | `postgres/batch.rs`, `sqlite/batch.rs` | [`Store::apply_batch`]: one-statement batches and multi-row runs on Postgres; a savepoint per op on SQLite |
 
 mod common;
+mod backend;
 mod decorator;
 pub mod group_commit;
 mod limits;
@@ -60,6 +62,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub(crate) use backend::{Backend, UnknownBackend};
 pub use decorator::Decorator;
 pub use pool::PoolSettings;
 pub use rows::{
@@ -338,34 +341,5 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     match Backend::of(url).map_err(|e| StoreError::Unavailable(e.to_string()))? {
         Backend::Postgres => Ok(Arc::new(postgres::PgStore::connect(url).await?)),
         Backend::Sqlite => Ok(Arc::new(sqlite::SqliteStore::connect(url).await?)),
-    }
-}
-
-/// The backend a `DATABASE_URL` names, by its scheme: [`open`] and `concert check`
-/// both go by it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    /// `postgres://` or `postgresql://`.
-    Postgres,
-    /// `sqlite:`.
-    Sqlite,
-}
-
-/// A `DATABASE_URL` of neither backend; names the scheme only (the rest of a URL
-/// may carry a password).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("DATABASE_URL must start with postgres://, postgresql:// or sqlite: (got {0:?})")]
-pub(crate) struct UnknownBackend(pub(crate) String);
-
-impl Backend {
-    pub(crate) fn of(url: &str) -> Result<Self, UnknownBackend> {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Backend::Postgres)
-        } else if url.starts_with("sqlite:") {
-            Ok(Backend::Sqlite)
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            Err(UnknownBackend(scheme.to_owned()))
-        }
     }
 }

@@ -28,6 +28,9 @@ mod impl_store;
 #[path = "sql/rooms.rs"]
 mod rooms;
 #[allow(clippy::duplicate_mod)]
+#[path = "sql/token_writes.rs"]
+mod token_writes;
+#[allow(clippy::duplicate_mod)]
 #[path = "sql/writes.rs"]
 mod writes;
 

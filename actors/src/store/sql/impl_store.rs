@@ -19,13 +19,14 @@ use crate::domain::{
     ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, SessionId, UserId,
 };
 use crate::store::common::{
-    ConcertRecord, PAYMENT_SELECT, keyed_charge, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
-    SessionRecord, TokenRecord, micros, migrate_error, pool_options, rows, session_error,
-    store_error,
+    ConcertRecord, PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord,
+    SessionRecord, TokenRecord, keyed_charge, micros, migrate_error, pool_options, rows,
+    session_error, store_error,
 };
 use crate::store::{
-    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow, PoolSettings, ReservationRow,
-    RoomRow, SessionRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+    BatchResult, Catalog, ChargeKey, ConcertRow, KeyedChargeRow, Limits, NewSession, PaymentRow,
+    PoolSettings, ReservationRow, RoomRow, SessionRow, Store, StoreError, TokenRow, WriteOp,
+    WriteOutcome,
 };
 
 /// How this backend is told where and how to connect.

@@ -16,9 +16,7 @@ type Conn = <Db as sqlx::Database>::Connection;
 
 /// [`Store::rooms`](crate::store::Store::rooms).
 pub(super) async fn all(pool: &sqlx::Pool<Db>) -> Result<Vec<RoomRow>, StoreError> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {ROOM_COLUMNS} FROM rooms ORDER BY room_id"
-    ));
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {ROOM_COLUMNS} FROM rooms ORDER BY room_id"));
     let records: Vec<RoomRecord> = sqlx::query_as(sql)
         .fetch_all(pool)
         .await
@@ -27,7 +25,10 @@ pub(super) async fn all(pool: &sqlx::Pool<Db>) -> Result<Vec<RoomRow>, StoreErro
 }
 
 /// [`Store::room`](crate::store::Store::room).
-pub(super) async fn one(pool: &sqlx::Pool<Db>, room: RoomId) -> Result<Option<RoomRow>, StoreError> {
+pub(super) async fn one(
+    pool: &sqlx::Pool<Db>,
+    room: RoomId,
+) -> Result<Option<RoomRow>, StoreError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {ROOM_COLUMNS} FROM rooms WHERE room_id = $1"
     ));
@@ -43,7 +44,11 @@ pub(super) async fn one(pool: &sqlx::Pool<Db>, room: RoomId) -> Result<Option<Ro
 /// transaction: the upsert, then a `room_limits` row unless the room's latest one
 /// already says this `max_active` (so a row that is new, or whose limit changed,
 /// gets one, and a pause or a reschedule adds none).
-pub(super) async fn save(conn: &mut Conn, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+pub(super) async fn save(
+    conn: &mut Conn,
+    row: &RoomRow,
+    at: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let room = row.room.as_i64();
     let max_active = i64::from(row.max_active);
     sqlx::query(
@@ -96,12 +101,13 @@ pub(super) async fn draw(
             drawn.len()
         )));
     }
-    let done = sqlx::query("UPDATE rooms SET drawn_at = $2 WHERE room_id = $1 AND drawn_at IS NULL")
-        .bind(room.as_i64())
-        .bind(micros(at))
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
+    let done =
+        sqlx::query("UPDATE rooms SET drawn_at = $2 WHERE room_id = $1 AND drawn_at IS NULL")
+            .bind(room.as_i64())
+            .bind(micros(at))
+            .execute(&mut *conn)
+            .await
+            .map_err(store_error)?;
     if done.rows_affected() == 1 {
         return Ok(());
     }

@@ -5,25 +5,24 @@
 //! The writes are functions on a connection, so that a single write (its own
 //! transaction, `sql/impl_store.rs`) and a batch (one transaction, a savepoint each,
 //! the backend's `batch.rs`) run the same statements and map errors alike. A write
-//! of several statements (`charge`, `commit_payment`, admissions and evictions
-//! with their room's counter, and new tokens on SQLite)
-//! must run inside a transaction the caller opened with `begin_write`: it relies
-//! on the transaction to undo its first statements when a later one is refused.
+//! of several statements (`charge`, `commit_payment`, admissions and evictions with
+//! their room's counter, and new tokens on SQLite) must run inside a transaction the
+//! caller opened with `begin_write`: it relies on the transaction to undo its first
+//! statements when a later one is refused. The tokens' updates are in
+//! `sql/token_writes.rs`.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, Transaction};
 
-use super::{Db, LOCK_FOR_PAYMENT, tokens};
-use crate::domain::{
-    ChargeAmount, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, UserId,
-};
+use super::{Db, LOCK_FOR_PAYMENT, token_writes, tokens};
+use crate::domain::{ChargeAmount, IdempotencyKey, Points, ReservationId, UserId};
 use crate::store::common::{
     PAYMENT_SELECT, PaymentRecord, RESERVATION_COLUMNS, ReservationRecord, check_payable,
-    ended_state, ended_status, hold_error, micros, payment_error, seat_int, store_error, token_text,
+    ended_status, hold_error, micros, payment_error, seat_int, store_error, token_text,
 };
 use crate::store::{
-    ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError, TokenRow,
-    TokenState, WriteOp, WriteOutcome,
+    ChargeKey, NewHold, NewPayment, PaymentRow, ReservationRow, ReservationStatus, StoreError,
+    TokenRow, WriteOp, WriteOutcome,
 };
 
 /// A connection of this backend (a transaction or a savepoint derefs to one).
@@ -54,7 +53,7 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
                 .await
                 .map(|()| WriteOutcome::Done)
         }
-        WriteOp::AdmitTokens { room, tokens, at } => admit_tokens(conn, *room, tokens, *at)
+        WriteOp::AdmitTokens { room, tokens, at } => token_writes::admit(conn, *room, tokens, *at)
             .await
             .map(|()| WriteOutcome::Done),
         WriteOp::EndTokens {
@@ -62,13 +61,13 @@ pub(super) async fn apply(conn: &mut Conn, op: &WriteOp) -> Result<WriteOutcome,
             tokens,
             state,
             at,
-        } => end_tokens(conn, *room, tokens, *state, *at)
+        } => token_writes::end(conn, *room, tokens, *state, *at)
             .await
             .map(|()| WriteOutcome::Done),
         WriteOp::PruneTokens {
             ended_before,
             limit,
-        } => prune_tokens(conn, *ended_before, *limit)
+        } => token_writes::prune(conn, *ended_before, *limit)
             .await
             .map(WriteOutcome::Pruned),
     }
@@ -269,110 +268,4 @@ async fn commit_payment(conn: &mut Conn, payment: &NewPayment) -> Result<Payment
         .await
         .map_err(store_error)?;
     record.try_into()
-}
-
-/// [`Store::admit_tokens`](crate::store::Store::admit_tokens): the tokens (bound as
-/// one parameter, `tokens::IN_LIST`), then the room's counter by the rows that
-/// changed, inside the caller's transaction (see `needs_transaction`).
-async fn admit_tokens(
-    conn: &mut Conn,
-    room: RoomId,
-    tokens: &[QueueToken],
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE queue_tokens SET state = 'admitted', admitted_at = $2 \
-         WHERE {} AND room_id = $3 AND state = 'waiting'",
-        tokens::IN_LIST
-    ));
-    let done = sqlx::query(sql)
-        .bind(tokens::list(tokens))
-        .bind(micros(at))
-        .bind(room.as_i64())
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
-    count(conn, room, "admitted_total", done.rows_affected()).await
-}
-
-/// [`Store::end_tokens`](crate::store::Store::end_tokens): one statement, and for
-/// evictions the room's counter, inside the caller's transaction.
-async fn end_tokens(
-    conn: &mut Conn,
-    room: RoomId,
-    tokens: &[QueueToken],
-    state: TokenState,
-    at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let state_text = ended_state(state)?;
-    if tokens.is_empty() {
-        return Ok(());
-    }
-    let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE queue_tokens SET state = $2, ended_at = $3 \
-         WHERE {} AND room_id = $4 AND state IN ('waiting', 'admitted')",
-        tokens::IN_LIST
-    ));
-    let done = sqlx::query(sql)
-        .bind(tokens::list(tokens))
-        .bind(state_text)
-        .bind(micros(at))
-        .bind(room.as_i64())
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
-    match state {
-        TokenState::Evicted => count(conn, room, "evicted_total", done.rows_affected()).await,
-        _ => Ok(()),
-    }
-}
-
-/// Adds `n` to one of the room's counters (`admitted_total`, `evicted_total`). A
-/// room with no row counts nothing: the engine writes a room's row before any of
-/// its tokens, so only data older than rooms (or a test's bare tokens) lacks one.
-async fn count(
-    conn: &mut Conn,
-    room: RoomId,
-    column: &'static str,
-    n: u64,
-) -> Result<(), StoreError> {
-    if n == 0 {
-        return Ok(());
-    }
-    let n = i64::try_from(n).map_err(|_| StoreError::Conflict("count out of range".into()))?;
-    let sql = sqlx::AssertSqlSafe(format!(
-        "UPDATE rooms SET {column} = {column} + $2 WHERE room_id = $1"
-    ));
-    sqlx::query(sql)
-        .bind(room.as_i64())
-        .bind(n)
-        .execute(&mut *conn)
-        .await
-        .map_err(store_error)?;
-    Ok(())
-}
-
-/// [`Store::prune_tokens`](crate::store::Store::prune_tokens): one bounded statement.
-/// The subquery picks the batch through the `queue_tokens_ended` index (migration
-/// 0004), so a batch costs its own rows, not a scan of every token ever issued.
-async fn prune_tokens(
-    conn: &mut Conn,
-    ended_before: DateTime<Utc>,
-    limit: u32,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM queue_tokens WHERE token IN ( \
-           SELECT token FROM queue_tokens \
-           WHERE state IN ('expired', 'evicted') AND ended_at < $1 \
-           ORDER BY ended_at LIMIT $2)",
-    )
-    .bind(micros(ended_before))
-    .bind(i64::from(limit))
-    .execute(&mut *conn)
-    .await
-    .map_err(store_error)?;
-    Ok(done.rows_affected())
 }
