@@ -4,6 +4,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::store::Limits;
+use crate::waiting_room::RoomConfig;
 
 /// Every tunable of the engine. The defaults are the contract's.
 #[derive(Debug, Clone)]
@@ -69,6 +70,18 @@ impl EngineConfig {
         Limits {
             max_active: self.max_active as u64,
             max_holds_per_user: self.max_holds_per_user.into(),
+        }
+    }
+
+    /// The rules every room shares, and the limits of a room that names none.
+    pub(crate) fn room_config(&self) -> RoomConfig {
+        RoomConfig {
+            max_active: self.max_active,
+            admission_rate_per_sec: self.admission_rate_per_sec,
+            active_ttl: self.active_ttl,
+            waiting_idle: self.waiting_idle,
+            admitted_idle: self.admitted_idle,
+            token_retention: self.token_retention,
         }
     }
 }

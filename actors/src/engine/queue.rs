@@ -154,7 +154,8 @@ impl Engine {
             if let Some(room) = holder
                 && asked.is_none_or(|asked| asked == room)
             {
-                let polled = self.waiting_room(room)?.ask(
+                let mailbox = self.waiting_room(room)?;
+                let polled = mailbox.ask(
                     |reply| WaitingRoomMsg::Poll { token, reply },
                     self.inner.config.call_timeout,
                 );
@@ -242,15 +243,32 @@ impl Engine {
                 return Ok(Caller::of(token, room, identity));
             }
         }
-        match self.inner.store.token(token).await? {
-            Some(row) => Ok(Caller {
-                token,
-                room: row.room,
-                user_id: row.user_id,
-                status: CallerStatus::Expired,
-            }),
-            None => Err(EngineError::InvalidToken),
+        let row = self
+            .inner
+            .store
+            .token(token)
+            .await?
+            .ok_or(EngineError::InvalidToken)?;
+        // A live row no published room holds: its room is down (restoring), so only
+        // its actor can say, once it is back; until then the mailbox answers 503.
+        if row.state.is_live() && holder.is_none() {
+            let identity = self
+                .waiting_room(row.room)?
+                .ask(
+                    |reply| WaitingRoomMsg::Identify { token, reply },
+                    self.inner.config.call_timeout,
+                )
+                .await?;
+            if let Some(identity) = identity {
+                return Ok(Caller::of(token, row.room, identity));
+            }
         }
+        Ok(Caller {
+            token,
+            room: row.room,
+            user_id: row.user_id,
+            status: CallerStatus::Expired,
+        })
     }
 
     /// (waiting, admitted) token counts of the site-wide room.

@@ -11,7 +11,7 @@ use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Reply;
 use crate::store::RoomRow;
 use crate::supervisor::SupervisorMsg;
-use crate::waiting_room::{RoomSchedule, RoomStatus, WaitingRoomMsg};
+use crate::waiting_room::{RoomSchedule, RoomSettings, RoomStatus, Totals, WaitingRoomMsg};
 
 impl Engine {
     /// Schedules a concert's on-sale: opens its room (from now on only its tokens act on
@@ -26,7 +26,7 @@ impl Engine {
         }
         let room = RoomId::Concert(concert);
         if self.inner.rooms.get(room).is_none() {
-            let row = self.first_row(room, &schedule);
+            let row = self.first_row(room, &schedule)?;
             let opened = self
                 .inner
                 .supervisor
@@ -63,9 +63,6 @@ impl Engine {
         max_active: Option<u32>,
         admission_rate: Option<Option<NonZeroU32>>,
     ) -> EngineResult<RoomStatus> {
-        if max_active == Some(0) {
-            return Err(EngineError::InvalidInput("maxActive must be at least 1".into()));
-        }
         self.ask_room(room, |reply| WaitingRoomMsg::Rerate {
             max_active,
             admission_rate,
@@ -101,22 +98,11 @@ impl Engine {
     }
 
     /// A new room's row: the schedule, with the engine's flags where it names no
-    /// setting; a pre-queue that opens now unless it says when.
-    fn first_row(&self, room: RoomId, schedule: &RoomSchedule) -> RoomRow {
+    /// setting, and a pre-queue that opens now unless it says when.
+    fn first_row(&self, room: RoomId, schedule: &RoomSchedule) -> EngineResult<RoomRow> {
         let now = self.inner.clock.now_utc();
-        let config = &self.inner.config;
-        RoomRow {
-            room,
-            pre_queue_opens_at: Some(schedule.pre_queue_opens_at.unwrap_or(now).min(schedule.opens_at)),
-            opens_at: Some(schedule.opens_at),
-            drawn_at: None,
-            max_active: schedule
-                .max_active
-                .unwrap_or(u32::try_from(config.max_active).unwrap_or(u32::MAX)),
-            admission_rate: schedule.admission_rate.or(config.admission_rate_per_sec),
-            paused: false,
-            admitted_total: 0,
-            evicted_total: 0,
-        }
+        let defaults = self.inner.config.room_config().default_limits();
+        let settings = RoomSettings::scheduled(room, schedule, defaults, now)?;
+        Ok(settings.to_row(Totals::default()))
     }
 }

@@ -17,7 +17,6 @@ use crate::session::HoldConfig;
 use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
 use crate::store::{Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorArgs};
-use crate::waiting_room::RoomConfig;
 
 /// An open, migrated database for the engine to run on.
 #[derive(Clone)]
@@ -130,14 +129,7 @@ impl Engine {
             registry: registry.clone(),
             rooms: rooms.clone(),
             catalog: catalog.clone(),
-            room: RoomConfig {
-                max_active: config.max_active,
-                admission_rate_per_sec: config.admission_rate_per_sec,
-                active_ttl: config.active_ttl,
-                waiting_idle: config.waiting_idle,
-                admitted_idle: config.admitted_idle,
-                token_retention: config.token_retention,
-            },
+            room: config.room_config(),
             holds: HoldConfig {
                 hold_ttl: config.hold_ttl,
                 max_holds_per_user: config.max_holds_per_user,

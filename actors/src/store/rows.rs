@@ -224,6 +224,11 @@ pub enum TokenState {
 }
 
 impl TokenState {
+    /// Waiting or admitted: the token holds a place in its room.
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Waiting | Self::Admitted)
+    }
+
     /// The text stored in the `state` column.
     pub fn as_str(self) -> &'static str {
         match self {
