@@ -72,8 +72,12 @@ pub struct Ticket {
     pub token: QueueToken,
     /// Its user.
     pub user_id: UserId,
-    /// 1-based place among waiting tokens; 0 once admitted.
-    pub position: usize,
+    /// 1-based place among waiting tokens; 0 once admitted; `None` in the pre-queue.
+    pub position: Option<usize>,
+    /// When the room opens, while the token is in its pre-queue.
+    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The room the token waits in.
+    pub room: crate::domain::RoomId,
     /// True once admitted.
     pub admitted: bool,
     /// Seconds until admission at the recent admission rate; `None` when unknown.
@@ -277,7 +281,9 @@ impl Room {
             return Some(Ticket {
                 token,
                 user_id: admission.user_id.clone(),
-                position: 0,
+                position: Some(0),
+                opens_at: None,
+                room: crate::domain::RoomId::Site,
                 admitted: true,
                 estimated_wait_seconds: Some(0),
             });
@@ -296,7 +302,9 @@ impl Room {
         Some(Ticket {
             token,
             user_id: waiter.user_id.clone(),
-            position,
+            position: Some(position),
+            opens_at: None,
+            room: crate::domain::RoomId::Site,
             admitted: false,
             estimated_wait_seconds: self.estimate_wait_seconds(position, now),
         })
