@@ -29,8 +29,6 @@ mod config;
 mod faults;
 mod queue;
 mod reservations;
-// TEMP façade stub (HTTP helper); the lead replaces it.
-mod rooms;
 mod start;
 mod wallet;
 
@@ -44,7 +42,6 @@ pub use self::config::EngineConfig;
 pub use self::faults::FaultTarget;
 pub use self::queue::{Admitted, Caller, CallerStatus, Live};
 pub use self::reservations::{Payer, PaymentReceipt};
-pub use self::rooms::{RoomSchedule, RoomState, RoomStatus};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;

@@ -72,12 +72,8 @@ pub struct Ticket {
     pub token: QueueToken,
     /// Its user.
     pub user_id: UserId,
-    /// 1-based place among waiting tokens; 0 once admitted; `None` in the pre-queue.
-    pub position: Option<usize>,
-    /// When the room opens, while the token is in its pre-queue.
-    pub opens_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// The room the token waits in.
-    pub room: crate::domain::RoomId,
+    /// 1-based place among waiting tokens; 0 once admitted.
+    pub position: usize,
     /// True once admitted.
     pub admitted: bool,
     /// Seconds until admission at the recent admission rate; `None` when unknown.
@@ -281,9 +277,7 @@ impl Room {
             return Some(Ticket {
                 token,
                 user_id: admission.user_id.clone(),
-                position: Some(0),
-                opens_at: None,
-                room: crate::domain::RoomId::Site,
+                position: 0,
                 admitted: true,
                 estimated_wait_seconds: Some(0),
             });
@@ -302,9 +296,7 @@ impl Room {
         Some(Ticket {
             token,
             user_id: waiter.user_id.clone(),
-            position: Some(position),
-            opens_at: None,
-            room: crate::domain::RoomId::Site,
+            position,
             admitted: false,
             estimated_wait_seconds: self.estimate_wait_seconds(position, now),
         })
