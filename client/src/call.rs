@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, Payment, Seats, SessionCreated, Sessions,
-    Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, Payment, RoomStatus, Seats, SessionCreated,
+    Sessions, Ticket,
 };
 
 /// A body some route answers with, and the status that route answers on success.
@@ -27,6 +27,7 @@ impl Reply for Balance {}
 impl Reply for Payment {}
 impl Reply for Health {}
 impl Reply for Challenge {}
+impl Reply for RoomStatus {}
 /// `GET /openapi.json`.
 impl Reply for serde_json::Value {}
 impl Reply for Hold {

@@ -11,10 +11,10 @@ use serde::Serialize;
 use crate::call::{Call, Reply, decode};
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated,
-    Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
+    RoomStatus, Seats, SessionCreated, Sessions, Ticket,
 };
-use crate::routes;
+use crate::routes::{self, Room};
 
 /// A client of one server. Cheap to clone: clones share the connection pool.
 #[derive(Debug, Clone)]
@@ -81,6 +81,63 @@ impl Client {
     /// The state of `token` (a new token if it is no longer live).
     pub async fn poll(&self, token: &str) -> Result<Ticket, Error> {
         self.send(routes::poll(token)).await
+    }
+
+    /// `GET /concert/wating` in `room` (see [`routes::queue_in`]).
+    pub async fn queue_in(
+        &self,
+        room: Room,
+        token: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<Ticket, Error> {
+        self.send(routes::queue_in(room, token, user_id)).await
+    }
+
+    /// `user_id`'s live token in concert `concert_id`'s room, or a new one.
+    pub async fn join_room(&self, concert_id: i64, user_id: &str) -> Result<Ticket, Error> {
+        self.send(routes::join_room(concert_id, user_id)).await
+    }
+
+    /// The state of `token` in concert `concert_id`'s room.
+    pub async fn poll_room(&self, concert_id: i64, token: &str) -> Result<Ticket, Error> {
+        self.send(routes::poll_room(concert_id, token)).await
+    }
+
+    /// Schedules a concert's on-sale (admin).
+    pub async fn schedule_room(
+        &self,
+        admin_key: &str,
+        concert_id: i64,
+        schedule: &RoomSchedule,
+    ) -> Result<RoomStatus, Error> {
+        self.send(routes::schedule_room(admin_key, concert_id, schedule))
+            .await
+    }
+
+    /// A room's status (admin).
+    pub async fn room_status(&self, admin_key: &str, room: Room) -> Result<RoomStatus, Error> {
+        self.send(routes::room_status(admin_key, room)).await
+    }
+
+    /// Changes a room's limits live (admin).
+    pub async fn rerate_room(
+        &self,
+        admin_key: &str,
+        room: Room,
+        rerate: &Rerate,
+    ) -> Result<RoomStatus, Error> {
+        self.send(routes::rerate_room(admin_key, room, rerate))
+            .await
+    }
+
+    /// Pauses a room's admissions (admin).
+    pub async fn pause_room(&self, admin_key: &str, room: Room) -> Result<RoomStatus, Error> {
+        self.send(routes::pause_room(admin_key, room)).await
+    }
+
+    /// Resumes a room's admissions (admin).
+    pub async fn resume_room(&self, admin_key: &str, room: Room) -> Result<RoomStatus, Error> {
+        self.send(routes::resume_room(admin_key, room)).await
     }
 
     /// A concert's sessions.

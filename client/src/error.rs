@@ -50,6 +50,15 @@ codes! {
     ConcertNotFound => "CONCERT_NOT_FOUND",
     /// 404: no such session.
     SessionNotFound => "SESSION_NOT_FOUND",
+    /// 404: `concertId` names a concert without a room of its own (join without it).
+    RoomNotFound => "ROOM_NOT_FOUND",
+    /// 403: the concert's room is scheduled and its pre-queue not open yet; see
+    /// [`ApiError::opens_at`].
+    RoomNotOpen => "ROOM_NOT_OPEN",
+    /// 409: the room has opened (its pre-queue drawn): its schedule is fixed.
+    RoomAlreadyOpen => "ROOM_ALREADY_OPEN",
+    /// 403: the token was admitted by another room than the concert's.
+    WrongRoom => "WRONG_ROOM",
     /// 404: no such seat in the session.
     SeatNotFound => "SEAT_NOT_FOUND",
     /// 409: the seat is held or sold.
@@ -146,6 +155,9 @@ pub struct ApiError {
     pub code: ErrorCode,
     /// The human message (the contract's Korean wording).
     pub msg: String,
+    /// `ROOM_NOT_OPEN` only: when the room opens (RFC 3339).
+    #[serde(rename = "opensAt", default)]
+    pub opens_at: Option<String>,
 }
 
 impl fmt::Display for ApiError {

@@ -39,9 +39,10 @@ pub use call::{Call, Reply, decode};
 pub use client::{Client, RawRequest, Response};
 pub use error::{ApiError, Error, ErrorCode};
 pub use model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, SeatItem, Seats,
-    SessionCreated, SessionItem, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
+    RoomStatus, SeatItem, Seats, SessionCreated, SessionItem, Sessions, Ticket,
 };
+pub use routes::Room;
 
 /// The HTTP types the core speaks in.
 pub use bytes::Bytes;

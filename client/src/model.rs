@@ -7,9 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ticket {
-    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted.
+    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted; `None`
+    /// in a room's pre-queue (places are drawn at `opens_at`).
     #[serde(rename = "watingNumber")]
-    pub waiting_number: u64,
+    pub waiting_number: Option<u64>,
     /// The token, sent back as `Authorization`.
     pub token: String,
     /// True once admitted.
@@ -18,6 +19,9 @@ pub struct Ticket {
     pub user_id: String,
     /// Seconds until admission at the recent rate; `None` when unknown.
     pub estimated_wait_seconds: Option<u64>,
+    /// In a room's pre-queue only: when the room opens and places are drawn (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opens_at: Option<String>,
 }
 
 /// `GET /concert/session/{concertId}`: a concert's sessions, by date.
@@ -156,4 +160,72 @@ pub struct Challenge {
 pub struct Health {
     /// `"ok"`.
     pub status: String,
+}
+
+/// The body of `PUT /admin/concerts/{concertId}/room`: a concert's on-sale.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomSchedule {
+    /// When joins start to enter the pre-queue (RFC 3339); `None`: at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_queue_opens_at: Option<String>,
+    /// When the pre-queue is drawn and admissions start (RFC 3339).
+    pub opens_at: String,
+    /// Tokens admitted at once; `None`: the server's `--max-active`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_active: Option<u32>,
+    /// Admissions per second; `None`: the server's `--admission-rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admission_rate: Option<u32>,
+}
+
+/// The body of `PATCH …/room`: the limits to change (at least one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rerate {
+    /// The new `maxActive`; `None`: unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_active: Option<u32>,
+    /// The new `admissionRate`: `None` unchanged, `Some(None)` unlimited (sent as `null`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub admission_rate: Option<Option<u32>>,
+}
+
+/// A field that is present is `Some`, even when `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
+}
+
+/// The admin routes' answer: a room's state and counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomStatus {
+    /// `site` or `concert-N`.
+    pub room: String,
+    /// The concert; `None` for the site-wide room.
+    pub concert_id: Option<i64>,
+    /// `scheduled`, `prequeue`, `open` or `paused`.
+    pub state: String,
+    /// Tokens in line (the pre-queue included).
+    pub waiting: u64,
+    /// Tokens admitted now.
+    pub admitted: u64,
+    /// Admissions ever (durable).
+    pub admitted_total: u64,
+    /// Idle waiters evicted ever (durable).
+    pub evicted_total: u64,
+    /// Admissions per second over the last 10 seconds.
+    pub admissions_per_second: f64,
+    /// When the pre-queue opens (RFC 3339); `None` for the site-wide room.
+    pub pre_queue_opens_at: Option<String>,
+    /// When the room opens (RFC 3339); `None` for the site-wide room.
+    pub opens_at: Option<String>,
+    /// Tokens admitted at once.
+    pub max_active: u32,
+    /// Admissions per second; `None`: unlimited.
+    pub admission_rate: Option<u32>,
 }

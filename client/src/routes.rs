@@ -8,26 +8,109 @@ use serde::Serialize;
 
 use crate::call::{Call, Reply};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Seats, SessionCreated,
-    Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
+    RoomStatus, Seats, SessionCreated, Sessions, Ticket,
 };
 
 /// The queue path, in the contract's spelling (`/concert/waiting` is an alias).
 pub const QUEUE_PATH: &str = "/concert/wating";
 
-/// `GET /concert/wating`: with a token, its state (or a new token if it is no longer
-/// live); with a user id, that user's live token or a new one.
-pub fn queue(token: Option<&str>, user_id: Option<&str>) -> Call<Ticket> {
-    match user_id {
-        Some(user) => {
-            let uri = format!("{QUEUE_PATH}?userId={}", encode_query_value(user));
-            call(Method::GET, uri, token, &[], None::<&()>)
-        }
-        None => {
-            let uri = Uri::from_static(QUEUE_PATH);
-            call(Method::GET, uri, token, &[], None::<&()>)
+/// A waiting room: the site-wide one (joined without `concertId`) or a concert's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Room {
+    /// The site-wide room.
+    Site,
+    /// Concert N's room (scheduled by `PUT /admin/concerts/N/room`).
+    Concert(i64),
+}
+
+impl Room {
+    /// The room's admin path: `/admin/room` or `/admin/concerts/N/room`.
+    fn admin_path(self) -> String {
+        match self {
+            Room::Site => "/admin/room".to_owned(),
+            Room::Concert(concert_id) => format!("/admin/concerts/{concert_id}/room"),
         }
     }
+}
+
+/// `GET /concert/wating`: with a token, its state (or a new token if it is no longer
+/// live); with a user id, that user's live token or a new one. In the site-wide room.
+pub fn queue(token: Option<&str>, user_id: Option<&str>) -> Call<Ticket> {
+    queue_in(Room::Site, token, user_id)
+}
+
+/// `GET /concert/wating[?concertId=N]`: [`queue`] in `room`.
+pub fn queue_in(room: Room, token: Option<&str>, user_id: Option<&str>) -> Call<Ticket> {
+    let mut query = Vec::with_capacity(2);
+    if let Some(user) = user_id {
+        query.push(format!("userId={}", encode_query_value(user)));
+    }
+    if let Room::Concert(concert_id) = room {
+        query.push(format!("concertId={concert_id}"));
+    }
+    if query.is_empty() {
+        // The hottest call: a fixed path allocates nothing.
+        let uri = Uri::from_static(QUEUE_PATH);
+        return call(Method::GET, uri, token, &[], None::<&()>);
+    }
+    let uri = format!("{QUEUE_PATH}?{}", query.join("&"));
+    call(Method::GET, uri, token, &[], None::<&()>)
+}
+
+/// `user_id`'s live token in concert `concert_id`'s room, or a new one.
+pub fn join_room(concert_id: i64, user_id: &str) -> Call<Ticket> {
+    queue_in(Room::Concert(concert_id), None, Some(user_id))
+}
+
+/// The state of `token` in concert `concert_id`'s room (a token of another room is
+/// unknown there: its user gets a new token in this one).
+pub fn poll_room(concert_id: i64, token: &str) -> Call<Ticket> {
+    queue_in(Room::Concert(concert_id), Some(token), None)
+}
+
+/// `PUT /admin/concerts/{concertId}/room`: schedules (or reschedules, until it opens) a
+/// concert's on-sale.
+pub fn schedule_room(
+    admin_key: &str,
+    concert_id: i64,
+    schedule: &RoomSchedule,
+) -> Call<RoomStatus> {
+    let uri = Room::Concert(concert_id).admin_path();
+    let headers = [("X-Admin-Key", admin_key)];
+    call(Method::PUT, uri, None, &headers, Some(schedule))
+}
+
+/// `GET /admin/room` or `GET /admin/concerts/{concertId}/room`: the room's status.
+pub fn room_status(admin_key: &str, room: Room) -> Call<RoomStatus> {
+    let headers = [("X-Admin-Key", admin_key)];
+    call(Method::GET, room.admin_path(), None, &headers, None::<&()>)
+}
+
+/// `PATCH …/room`: changes the room's limits live.
+pub fn rerate_room(admin_key: &str, room: Room, rerate: &Rerate) -> Call<RoomStatus> {
+    let headers = [("X-Admin-Key", admin_key)];
+    call(
+        Method::PATCH,
+        room.admin_path(),
+        None,
+        &headers,
+        Some(rerate),
+    )
+}
+
+/// `POST …/room/pause`: stops the room's admissions (never its line).
+pub fn pause_room(admin_key: &str, room: Room) -> Call<RoomStatus> {
+    let uri = format!("{}/pause", room.admin_path());
+    let headers = [("X-Admin-Key", admin_key)];
+    call(Method::POST, uri, None, &headers, None::<&()>)
+}
+
+/// `POST …/room/resume`: resumes the room's admissions.
+pub fn resume_room(admin_key: &str, room: Room) -> Call<RoomStatus> {
+    let uri = format!("{}/resume", room.admin_path());
+    let headers = [("X-Admin-Key", admin_key)];
+    call(Method::POST, uri, None, &headers, None::<&()>)
 }
 
 /// A token for `user_id`: the live one, or a new one at the back of the line.
@@ -307,6 +390,43 @@ mod tests {
         assert_eq!(uri, "/admin/concerts/7/sessions");
         assert!(headers.contains(&("x-admin-key".into(), "k".into())));
         assert_eq!(body, r#"{"date":"2024-07-03","seatCount":50,"price":0}"#);
+    }
+
+    #[test]
+    fn room_calls_name_the_room_and_send_only_what_changes() {
+        let (_, uri, _, _) = parts(join_room(7, "Cat"));
+        assert_eq!(uri, "/concert/wating?userId=Cat&concertId=7");
+        let (_, uri, headers, _) = parts(poll_room(7, "tok"));
+        assert_eq!(uri, "/concert/wating?concertId=7");
+        assert_eq!(headers, [("authorization".into(), "tok".into())]);
+        let schedule = RoomSchedule {
+            opens_at: "2030-01-01T12:00:00Z".into(),
+            max_active: Some(5),
+            ..RoomSchedule::default()
+        };
+        let (method, uri, _, body) = parts(schedule_room("k", 7, &schedule));
+        assert_eq!(
+            (method.as_str(), uri.as_str()),
+            ("PUT", "/admin/concerts/7/room")
+        );
+        assert_eq!(body, r#"{"opensAt":"2030-01-01T12:00:00Z","maxActive":5}"#);
+        let unlimited = Rerate {
+            max_active: None,
+            admission_rate: Some(None),
+        };
+        let (method, uri, _, body) = parts(rerate_room("k", Room::Site, &unlimited));
+        assert_eq!((method.as_str(), uri.as_str()), ("PATCH", "/admin/room"));
+        assert_eq!(body, r#"{"admissionRate":null}"#);
+        let (method, uri, headers, body) = parts(pause_room("k", Room::Concert(3)));
+        assert_eq!(
+            (method.as_str(), uri.as_str()),
+            ("POST", "/admin/concerts/3/room/pause")
+        );
+        assert_eq!((headers.len(), body.as_str()), (1, ""));
+        let (_, uri, _, _) = parts(resume_room("k", Room::Site));
+        assert_eq!(uri, "/admin/room/resume");
+        let (method, uri, _, _) = parts(room_status("k", Room::Site));
+        assert_eq!((method.as_str(), uri.as_str()), ("GET", "/admin/room"));
     }
 
     #[test]

@@ -37,6 +37,8 @@ codes! {
     concert_not_found => NOT_FOUND, "CONCERT_NOT_FOUND", "존재하지 않는 콘서트 입니다.";
     /// `concertId` names a concert without a waiting room of its own.
     room_not_found => NOT_FOUND, "ROOM_NOT_FOUND", "대기실이 없는 공연입니다. concertId 없이 대기열에 참여하세요.";
+    /// The room's pre-queue is not open yet (see `ApiError::room_not_open`, which adds `opensAt`).
+    room_not_open_yet => FORBIDDEN, "ROOM_NOT_OPEN", "아직 대기열이 열리지 않았습니다.";
     /// The room's schedule cannot change once it has opened.
     room_already_open => CONFLICT, "ROOM_ALREADY_OPEN", "이미 열린 대기실의 일정은 바꿀 수 없습니다.";
     /// A token admitted by one room acting on a concert of another.

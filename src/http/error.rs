@@ -7,6 +7,7 @@
 //! seed has one). Responses built here carry a [`ContractBody`] marker so that the last
 //! middleware ([`ensure_contract_body`]) can rewrite any error response that did not come
 //! from here, such as a bare 413 from the body limit or a 503 from the request timeout.
+//! One refusal adds a field: 403 `ROOM_NOT_OPEN` says when the room opens (`opensAt`).
 
 use std::borrow::Cow;
 
@@ -14,6 +15,7 @@ use actors::EngineError;
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,6 +30,11 @@ pub struct ErrorBody {
     pub msg: Cow<'static, str>,
     /// A stable code for programs.
     pub error: Cow<'static, str>,
+    /// `ROOM_NOT_OPEN` only: when the room opens (RFC 3339, UTC), so a front end can
+    /// count down instead of polling; absent from every other error.
+    #[serde(rename = "opensAt", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<String>,
 }
 
 /// Marks a response whose body is already an [`ErrorBody`].
@@ -41,6 +48,8 @@ pub struct ApiError {
     code: &'static str,
     msg: Cow<'static, str>,
     retry_after_secs: Option<u32>,
+    /// When the room refused opens (`ROOM_NOT_OPEN` only).
+    opens_at: Option<DateTime<Utc>>,
 }
 
 impl ApiError {
@@ -51,6 +60,15 @@ impl ApiError {
             code,
             msg: msg.into(),
             retry_after_secs: None,
+            opens_at: None,
+        }
+    }
+
+    /// 403 `ROOM_NOT_OPEN`: the room's pre-queue is not open yet; it opens at `opens_at`.
+    pub fn room_not_open(opens_at: DateTime<Utc>) -> Self {
+        Self {
+            opens_at: Some(opens_at),
+            ..Self::room_not_open_yet()
         }
     }
 
@@ -123,12 +141,7 @@ impl From<EngineError> for ApiError {
             EngineError::ConcertNotFound => Self::concert_not_found(),
             EngineError::SessionNotFound => Self::session_not_found(),
             EngineError::RoomNotFound => Self::room_not_found(),
-            // TODO(issue 12, http helper): the body carries `opensAt`.
-            EngineError::RoomNotOpen { .. } => Self::new(
-                StatusCode::FORBIDDEN,
-                "ROOM_NOT_OPEN",
-                "아직 대기열이 열리지 않았습니다.",
-            ),
+            EngineError::RoomNotOpen { opens_at } => Self::room_not_open(opens_at),
             EngineError::RoomAlreadyOpen => Self::room_already_open(),
             EngineError::WrongRoom => Self::wrong_room(),
             EngineError::SeatNotFound => Self::seat_not_found(),
@@ -162,6 +175,9 @@ impl IntoResponse for ApiError {
             error_code: self.status.as_u16(),
             msg: self.msg,
             error: Cow::Borrowed(self.code),
+            opens_at: self
+                .opens_at
+                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after_secs {
@@ -213,6 +229,12 @@ mod tests {
             EngineError::StillWaiting,
             EngineError::ConcertNotFound,
             EngineError::SessionNotFound,
+            EngineError::RoomNotFound,
+            EngineError::RoomNotOpen {
+                opens_at: DateTime::UNIX_EPOCH,
+            },
+            EngineError::RoomAlreadyOpen,
+            EngineError::WrongRoom,
             EngineError::SeatNotFound,
             EngineError::SeatAlreadyReserved,
             EngineError::HoldLimitExceeded,
@@ -272,6 +294,26 @@ mod tests {
         #[serde(rename = "errorCode")]
         error_code: u16,
         error: String,
+    }
+
+    #[tokio::test]
+    async fn room_not_open_says_when_and_no_other_error_has_opens_at() {
+        let opens_at = DateTime::parse_from_rfc3339("2030-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let response = ApiError::from(EngineError::RoomNotOpen { opens_at }).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"], "ROOM_NOT_OPEN");
+        assert_eq!(body["errorCode"], 403);
+        assert_eq!(body["opensAt"], "2030-01-02T03:04:05.000Z");
+        let other = ApiError::from(EngineError::WrongRoom).into_response();
+        let bytes = axum::body::to_bytes(other.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
     }
 
     #[tokio::test]

@@ -173,6 +173,17 @@ pub trait FromJson: Sized {
     fn from_json(fields: &Fields) -> Result<Self, ApiError>;
 }
 
+impl<T> JsonBody<T> {
+    /// A body as if received, for unit tests of a request type's parsing.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        Self {
+            bytes: bytes.into(),
+            _into: PhantomData,
+        }
+    }
+}
+
 impl<T: FromJson> JsonBody<T> {
     /// Parses the body: 400 `MALFORMED_JSON` if it is not JSON, `INVALID_BODY` if not an
     /// object, then whatever `T` says of its fields. Content-Type is not required: the
@@ -217,6 +228,12 @@ impl Fields {
         self.0
             .get(field)
             .ok_or_else(|| ApiError::missing_field(field))
+    }
+
+    /// A field that may be absent: `None` when it is, else its value (`null` included,
+    /// which some fields take to mean "unlimited" or "the default").
+    pub fn optional(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
     }
 
     /// A JSON integer that fits in 64 signed bits; anything else is 400 (`rule` explains).

@@ -19,6 +19,7 @@ pub mod intake;
 pub mod openapi;
 pub mod queue;
 pub mod reservations;
+pub mod rooms;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use axum::error_handling::HandleErrorLayer;
 use axum::extract::{DefaultBodyLimit, FromRef, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{BoxError, Json, Router, middleware};
 use serde::Serialize;
 use tower::ServiceBuilder;
@@ -168,6 +169,22 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             post(admin::create_session),
         )
         .route("/admin/users/{userId}/credits", post(admin::credit))
+        .route(
+            "/admin/concerts/{concertId}/room",
+            put(rooms::schedule).get(rooms::status).patch(rooms::rerate),
+        )
+        .route("/admin/concerts/{concertId}/room/pause", post(rooms::pause))
+        .route(
+            "/admin/concerts/{concertId}/room/resume",
+            post(rooms::resume),
+        )
+        // The site-wide room is never scheduled: no PUT (405).
+        .route(
+            "/admin/room",
+            get(rooms::site_status).patch(rooms::site_rerate),
+        )
+        .route("/admin/room/pause", post(rooms::site_pause))
+        .route("/admin/room/resume", post(rooms::site_resume))
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
-use super::{admin, balance, concerts, door, error, queue, reservations};
+use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -13,7 +13,8 @@ use super::{admin, balance, concerts, door, error, queue, reservations};
     info(
         title = "concert",
         description = "Concert reservation API: waiting-room tokens, sessions and seats, balance, \
-                       holds and payments. Every error is `{errorCode, msg, error}` with HTTP \
+                       holds and payments; per-concert waiting rooms with a scheduled, shuffled pre-queue \
+                       and live controls. Every error is `{errorCode, msg, error}` with HTTP \
                        status = errorCode. Field names keep the seed's spelling (`wating`, \
                        `watingNumber`, `abailable`)."
     ),
@@ -29,6 +30,15 @@ use super::{admin, balance, concerts, door, error, queue, reservations};
         admin::create_concert,
         admin::create_session,
         admin::credit,
+        rooms::schedule,
+        rooms::status,
+        rooms::rerate,
+        rooms::pause,
+        rooms::resume,
+        rooms::site_status,
+        rooms::site_rerate,
+        rooms::site_pause,
+        rooms::site_resume,
         super::health,
     ),
     components(schemas(
@@ -49,6 +59,9 @@ use super::{admin, balance, concerts, door, error, queue, reservations};
         admin::ConcertCreated,
         admin::NewSessionRequest,
         admin::SessionCreated,
+        rooms::ScheduleRequest,
+        rooms::RerateRequest,
+        rooms::RoomStatusResponse,
         super::Health,
     ))
 )]

@@ -1,12 +1,15 @@
 //! `GET /concert/wating` (and its spelling-corrected alias `/concert/waiting`): the
-//! queue poll that issues, keeps alive and reports a token.
+//! queue poll that issues, keeps alive and reports a token, in the site-wide room or,
+//! with `concertId`, in that concert's room.
 
 use actors::Engine;
+use actors::domain::ConcertId;
 use actors::engine::Ticket;
 use axum::extract::State;
 use axum::http::HeaderValue;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -22,6 +25,29 @@ pub struct QueueQuery {
     #[serde(rename = "userId")]
     #[param(rename = "userId", pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub user_id: Option<String>,
+    /// The concert whose room to wait in (its on-sale); without it, the site-wide room.
+    /// A token of another room is then treated as unknown: its user joins this room.
+    #[serde(rename = "concertId")]
+    #[param(rename = "concertId", value_type = Option<i64>, minimum = 1)]
+    pub concert_id: Option<String>,
+}
+
+impl QueueQuery {
+    /// The room asked for: `None` for the site-wide room; 400 `INVALID_QUERY` unless
+    /// `concertId` is the decimal digits of an id from 1 to 2^63-1 (as a path id).
+    pub fn concert(&self) -> Result<Option<ConcertId>, ApiError> {
+        let Some(raw) = self.concert_id.as_deref() else {
+            return Ok(None);
+        };
+        if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::invalid_query());
+        }
+        raw.parse::<i64>()
+            .ok()
+            .and_then(|id| ConcertId::parse(id).ok())
+            .map(Some)
+            .ok_or_else(ApiError::invalid_query)
+    }
 }
 
 /// A token's place in line.
@@ -29,9 +55,10 @@ pub struct QueueQuery {
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({"watingNumber": 3, "token": "0b9f0c3e-5c1a-4a53-9a55-2f2f5a0a6c11", "isProcessing": false, "userId": "HappyCat", "estimatedWaitSeconds": 12}))]
 pub struct QueueResponse {
-    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted. The
-    /// contract's spelling.
-    pub wating_number: usize,
+    /// 1-based place among waiting tokens (1 = admitted next); 0 once admitted; null in
+    /// a room's pre-queue, where places are drawn at random at `opensAt`. The contract's
+    /// spelling.
+    pub wating_number: Option<usize>,
     /// The token to send as `Authorization`.
     pub token: String,
     /// True once admitted.
@@ -40,6 +67,11 @@ pub struct QueueResponse {
     pub user_id: String,
     /// Seconds until admission at the recent admission rate; null when unknown.
     pub estimated_wait_seconds: Option<u64>,
+    /// In a room's pre-queue only: when the room opens and places are drawn (RFC 3339,
+    /// UTC). Absent outside the pre-queue.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<String>,
 }
 
 impl From<Ticket> for QueueResponse {
@@ -50,6 +82,9 @@ impl From<Ticket> for QueueResponse {
             is_processing: ticket.admitted,
             user_id: ticket.user_id.into_string(),
             estimated_wait_seconds: ticket.estimated_wait_seconds,
+            opens_at: ticket
+                .opens_at
+                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
         }
     }
 }
@@ -75,6 +110,9 @@ impl IntoResponse for QueueAnswer {
 /// Polls the line: a live token is answered with its state; a missing, unknown or
 /// ended token gets a new one at the back (kept for the same user unless another is named).
 /// Only a new token passes the door (join rate, JWT identity, proof of work).
+/// With `concertId`, the line is that concert's room: before its pre-queue opens a join
+/// is 403 `ROOM_NOT_OPEN` (with `opensAt`); in the pre-queue the token has no place yet
+/// (`watingNumber` null, `opensAt` set) until the draw at `opensAt`.
 #[utoipa::path(
     get,
     path = "/concert/wating",
@@ -88,8 +126,10 @@ impl IntoResponse for QueueAnswer {
     ),
     responses(
         (status = 200, description = "The token's place in line", body = QueueResponse),
-        (status = 400, description = "Invalid userId (`INVALID_USER_ID`), a user named in JWT mode (`USER_ID_NOT_ALLOWED`) or an invalid proof of work (`POW_INVALID`)", body = ErrorBody),
+        (status = 400, description = "Invalid userId (`INVALID_USER_ID`) or concertId (`INVALID_QUERY`), a user named in JWT mode (`USER_ID_NOT_ALLOWED`) or an invalid proof of work (`POW_INVALID`)", body = ErrorBody),
         (status = 401, description = "JWT mode: a new token without a valid X-User-Token", body = ErrorBody),
+        (status = 403, description = "The concert's room is scheduled and its pre-queue not open yet (`ROOM_NOT_OPEN`; the body adds `opensAt`)", body = ErrorBody),
+        (status = 404, description = "No such concert (`CONCERT_NOT_FOUND`) or the concert has no room of its own (`ROOM_NOT_FOUND`: join without concertId)", body = ErrorBody),
         (status = 428, description = "A new token without a proof of work", body = ErrorBody),
         (status = 429, description = "Too many new tokens from this address (see Retry-After)", body = ErrorBody),
         (status = 503, description = "Overloaded or unavailable", body = ErrorBody),
@@ -103,7 +143,10 @@ pub async fn poll(
     door: DoorPass,
 ) -> ApiResult<QueueAnswer> {
     let user_id = user_id(query.user_id.as_deref(), header.as_bytes())?;
+    let concert = query.concert()?;
     let gate = door.gate(user_id)?;
-    let ticket = engine.queue_through(authorization.as_deref(), gate).await?;
+    let ticket = engine
+        .queue_in(concert, authorization.as_deref(), gate)
+        .await?;
     Ok(QueueAnswer(ticket.into()))
 }

@@ -14,5 +14,6 @@ mod lifecycle;
 mod payments;
 mod queue;
 mod restart;
+mod rooms;
 mod routing;
 mod transport;

@@ -134,6 +134,15 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/admin/concerts", "post"),
         ("/admin/concerts/{concertId}/sessions", "post"),
         ("/admin/users/{userId}/credits", "post"),
+        ("/admin/concerts/{concertId}/room", "put"),
+        ("/admin/concerts/{concertId}/room", "get"),
+        ("/admin/concerts/{concertId}/room", "patch"),
+        ("/admin/concerts/{concertId}/room/pause", "post"),
+        ("/admin/concerts/{concertId}/room/resume", "post"),
+        ("/admin/room", "get"),
+        ("/admin/room", "patch"),
+        ("/admin/room/pause", "post"),
+        ("/admin/room/resume", "post"),
         ("/health", "get"),
     ];
     for (path, method) in routes {
@@ -151,6 +160,9 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         "BalanceResponse",
         "HoldResponse",
         "PaymentResponse",
+        "RoomStatus",
+        "ScheduleRequest",
+        "RerateRequest",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),

@@ -33,7 +33,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
             issued
                 .tickets
                 .iter()
-                .map(|t| t.waiting_number)
+                .filter_map(|t| t.waiting_number)
                 .max()
                 .unwrap_or(0) as f64,
         )

@@ -146,7 +146,7 @@ pub async fn admitted_users(
         admitted.extend(now_in);
         waiting = still;
     }
-    let nearest = waiting.iter().map(|t| t.waiting_number).min();
+    let nearest = waiting.iter().filter_map(|t| t.waiting_number).min();
     Ok((admitted.into_iter().map(|t| t.token).collect(), nearest))
 }
 
