@@ -61,7 +61,11 @@ impl RoomDirectory {
     /// Every room: the site-wide one first.
     pub fn ids(&self) -> Vec<RoomId> {
         let mut ids = vec![RoomId::Site];
-        ids.extend(self.concerts.iter().map(|entry| RoomId::Concert(*entry.key())));
+        ids.extend(
+            self.concerts
+                .iter()
+                .map(|entry| RoomId::Concert(*entry.key())),
+        );
         ids
     }
 

@@ -77,7 +77,7 @@ pub struct QueueResponse {
 impl From<Ticket> for QueueResponse {
     fn from(ticket: Ticket) -> Self {
         Self {
-            wating_number: ticket.position.unwrap_or_default(),
+            wating_number: ticket.position,
             token: ticket.token.to_string(),
             is_processing: ticket.admitted,
             user_id: ticket.user_id.into_string(),

@@ -106,10 +106,8 @@ impl Engine {
         authorization: Option<&str>,
         user_id: Option<UserId>,
     ) -> EngineResult<Ticket> {
-        self.queue_in(None, authorization, move || {
-            Ok::<_, EngineError>(user_id)
-        })
-        .await
+        self.queue_in(None, authorization, move || Ok::<_, EngineError>(user_id))
+            .await
     }
 
     /// A queue poll through a door: the live token's ticket, or, only when a new token
@@ -147,10 +145,9 @@ impl Engine {
             // One the room holds but could not answer (joining, leaving, or an
             // admission whose end is due) is its actor's to answer, once the write
             // is decided.
-            let holder = self
-                .inner
-                .rooms
-                .find(asked, |room, published| published.holds(token).then_some(room));
+            let holder = self.inner.rooms.find(asked, |room, published| {
+                published.holds(token).then_some(room)
+            });
             if let Some(room) = holder
                 && asked.is_none_or(|asked| asked == room)
             {
@@ -215,11 +212,19 @@ impl Engine {
             .rooms
             .find(None, |room, published| {
                 let user_id = published.admitted_user(token, now)?;
-                Some((room, Identity { user_id, status: LiveStatus::Admitted }))
+                Some((
+                    room,
+                    Identity {
+                        user_id,
+                        status: LiveStatus::Admitted,
+                    },
+                ))
             })
             .or_else(|| {
                 self.inner.rooms.find(None, |room, published| {
-                    published.identify(token, now).map(|identity| (room, identity))
+                    published
+                        .identify(token, now)
+                        .map(|identity| (room, identity))
                 })
             });
         if let Some((room, identity)) = published {
@@ -227,10 +232,9 @@ impl Engine {
         }
         // Not answered there: being written (joining, leaving, an admission whose end
         // is due: the room's actor decides), or ended, or unknown (the store says).
-        let holder = self
-            .inner
-            .rooms
-            .find(None, |room, published| published.holds(token).then_some(room));
+        let holder = self.inner.rooms.find(None, |room, published| {
+            published.holds(token).then_some(room)
+        });
         if let Some(room) = holder {
             let identity = self
                 .waiting_room(room)?

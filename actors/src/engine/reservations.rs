@@ -275,11 +275,9 @@ impl Engine {
             return;
         }
         // The room that admitted the token (none if its admission is over already).
-        let Some(room) = self
-            .inner
-            .rooms
-            .find(None, |room, published| published.holds(token).then_some(room))
-        else {
+        let Some(room) = self.inner.rooms.find(None, |room, published| {
+            published.holds(token).then_some(room)
+        }) else {
             return;
         };
         let ended = match self.waiting_room(room) {

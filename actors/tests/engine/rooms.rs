@@ -102,7 +102,10 @@ async fn a_poll_names_an_existing_room(db: TestDb) {
         Err(EngineError::ConcertNotFound)
     );
     assert_eq!(
-        app.engine.room_status(RoomId::Concert(without.concert_id)).await.map(|s| s.room),
+        app.engine
+            .room_status(RoomId::Concert(without.concert_id))
+            .await
+            .map(|s| s.room),
         Err(EngineError::RoomNotFound)
     );
 }
@@ -128,7 +131,10 @@ async fn a_token_of_another_room_joins_the_named_room_as_its_user(db: TestDb) {
         .queue(Some(&site_token), None)
         .await
         .expect("the site token is still live");
-    assert_eq!(polled.token, site.token, "without a room named, the token's own");
+    assert_eq!(
+        polled.token, site.token,
+        "without a room named, the token's own"
+    );
 }
 
 async fn a_user_has_one_live_token_per_room(db: TestDb) {
@@ -148,7 +154,11 @@ async fn a_payment_ends_the_admission_in_the_room_that_admitted_it(db: TestDb) {
     open_room(&app.engine, with_room.concert_id, 1).await;
     let first = join_room(&app.engine, with_room.concert_id, "first").await;
     let second = join_room(&app.engine, with_room.concert_id, "second").await;
-    assert_eq!(second.status, CallerStatus::Waiting, "one admission at a time");
+    assert_eq!(
+        second.status,
+        CallerStatus::Waiting,
+        "one admission at a time"
+    );
 
     let hold = hold_as(&app.engine, &first, with_room.id, 1).await.unwrap();
     charge_to(&app.engine, &first, actors::domain::ChargeAmount(10_000))
@@ -198,7 +208,9 @@ async fn a_failed_concert_room_is_restarted(db: TestDb) {
     let room = RoomId::Concert(with_room.concert_id);
     let fan = join_room(&app.engine, with_room.concert_id, "fan").await;
     assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom(room)).await,
+        app.engine
+            .inject_fault(FaultTarget::WaitingRoom(room))
+            .await,
         Err(EngineError::ActorFailed)
     );
     let status = eventually("the room's restart", || async {

@@ -92,7 +92,9 @@ async fn waiting_room_crash_keeps_the_line(db: TestDb) {
     let second = join(&app.engine, "second").await;
     let third = join(&app.engine, "third").await;
     assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom(RoomId::Site)).await,
+        app.engine
+            .inject_fault(FaultTarget::WaitingRoom(RoomId::Site))
+            .await,
         Err(EngineError::ActorFailed)
     );
     eventually("the waiting room to restart", || async {
@@ -139,7 +141,9 @@ async fn crashed_while_restoring(db: &TestDb) -> (Arc<FaultyStore>, Running, Cal
     faulty.hold_restores(true);
     let restoring = faulty.restore_started();
     assert_eq!(
-        app.engine.inject_fault(FaultTarget::WaitingRoom(RoomId::Site)).await,
+        app.engine
+            .inject_fault(FaultTarget::WaitingRoom(RoomId::Site))
+            .await,
         Err(EngineError::ActorFailed)
     );
     restoring.await;
