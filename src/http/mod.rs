@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod queue;
 pub mod reservations;
 pub mod rooms;
+pub mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,6 +201,11 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .route("/concert/reservation", post(reservations::hold))
         .route("/concert/payment", post(reservations::pay))
         .route("/openapi.json", get(openapi::serve))
+        // The web pages and their files (not API: not in the OpenAPI document).
+        .route("/", get(web::visitor))
+        .route("/concerts/{concertId}", get(web::visitor_concert))
+        .route("/admin", get(web::dashboard))
+        .route("/assets/{version}/{*path}", get(web::asset))
         .merge(admin)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,3 +17,4 @@ mod restart;
 mod rooms;
 mod routing;
 mod transport;
+mod web;

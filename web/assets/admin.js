@@ -1,0 +1,159 @@
+// The operator's dashboard: the admin key (kept in this tab's session storage only),
+// concerts and sessions, a room's schedule and live controls, and its counters charted
+// over the last five minutes (polled once a second).
+import { call } from './api.js';
+import { LineChart } from './chart.js';
+import { h, fill, showError } from './ui.js';
+
+const KEY_STORAGE = 'concert.adminKey';
+const POLL_MS = 1000;
+const app = document.getElementById('app');
+const errorBox = h('div', { class: 'error', role: 'alert', hidden: true });
+const notice = h('p', { class: 'notice', role: 'status' });
+let watched = null; // a concert id, or null for the site-wide room
+let timer = null;
+
+const key = () => sessionStorage.getItem(KEY_STORAGE);
+const admin = (method, path, body) => call(method, path, { body, headers: { 'X-Admin-Key': key() } });
+const roomPath = (id) => (id === null ? '/admin/room' : `/admin/concerts/${id}/room`);
+
+async function act(work, done) {
+  showError(errorBox, null);
+  try {
+    const answer = await work();
+    if (done) notice.textContent = done(answer);
+    return answer;
+  } catch (error) {
+    showError(errorBox, error);
+    if (error.code === 'ADMIN_KEY_INVALID') askKey();
+    return null;
+  }
+}
+
+function field(id, text, attributes = {}) {
+  return [h('label', { for: id }, text), h('input', { id, name: id, ...attributes })];
+}
+const value = (id) => document.getElementById(id).value.trim();
+const optionalNumber = (id) => (value(id) === '' ? undefined : Number(value(id)));
+
+// ---- the key ------------------------------------------------------------------------
+
+function askKey() {
+  clearInterval(timer);
+  fill(app, h('h2', {}, 'Sign in · 로그인'),
+    h('form', { class: 'join', onsubmit: async (event) => {
+      event.preventDefault();
+      sessionStorage.setItem(KEY_STORAGE, value('admin-key'));
+      if (await act(() => admin('GET', '/admin/room'))) dashboard();
+    } }, ...field('admin-key', 'Admin key · 관리자 키', { type: 'password', required: true, autocomplete: 'current-password' }),
+    h('button', { type: 'submit', class: 'primary' }, 'Open the dashboard · 대시보드 열기')));
+  document.getElementById('admin-key').focus();
+}
+
+// ---- the dashboard ------------------------------------------------------------------
+
+const people = new LineChart('Waiting and admitted', ['waiting', 'admitted']);
+const rate = new LineChart('Admissions per second', ['admissions/s']);
+const counters = h('div', { class: 'counters', 'aria-live': 'off' });
+const siteCounters = h('div', { class: 'counters' });
+const watchTitle = h('h2', { id: 'watch-title' }, 'Site-wide room · 전체 대기실');
+
+function counter(name, text, number) {
+  return h('div', { class: 'counter', 'data-counter': name }, text, h('b', {}, number ?? '—'));
+}
+
+function showStatus(box, s) {
+  fill(box,
+    counter('state', 'State · 상태', s.state),
+    counter('waiting', 'Waiting · 대기', s.waiting),
+    counter('admitted', 'Admitted · 입장', s.admitted),
+    counter('admittedTotal', 'Admitted total · 누적 입장', s.admittedTotal),
+    counter('admissionsPerSecond', 'Admissions/s · 초당 입장', s.admissionsPerSecond),
+    counter('maxActive', 'Max active · 최대 입장', s.maxActive),
+    counter('admissionRate', 'Rate limit · 입장 속도', s.admissionRate ?? 'unlimited'));
+}
+
+async function sample() {
+  const headers = { 'X-Admin-Key': key() };
+  const [room, site] = await Promise.allSettled([
+    call('GET', roomPath(watched), { headers }),
+    call('GET', '/admin/room', { headers }),
+  ]);
+  if (site.status === 'fulfilled') showStatus(siteCounters, site.value);
+  if (room.status === 'fulfilled') {
+    const s = room.value;
+    showStatus(counters, s);
+    people.push([s.waiting, s.admitted]);
+    rate.push([s.admissionsPerSecond]);
+  } else if (room.reason?.code === 'ADMIN_KEY_INVALID') {
+    askKey();
+  }
+}
+
+function watch(id) {
+  watched = id;
+  people.samples.length = 0;
+  rate.samples.length = 0;
+  watchTitle.textContent = id === null ? 'Site-wide room · 전체 대기실' : `Concert ${id}'s room · 공연 ${id} 대기실`;
+  sample();
+}
+
+function inFuture(minutes) {
+  const t = new Date(Date.now() + minutes * 60000);
+  return t.toISOString().slice(0, 19) + 'Z';
+}
+
+function dashboard() {
+  const roomId = () => optionalNumber('room-concert') ?? null;
+  fill(app,
+    notice,
+    h('div', { class: 'panels' },
+      h('section', { class: 'panel', 'aria-labelledby': 'new-concert' }, h('h2', { id: 'new-concert' }, 'New concert · 공연 등록'),
+        h('form', { onsubmit: (event) => { event.preventDefault();
+          act(() => admin('POST', '/admin/concerts', { title: value('title') }), (a) => {
+            for (const id of ['session-concert', 'room-concert']) document.getElementById(id).value = a.concertId;
+            return `Concert ${a.concertId} created. · 공연 ${a.concertId} 등록됨`;
+          }); } },
+        ...field('title', 'Title · 제목', { required: true, maxlength: '200' }),
+        h('button', { type: 'submit', class: 'primary' }, 'Create concert · 공연 만들기'))),
+      h('section', { class: 'panel', 'aria-labelledby': 'new-session' }, h('h2', { id: 'new-session' }, 'New session · 회차 등록'),
+        h('form', { onsubmit: (event) => { event.preventDefault();
+          act(() => admin('POST', `/admin/concerts/${value('session-concert')}/sessions`, {
+            date: value('session-date'), seatCount: Number(value('seat-count')), price: Number(value('price')),
+          }), (a) => `Session ${a.sessionId ?? ''} added. · 회차 등록됨`); } },
+        ...field('session-concert', 'Concert id · 공연 번호', { type: 'number', min: '1', required: true }),
+        ...field('session-date', 'Date · 날짜', { type: 'date', required: true }),
+        ...field('seat-count', 'Seats (1–1000) · 좌석 수', { type: 'number', min: '1', max: '1000', value: '50', required: true }),
+        ...field('price', 'Price · 가격', { type: 'number', min: '0', value: '10000', required: true }),
+        h('button', { type: 'submit', class: 'primary' }, 'Add session · 회차 추가'))),
+      h('section', { class: 'panel', 'aria-labelledby': 'room' }, h('h2', { id: 'room' }, 'Room · 대기실'),
+        h('form', { onsubmit: (event) => { event.preventDefault();
+          const body = { opensAt: value('opens-at') || inFuture(0), maxActive: optionalNumber('max-active'), admissionRate: optionalNumber('admission-rate') };
+          if (value('prequeue-at')) body.preQueueOpensAt = value('prequeue-at');
+          act(() => admin('PUT', roomPath(roomId()), body), (s) => { watch(roomId()); return `Scheduled: ${s.room} is ${s.state}. · 일정 등록됨`; }); } },
+        ...field('room-concert', 'Concert id (empty: site-wide) · 공연 번호', { type: 'number', min: '1' }),
+        ...field('opens-at', 'Opens at (RFC 3339; empty: now) · 오픈 시각', { placeholder: inFuture(2) }),
+        ...field('prequeue-at', 'Pre-queue opens at (optional) · 사전 대기 시작', {}),
+        ...field('max-active', 'Max active · 최대 입장', { type: 'number', min: '1' }),
+        ...field('admission-rate', 'Admissions per second · 초당 입장', { type: 'number', min: '1' }),
+        h('button', { type: 'submit', class: 'primary' }, 'Schedule · 일정 등록'),
+        h('div', { class: 'dates' },
+          h('button', { type: 'button', onclick: () => act(() => admin('POST', `${roomPath(roomId())}/pause`), (s) => { watch(roomId()); return `Paused: ${s.room}. · 일시정지`; }) }, 'Pause · 일시정지'),
+          h('button', { type: 'button', onclick: () => act(() => admin('POST', `${roomPath(roomId())}/resume`), (s) => { watch(roomId()); return `Resumed: ${s.room}. · 재개`; }) }, 'Resume · 재개'),
+          h('button', { type: 'button', onclick: () => act(() => admin('PATCH', roomPath(roomId()), {
+            maxActive: optionalNumber('max-active') ?? null, admissionRate: optionalNumber('admission-rate') ?? null,
+          }), (s) => `Re-rated: ${s.room} admits ${s.maxActive} at once, ${s.admissionRate ?? 'unlimited'}/s. · 변경됨`) }, 'Re-rate · 속도 변경'),
+          h('button', { type: 'button', onclick: () => watch(roomId()) }, 'Watch · 보기'))))),
+    h('section', { class: 'panel', 'aria-labelledby': 'watch-title' }, watchTitle, counters,
+      h('h3', {}, 'Waiting and admitted · 대기와 입장'), people.element, people.key(),
+      h('h3', {}, 'Admissions per second · 초당 입장'), rate.element, rate.key()),
+    h('section', { class: 'panel', 'aria-labelledby': 'site-title' }, h('h2', { id: 'site-title' }, 'Site-wide room · 전체 대기실'), siteCounters,
+      h('button', { type: 'button', onclick: () => { sessionStorage.removeItem(KEY_STORAGE); askKey(); } }, 'Sign out · 로그아웃')));
+  watch(watched);
+  clearInterval(timer);
+  timer = setInterval(sample, POLL_MS);
+}
+
+document.body.prepend(h('header', {}, h('h1', {}, h('a', { href: '/admin' }, 'Operator dashboard · 운영 대시보드'))), errorBox);
+if (key()) dashboard();
+else askKey();
