@@ -177,7 +177,11 @@ pub async fn asset(Path((version, path)): Path<(String, String)>) -> Response {
         REVALIDATE
     };
     secured(
-        ([(header::CONTENT_TYPE, kind)], Body::from(file.data.into_owned())).into_response(),
+        (
+            [(header::CONTENT_TYPE, kind)],
+            Body::from(file.data.into_owned()),
+        )
+            .into_response(),
         cache,
     )
 }
@@ -195,10 +199,16 @@ mod tests {
     #[test]
     fn pages_point_at_the_versioned_assets() {
         let html = String::from_utf8(site().pages["index.html"].clone()).unwrap();
-        assert!(html.contains(&format!("/assets/{}/", assets_version())), "{html}");
+        assert!(
+            html.contains(&format!("/assets/{}/", assets_version())),
+            "{html}"
+        );
         assert!(!html.contains("{{assets}}"));
         // The strict policy forbids inline code: the page must not rely on any.
-        assert!(!html.contains("<script>") && !html.contains("style="), "{html}");
+        assert!(
+            !html.contains("<script>") && !html.contains("style="),
+            "{html}"
+        );
     }
 
     #[test]

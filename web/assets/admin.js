@@ -91,9 +91,12 @@ async function sample() {
 }
 
 function watch(id) {
+  // Another room's history is not this one's: start its charts afresh.
+  if (id !== watched) {
+    people.samples.length = 0;
+    rate.samples.length = 0;
+  }
   watched = id;
-  people.samples.length = 0;
-  rate.samples.length = 0;
   watchTitle.textContent = id === null ? 'Site-wide room · 전체 대기실' : `Concert ${id}'s room · 공연 ${id} 대기실`;
   sample();
 }

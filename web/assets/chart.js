@@ -43,15 +43,18 @@ export class LineChart {
 
   render() {
     const max = Math.max(1, ...this.samples.flat());
-    const step = (WIDTH - PAD) / Math.max(1, this.windowSamples - 1);
-    const offset = this.windowSamples - this.samples.length;
+    // The x axis grows with the history, from a minute up to the whole window, so a
+    // fresh chart is not a sliver at its right edge.
+    const span = Math.min(this.windowSamples, Math.max(60, this.samples.length));
+    const step = (WIDTH - PAD) / Math.max(1, span - 1);
+    const offset = span - this.samples.length;
     const y = (v) => (HEIGHT - PAD) - (v / max) * (HEIGHT - PAD * 1.5);
     this.series.forEach((_, i) => {
       const points = this.samples.map((sample, j) => `${(PAD + (offset + j) * step).toFixed(1)},${y(sample[i]).toFixed(1)}`);
       this.lines[i].setAttribute('points', points.join(' '));
     });
     this.top.textContent = String(Math.round(max * 10) / 10);
-    this.span.textContent = `last ${Math.round(this.windowSamples / 60)} min · ${this.samples.length} s shown`;
+    this.span.textContent = `last ${span} s (up to ${Math.round(this.windowSamples / 60)} min)`;
     const last = this.samples[this.samples.length - 1] ?? this.series.map(() => 0);
     const words = this.series.map((name, i) => `${name} ${last[i]}`).join(', ');
     this.label.textContent = `${this.title}: ${words}`;
