@@ -24,6 +24,7 @@ await scenario('dashboard', async (browser) => {
   await page.click('text=Create concert');
   await page.waitForSelector('.notice:text("Concert 2 created")');
   await page.fill('#session-date', '2024-09-01');
+  await page.fill('#seat-count', '1000');
   await page.click('text=Add session');
   await page.waitForSelector('.notice:text("added")');
   await page.fill('#max-active', '1');
@@ -67,4 +68,20 @@ await scenario('dashboard', async (browser) => {
   check(chartAfter !== chartBefore && chartAfter.split(' ').length >= 4, 'the chart moved');
   await shot(page, 'resumed-and-re-rated');
   noProblems(page);
+
+  // The new concert's 1,000 seats, on the visitor's page: one Tab stop, End reaches the last.
+  const visitor = await newPage(browser);
+  await visitor.goto(`${base}/concerts/2`);
+  await visitor.fill('#user', 'Fourth');
+  await visitor.click('text=Join the line');
+  await visitor.waitForSelector('button.seat[data-seat="1000"]');
+  check(await visitor.locator('button.seat').count() === 1000, 'a button per seat');
+  check(await visitor.locator('button.seat[tabindex="0"]').count() === 1, 'one Tab stop in the map');
+  await visitor.focus('button.seat[tabindex="0"]');
+  await visitor.keyboard.press('End');
+  await visitor.keyboard.press('Enter');
+  await visitor.waitForSelector('button.seat[data-seat="1000"][data-state="mine"]');
+  await shot(visitor, 'thousand-seats');
+  await accessible(visitor, '1,000 seats');
+  noProblems(visitor);
 });

@@ -12,7 +12,7 @@ await scenario('expiry', async (browser) => {
   const first = await page.textContent('.countdown');
   check(/^0:0[1-4]$/.test(first), `a countdown of a few seconds: ${first}`);
   await shot(page, 'counting-down');
-  await page.waitForSelector('ul.holds li', { state: 'detached', timeout: 8000 });
+  await page.waitForSelector('ul.holds li[data-reservation]', { state: 'detached', timeout: 8000 });
   await page.waitForSelector('.error[data-code="RESERVATION_EXPIRED"]');
   await page.waitForSelector('button.seat[data-seat="5"][data-state="free"]', { timeout: 5000 });
   await shot(page, 'expired-and-free');

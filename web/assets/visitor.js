@@ -112,6 +112,7 @@ async function admitted() {
         h('button', { type: 'submit' }, 'Charge · 충전하기'))),
     h('section', { 'aria-labelledby': 'holds-title' }, h('h2', { id: 'holds-title' }, 'Your holds · 선점한 좌석'), holdsList),
     receipt);
+  renderHolds();
   refreshBalance();
   try {
     const answer = await call('GET', `/concert/session/${state.concertId}`);
@@ -183,6 +184,10 @@ async function hold(seatNumber) {
 }
 
 function renderHolds() {
+  if (state.holds.size === 0) {
+    fill(holdsList, h('li', { class: 'empty' }, 'None yet: pick a free seat above. · 선점한 좌석이 없습니다.'));
+    return;
+  }
   fill(holdsList, [...state.holds.values()].map((x) => {
     const left = h('span', { class: 'countdown', 'data-expires': x.expiresAt, 'aria-label': 'time left' });
     return h('li', { 'data-reservation': x.reservationId },
