@@ -56,6 +56,7 @@ function joinForm() {
 }
 
 function join(userId) {
+  state.admitted = false;
   fail(null);
   const place = h('p', { class: 'place', id: 'place' }, '…');
   const detail = h('p', { id: 'place-detail' });
@@ -69,7 +70,9 @@ function join(userId) {
       if (ticket.isProcessing) return admitted();
       if (ticket.watingNumber === null) {
         place.textContent = 'In the pre-queue · 사전 대기';
-        detail.textContent = `Places are drawn at ${new Date(ticket.opensAt).toLocaleTimeString()}.`;
+        const opens = new Date(ticket.opensAt);
+        const left = (opens.getTime() - Date.now()) / 1000;
+        detail.textContent = `Places are drawn at random in ${clock(left)} (at ${opens.toLocaleTimeString()}): arriving early or late before then makes no difference. · 오픈 시각에 순번을 추첨합니다.`;
       } else {
         place.textContent = `#${ticket.watingNumber}`;
         const wait = ticket.estimatedWaitSeconds;
@@ -90,6 +93,7 @@ const holdsList = h('ul', { class: 'holds', 'aria-label': 'Your holds · 선점�
 const receipt = h('section', { class: 'receipt', role: 'status', hidden: true });
 
 async function admitted() {
+  state.admitted = true;
   fail(null);
   say('You are in. 입장했습니다.');
   const amount = h('input', { id: 'amount', type: 'number', min: '1', step: '1', value: '20000', required: true });
@@ -145,7 +149,19 @@ function chooseSession(session) {
   state.watch.start();
 }
 
+// An admission that makes no request for CONCERT_ADMITTED_IDLE (2 min) ends, so that an
+// abandoned tab frees its place; seat lists carry no token. Someone still choosing (a key,
+// a tap) keeps it: at most one balance read per 30 s of activity.
+const KEEPALIVE_MS = 30000;
+let lastTokenRequest = 0;
+for (const kind of ['keydown', 'pointerdown']) {
+  document.addEventListener(kind, () => {
+    if (state.admitted && Date.now() - lastTokenRequest > KEEPALIVE_MS) refreshBalance();
+  });
+}
+
 async function refreshBalance() {
+  lastTokenRequest = Date.now();
   try {
     balance.textContent = `${points((await call('GET', '/concert/balance', { token: state.token })).balance)} P`;
   } catch (error) {
@@ -223,6 +239,8 @@ async function pay(x) {
       token: state.token, body: { reservationId: x.reservationId }, headers: { 'Idempotency-Key': x.key },
     });
     state.holds.delete(x.reservationId);
+    // The payment may have ended this admission (CONCERT_EXPIRE_TOKEN_ON_PAYMENT).
+    state.admitted = false;
     renderHolds();
     balance.textContent = `${points(paid.balance)} P`;
     fill(receipt,
