@@ -39,6 +39,13 @@ fn chromium() -> PathBuf {
 fn browser_ready() -> bool {
     let missing = if !chromium().exists() {
         Some(format!("{} is missing", chromium().display()))
+    } else if std::process::Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        Some("node is not on PATH".to_owned())
     } else if !here().join("node_modules/playwright-core").exists() {
         Some("tests/browser/node_modules is missing (npm ci)".to_owned())
     } else {

@@ -45,8 +45,11 @@ export class SeatWatch {
   poll(delay = POLL_MS) {
     if (this.stopped) return;
     this.timer = setTimeout(async () => {
+      // A fixed period, not a pause after each answer: a change is seen within a second
+      // plus one request, however slow the answers get.
+      const started = Date.now();
       await this.refresh();
-      this.poll();
+      this.poll(Math.max(0, POLL_MS - (Date.now() - started)));
     }, delay);
   }
 
