@@ -51,6 +51,8 @@ await scenario('dashboard', async (browser) => {
   const hold = await api('POST', '/concert/reservation', { token: first.token, body: { sessionId: session, seatNumber: 1 } });
   await api('POST', '/concert/payment', { token: first.token, body: { reservationId: hold.reservationId }, headers: { 'Idempotency-Key': 'first' } });
   await waitCounter(page, 'admitted', '0');
+  await waitCounter(page, 'seatsLeft', '999');
+  check(await counter(page, 'soldOut') === '0 / 1', 'no date sold out');
   await new Promise((resolve) => setTimeout(resolve, 1500));
   check(await counter(page, 'waiting') === '2', 'nobody is admitted while paused');
   check(!(await join('Second')).isProcessing, 'the second still waits');

@@ -54,6 +54,7 @@ function askKey() {
 
 const people = new LineChart('Waiting and admitted', ['waiting', 'admitted']);
 const rate = new LineChart('Admissions per second', ['admissions/s']);
+const left = new LineChart('Seats left (not held, not sold)', ['seats left']);
 const counters = h('div', { class: 'counters', 'aria-live': 'off' });
 const siteCounters = h('div', { class: 'counters' });
 const watchTitle = h('h2', { id: 'watch-title' }, 'Site-wide room · 전체 대기실');
@@ -88,13 +89,30 @@ async function sample() {
   } else if (room.reason?.code === 'ADMIN_KEY_INVALID') {
     askKey();
   }
+  if (watched !== null) await sampleSeats(watched);
+}
+
+// Holds and sales as the public sessions list shows them: the seats still free and the
+// sessions with none left. (The server keeps no per-room sales counter to ask.)
+async function sampleSeats(concertId) {
+  try {
+    const { sessions } = await call('GET', `/concert/session/${concertId}`);
+    const free = sessions.reduce((sum, x) => sum + x.abailable, 0);
+    const soldOut = sessions.filter((x) => x.abailable === 0).length;
+    // Samples may overlap on a slow server: never two of these counters.
+    for (const old of counters.querySelectorAll('[data-counter="seatsLeft"], [data-counter="soldOut"]')) old.remove();
+    counters.append(counter('seatsLeft', 'Seats left · 잔여석', free),
+      counter('soldOut', 'Sold-out dates · 매진 회차', `${soldOut} / ${sessions.length}`));
+    left.push([free]);
+  } catch {
+    // A concert without sessions yet, or a blip: the next second tries again.
+  }
 }
 
 function watch(id) {
   // Another room's history is not this one's: start its charts afresh.
   if (id !== watched) {
-    people.samples.length = 0;
-    rate.samples.length = 0;
+    for (const chart of [people, rate, left]) chart.samples.length = 0;
   }
   watched = id;
   watchTitle.textContent = id === null ? 'Site-wide room · 전체 대기실' : `Concert ${id}'s room · 공연 ${id} 대기실`;
@@ -149,7 +167,8 @@ function dashboard() {
           h('button', { type: 'button', onclick: () => watch(roomId()) }, 'Watch · 보기'))))),
     h('section', { class: 'panel', 'aria-labelledby': 'watch-title' }, watchTitle, counters,
       h('h3', {}, 'Waiting and admitted · 대기와 입장'), people.element, people.key(),
-      h('h3', {}, 'Admissions per second · 초당 입장'), rate.element, rate.key()),
+      h('h3', {}, 'Admissions per second · 초당 입장'), rate.element, rate.key(),
+      h('h3', {}, 'Seats left (a concert\'s room) · 잔여석'), left.element, left.key()),
     h('section', { class: 'panel', 'aria-labelledby': 'site-title' }, h('h2', { id: 'site-title' }, 'Site-wide room · 전체 대기실'), siteCounters,
       h('button', { type: 'button', onclick: () => { sessionStorage.removeItem(KEY_STORAGE); askKey(); } }, 'Sign out · 로그아웃')));
   watch(watched);
