@@ -36,16 +36,19 @@ await scenario('purchase', async (browser) => {
   await shot(page, 'admitted');
   await accessible(page, 'seat map');
 
-  // Hold seat 7; the watcher sees it taken without a reload.
-  await page.click('button.seat[data-seat="7"]');
-  await page.waitForSelector('button.seat[data-seat="7"][data-state="mine"]');
-  const held = Date.now();
-  await watcher.waitForSelector('button.seat[data-seat="7"][data-state="taken"]', { timeout: 3000 });
-  const seenMs = Date.now() - held;
-  console.log(`the watcher saw seat 7 taken ${seenMs} ms after the hold`);
+  // Hold seats 7, 8 and 9; the watcher sees each taken without a reload. Each hold starts
+  // just after the watcher's last update, so the worst phase of its polling is measured.
   // Polled once a second (no seat stream on this server): a second plus one request, with
   // room for a loaded CI machine running two browsers.
-  check(seenMs <= 2000, `seen within about a second (${seenMs} ms)`);
+  for (const seat of [7, 8, 9]) {
+    await page.click(`button.seat[data-seat="${seat}"]`);
+    await page.waitForSelector(`button.seat[data-seat="${seat}"][data-state="mine"]`);
+    const held = Date.now();
+    await watcher.waitForSelector(`button.seat[data-seat="${seat}"][data-state="taken"]`, { timeout: 5000 });
+    const seenMs = Date.now() - held;
+    console.log(`the watcher saw seat ${seat} taken ${seenMs} ms after the hold`);
+    check(seenMs <= 2000, `seat ${seat} seen within about a second (${seenMs} ms)`);
+  }
   await shot(watcher, 'watcher-sees-taken');
   check(/\d:\d\d/.test(await page.textContent('.countdown')), 'the hold shows a countdown');
   await shot(page, 'held');
