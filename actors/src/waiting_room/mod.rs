@@ -57,10 +57,7 @@ pub use published::PublishedRoom;
 use room::Room;
 use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
-pub use schedule::{
-    MAX_ADMISSION_RATE, MAX_ROOM_ACTIVE, MAX_SCHEDULE_AHEAD, Phase, RoomSchedule, RoomSettings,
-    Totals, parse_admission_rate, parse_max_active,
-};
+pub use schedule::{RoomSchedule, RoomSettings, Totals};
 pub use status::{RoomState, RoomStatus};
 
 use crate::clock::Clock;
