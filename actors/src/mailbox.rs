@@ -95,7 +95,10 @@ impl<M: Message> Mailbox<M> {
             .permits
             .clone()
             .try_acquire_owned()
-            .map_err(|_| EngineError::Overloaded)?;
+            .map_err(|_| {
+                crate::metrics::mailbox_rejected();
+                EngineError::Overloaded
+            })?;
         let called = self
             .actor
             .call(
