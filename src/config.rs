@@ -20,11 +20,11 @@ use clap::builder::BoolishValueParser;
 use clap::{Parser, Subcommand};
 
 use crate::http::HttpSettings;
-use crate::logging::LogFormat;
-use crate::metrics::{MetricsAddr, parse_metrics_addr};
 use crate::http::door::DoorSettings;
 use crate::http::door::identity::{IdentityConfigError, JwtKey, JwtSettings, Verifier};
 use crate::http::door::limit::parse_proxy;
+use crate::logging::LogFormat;
+use crate::metrics::{MetricsAddr, parse_metrics_addr};
 use crate::transport::ConnectionLimits;
 
 /// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies

@@ -31,9 +31,7 @@ pub fn init(filter: &str, format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         // Colours only for a person at a terminal; a log file or collector gets plain text.
-        LogFormat::Text => builder
-            .with_ansi(std::io::stdout().is_terminal())
-            .init(),
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -106,7 +106,10 @@ fn describe() {
             _ => describe_counter!(*name, *help),
         }
     }
-    describe_counter!(HTTP_REQUESTS, "HTTP requests answered, by route and status.");
+    describe_counter!(
+        HTTP_REQUESTS,
+        "HTTP requests answered, by route and status."
+    );
     describe_histogram!(
         HTTP_REQUEST_DURATION_SECONDS,
         metrics::Unit::Seconds,

@@ -45,17 +45,32 @@ pub const STORE_COMMIT_SECONDS: &str = "concert_store_commit_seconds";
 
 /// Every engine metric and what it means, for the exporter's `# HELP` lines.
 pub const DESCRIPTIONS: &[(&str, &str)] = &[
-    (ROOM_WAITING, "Tokens waiting in the room's line, pre-queue included."),
+    (
+        ROOM_WAITING,
+        "Tokens waiting in the room's line, pre-queue included.",
+    ),
     (ROOM_ADMITTED, "Tokens admitted in the room now."),
     (ROOM_ADMISSIONS, "Admissions stored by the room."),
     (ROOM_EVICTIONS, "Idle waiters evicted from the room's line."),
     (HOLDS, "Holds answered by the engine, by outcome."),
-    (PAYMENTS, "Payments answered by the engine, by outcome (replays count as ok)."),
+    (
+        PAYMENTS,
+        "Payments answered by the engine, by outcome (replays count as ok).",
+    ),
     (SEATS_SOLD, "Seats sold."),
-    (ACTOR_RESTARTS, "Actors that failed and were restarted, by kind."),
-    (MAILBOX_REJECTIONS, "Requests refused at a full actor mailbox (503 OVERLOADED)."),
+    (
+        ACTOR_RESTARTS,
+        "Actors that failed and were restarted, by kind.",
+    ),
+    (
+        MAILBOX_REJECTIONS,
+        "Requests refused at a full actor mailbox (503 OVERLOADED).",
+    ),
     (STORE_BATCH_SIZE, "Writes per group-commit batch."),
-    (STORE_COMMIT_SECONDS, "Time to commit one group-commit batch, in seconds."),
+    (
+        STORE_COMMIT_SECONDS,
+        "Time to commit one group-commit batch, in seconds.",
+    ),
 ];
 
 /// A room's gauges and counters, registered once by its WaitingRoom. The counters follow
@@ -87,7 +102,8 @@ impl RoomMetrics {
         self.waiting.set(waiting as f64);
         self.admitted.set(admitted as f64);
         if totals.admitted > self.seen.admitted {
-            self.admissions.increment(totals.admitted - self.seen.admitted);
+            self.admissions
+                .increment(totals.admitted - self.seen.admitted);
         }
         if totals.evicted > self.seen.evicted {
             self.evictions.increment(totals.evicted - self.seen.evicted);

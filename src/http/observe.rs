@@ -43,7 +43,10 @@ pub async fn observe(request: Request, next: Next) -> Response {
             tracing::info!("answered");
         }
     }
-    let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str).to_owned();
+    let route = route
+        .as_ref()
+        .map_or(UNMATCHED, MatchedPath::as_str)
+        .to_owned();
     metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status_label(status.as_u16()))
         .increment(1);
     metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route)

@@ -43,14 +43,21 @@ impl Engine {
     /// reason found. The actors are looked at first: no query while one is known down.
     pub async fn readiness(&self) -> Result<(), NotReady> {
         let inner = &self.inner;
-        if inner.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+        if inner
+            .shutting_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
             return Err(NotReady::ShuttingDown);
         }
         if inner.supervisor.is_closed() {
             return Err(NotReady::SupervisorStopped);
         }
         for room in inner.rooms.ids() {
-            if inner.registry.waiting_room(room).is_none_or(|m| m.is_closed()) {
+            if inner
+                .registry
+                .waiting_room(room)
+                .is_none_or(|m| m.is_closed())
+            {
                 return Err(NotReady::WaitingRoomDown(room));
             }
         }
