@@ -40,7 +40,10 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let metrics = match config.metrics_addr.0 {
         Some(address) => {
             concert::metrics::install();
-            Some(TcpListener::bind(address).await?)
+            let bound = TcpListener::bind(address).await.map_err(|error| {
+                format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
+            })?;
+            Some(bound)
         }
         None => None,
     };

@@ -30,6 +30,9 @@ impl Server {
                 command.env_remove(name);
             }
         }
+        // No metrics listener unless a test asks for one (`--metrics-addr`): the default
+        // port would be taken by the first of the servers that tests run at once.
+        command.env("CONCERT_METRICS_ADDR", "off");
         command
             .args([
                 "--addr",
