@@ -23,6 +23,8 @@ use crate::http::HttpSettings;
 use crate::http::door::DoorSettings;
 use crate::http::door::identity::{IdentityConfigError, JwtKey, JwtSettings, Verifier};
 use crate::http::door::limit::parse_proxy;
+use crate::logging::LogFormat;
+use crate::metrics::{MetricsAddr, parse_metrics_addr};
 use crate::transport::ConnectionLimits;
 
 /// The command line: `concert [FLAGS]` serves (the default); `concert check` verifies
@@ -209,6 +211,14 @@ pub struct Config {
     /// Log filter, in tracing's `EnvFilter` syntax (e.g. `info`, `concert=debug,actors=info`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log lines as text (for people) or JSON (one object per line, the request id in each line of a request).
+    #[arg(long, env = "CONCERT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Where Prometheus scrapes `GET /metrics` (never the public port); `off` or empty: no metrics.
+    #[arg(long, env = "CONCERT_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_metrics_addr)]
+    pub metrics_addr: MetricsAddr,
 }
 
 impl Config {
@@ -398,6 +408,20 @@ mod tests {
         );
         assert!(Config::try_parse_from(["concert", "--trusted-proxies", "nope"]).is_err());
         assert!(Config::try_parse_from(["concert", "--join-pow-bits", "33"]).is_err());
+    }
+
+    #[test]
+    fn metrics_listen_on_their_own_port_unless_off_and_logs_are_text_unless_json() {
+        let defaults = parse(&[]);
+        assert_eq!(
+            defaults.metrics_addr.0,
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        assert_eq!(parse(&["--metrics-addr", "off"]).metrics_addr.0, None);
+        assert_eq!(parse(&["--metrics-addr", ""]).metrics_addr.0, None);
+        assert_eq!(parse(&["--log-format", "json"]).log_format, LogFormat::Json);
+        assert!(Config::try_parse_from(["concert", "--log-format", "xml"]).is_err());
     }
 
     #[test]

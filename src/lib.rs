@@ -2,6 +2,8 @@
 //!
 //! - [`config`]: every setting as a command-line flag with an environment fallback;
 //! - [`http`]: routes, extractors, error mapping and the OpenAPI document;
+//! - [`logging`]: log lines as text or JSON;
+//! - [`metrics`]: the Prometheus recorder and its own listener;
 //! - [`server`]: starting the engine, serving, and shutting both down in order;
 //! - [`transport`]: the accept loop: connection caps, header timeout, graceful drain.
 //!
@@ -12,5 +14,7 @@
 
 pub mod config;
 pub mod http;
+pub mod logging;
+pub mod metrics;
 pub mod server;
 pub mod transport;

@@ -1,7 +1,6 @@
 //! `concert`: serves the reservation API. See `concert --help` for every setting.
 //! `concert check` verifies the database's invariants instead (see `concert check --help`).
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,7 +8,6 @@ use concert::config::{Cli, Command, Config};
 use concert::http::HttpSettings;
 use concert::server::{Application, Settings, shutdown_signal};
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 // mimalloc: the on-sale minute allocates small, short-lived buffers on two threads at
 // once; glibc's malloc spent ~17% of the server's CPU on them (docs/performance.md).
@@ -22,19 +20,7 @@ async fn main() -> ExitCode {
     if let Some(Command::Check) = command {
         return check(&config).await;
     }
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|error| {
-        eprintln!(
-            "invalid log filter {:?} ({error}); using \"info\"",
-            config.log
-        );
-        EnvFilter::new("info")
-    });
-    // Colours only for a person at a terminal; a log file or collector gets plain text.
-    let ansi = std::io::stdout().is_terminal();
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .init();
+    concert::logging::init(&config.log, config.log_format);
 
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -50,6 +36,17 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let database = actors::Database::open(&config.database_url).await?;
     tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;
+    // The recorder before the engine: its rooms register their gauges as they start.
+    let metrics = match config.metrics_addr.0 {
+        Some(address) => {
+            concert::metrics::install();
+            let bound = TcpListener::bind(address).await.map_err(|error| {
+                format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
+            })?;
+            Some(bound)
+        }
+        None => None,
+    };
     let door = config.door()?;
     if config.identity_verified() {
         tracing::info!("identities verified: a new queue token needs a valid X-User-Token (JWT)");
@@ -68,7 +65,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         demo: config.demo,
         shutdown_grace: config.shutdown_grace,
     };
-    let app = Application::start(database, listener, settings).await?;
+    let mut app = Application::start(database, listener, settings).await?;
+    if let Some(metrics) = metrics {
+        app = app.with_metrics(metrics);
+    }
+    if let Some(address) = app.metrics_addr().transpose()? {
+        tracing::info!(%address, "metrics served");
+    }
     // The restore read the whole line into memory once and freed it; hand those pages
     // back to the OS now, or mimalloc keeps them until the heaps that freed them
     // allocate again (at 1,000,000 tokens: ~340 MB resident instead of ~140 MB).

@@ -9,7 +9,7 @@ use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor};
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
-use crate::transport;
+use crate::{metrics, transport};
 
 /// What the server is started with, apart from the store and the listener.
 #[derive(Debug, Clone)]
@@ -52,6 +52,8 @@ pub struct Application {
     monitor: EngineMonitor,
     listener: TcpListener,
     settings: Settings,
+    /// Where the metrics are served, if anywhere (never the public listener).
+    metrics: Option<TcpListener>,
 }
 
 impl Application {
@@ -71,7 +73,22 @@ impl Application {
             monitor,
             listener,
             settings,
+            metrics: None,
         })
+    }
+
+    /// Serves `GET /metrics` (Prometheus text) on `listener` while the app serves.
+    /// Install the recorder ([`metrics::install`]) before [`Application::start`]:
+    /// the rooms' gauges are registered as their actors start.
+    pub fn with_metrics(mut self, listener: TcpListener) -> Self {
+        metrics::install();
+        self.metrics = Some(listener);
+        self
+    }
+
+    /// The address the metrics are served on, if any.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics.as_ref().map(TcpListener::local_addr)
     }
 
     /// The address served.
@@ -96,7 +113,19 @@ impl Application {
             monitor,
             listener,
             settings,
+            metrics,
         } = self;
+        // Stops with the app, whichever way `run_until` returns.
+        let _metrics = metrics.map(|listener| {
+            let header_timeout = settings.http.connections.header_timeout;
+            let handle = metrics::install();
+            AbortOnDrop(tokio::spawn(metrics::serve(
+                listener,
+                handle,
+                header_timeout,
+                std::future::pending(),
+            )))
+        });
         let router = http::router(engine.clone(), &settings.http);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let server = transport::serve(listener, router, settings.http.connections, async move {
@@ -122,6 +151,15 @@ impl Application {
         engine.shutdown().await;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

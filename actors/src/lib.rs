@@ -19,6 +19,7 @@
 //! | [`engine`] | **public**: the façade: `start`, `queue`, `identify`, `hold`, `pay`, …, the types they answer, and `concert check` |
 //! | [`domain`] | **public**: ids and validated values every layer shares |
 //! | [`error`] | **public**: `EngineError`: every outcome a client can see other than success |
+//! | [`metrics`] | **public**: the names of the metrics the engine emits (the `metrics` facade), and where each is emitted |
 //! | `waiting_room` | one WaitingRoom actor per room: tokens, the pre-queue and its draw, FIFO line, admission, pause, eviction; the room and admissions it publishes |
 //! | `rooms` | the directory of rooms (site-wide, and each concert's on sale) and what each publishes |
 //! | `session` | one SessionActor per concert session: its seat map, holds, expiry, sale |
@@ -49,6 +50,7 @@
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod metrics;
 
 /// Declares the engine's inside: private to the crate, opened to the crate's own
 /// tests and benches by the `testkit` feature (store conformance, fault-injecting

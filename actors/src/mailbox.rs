@@ -91,11 +91,10 @@ impl<M: Message> Mailbox<M> {
         build: impl FnOnce(Reply<T>) -> M,
         timeout: Duration,
     ) -> EngineResult<T> {
-        let permit = self
-            .permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| EngineError::Overloaded)?;
+        let permit = self.permits.clone().try_acquire_owned().map_err(|_| {
+            crate::metrics::mailbox_rejected();
+            EngineError::Overloaded
+        })?;
         let called = self
             .actor
             .call(

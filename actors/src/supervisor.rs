@@ -104,6 +104,17 @@ pub enum Child {
     Wallet(UserId),
 }
 
+impl Child {
+    /// The `actor` label of its metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Child::WaitingRoom(_) => "waiting_room",
+            Child::Session(_) => "session",
+            Child::Wallet(_) => "wallet",
+        }
+    }
+}
+
 /// The supervisor.
 pub struct Supervisor;
 
@@ -193,6 +204,7 @@ impl Actor for Supervisor {
                     return Ok(());
                 };
                 tracing::error!(?child, %error, "actor failed; restarting it");
+                crate::metrics::actor_restarted(child.kind());
                 note_restart(state)?;
                 restart(&myself, state, child).await?;
             }
@@ -206,6 +218,7 @@ impl Actor for Supervisor {
                             ?reason,
                             "actor stopped unexpectedly; restarting it"
                         );
+                        crate::metrics::actor_restarted(child.kind());
                         note_restart(state)?;
                         restart(&myself, state, child).await?;
                     }

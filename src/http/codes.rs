@@ -123,6 +123,8 @@ codes! {
     actor_unreachable => SERVICE_UNAVAILABLE, "ACTOR_UNREACHABLE", "일시적으로 요청을 처리할 수 없습니다. 잠시 후 다시 시도해 주세요.", retry 1;
     /// The request (or an actor's answer) took too long; it may still complete.
     timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "요청 처리 시간이 초과되었습니다. 잠시 후 다시 시도해 주세요.", retry 1;
+    /// `GET /ready`: not ready to take traffic (see `ApiError::not_ready`, which adds `reason`).
+    not_ready_yet => SERVICE_UNAVAILABLE, "NOT_READY", "서비스가 아직 요청을 받을 준비가 되지 않았습니다.", retry 1;
     /// The server is shutting down.
     shutting_down => SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "서버가 종료 중입니다. 잠시 후 다시 시도해 주세요.", retry 5;
 }

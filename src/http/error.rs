@@ -7,7 +7,8 @@
 //! seed has one). Responses built here carry a [`ContractBody`] marker so that the last
 //! middleware ([`ensure_contract_body`]) can rewrite any error response that did not come
 //! from here, such as a bare 413 from the body limit or a 503 from the request timeout.
-//! One refusal adds a field: 403 `ROOM_NOT_OPEN` says when the room opens (`opensAt`).
+//! Two answers add a field: 403 `ROOM_NOT_OPEN` says when the room opens (`opensAt`),
+//! 503 `NOT_READY` (`GET /ready`) says why (`reason`).
 
 use std::borrow::Cow;
 
@@ -35,6 +36,10 @@ pub struct ErrorBody {
     #[serde(rename = "opensAt", skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub opens_at: Option<String>,
+    /// `NOT_READY` only (`GET /ready`): why, for an operator (`database: …`,
+    /// `waiting room site: down`, …); absent from every other error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Marks a response whose body is already an [`ErrorBody`].
@@ -50,6 +55,8 @@ pub struct ApiError {
     retry_after_secs: Option<u32>,
     /// When the room refused opens (`ROOM_NOT_OPEN` only).
     opens_at: Option<DateTime<Utc>>,
+    /// Why the server is not ready (`NOT_READY` only).
+    reason: Option<String>,
 }
 
 impl ApiError {
@@ -61,6 +68,15 @@ impl ApiError {
             msg: msg.into(),
             retry_after_secs: None,
             opens_at: None,
+            reason: None,
+        }
+    }
+
+    /// 503 `NOT_READY` (`GET /ready`), saying why.
+    pub fn not_ready(reason: String) -> Self {
+        Self {
+            reason: Some(reason),
+            ..Self::not_ready_yet()
         }
     }
 
@@ -178,6 +194,7 @@ impl IntoResponse for ApiError {
             opens_at: self
                 .opens_at
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            reason: self.reason,
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after_secs {

@@ -16,8 +16,10 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod intake;
+pub mod observe;
 pub mod openapi;
 pub mod queue;
+pub mod ready;
 pub mod reservations;
 pub mod rooms;
 pub mod web;
@@ -27,9 +29,8 @@ use std::time::Duration;
 
 use actors::Engine;
 use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, FromRef, Request};
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::http::{HeaderName, StatusCode};
-use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{BoxError, Json, Router, middleware};
 use serde::Serialize;
@@ -39,8 +40,6 @@ use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
-use tracing::Span;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
@@ -146,7 +145,7 @@ impl FromRef<AppState> for AdminKey {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Every route of the contract, plus `/health` and `/openapi.json`, with the middleware
+/// Every route of the contract, plus `/health`, `/ready` and `/openapi.json`, with the middleware
 /// that keeps every answer in the contract's shape.
 pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
     let state = AppState {
@@ -201,6 +200,9 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .route("/concert/reservation", post(reservations::hold))
         .route("/concert/payment", post(reservations::pay))
         .route("/openapi.json", get(openapi::serve))
+        // Inside the in-flight limit: each asks the database, so a flood of them must
+        // not take the pool (an overloaded server answers 503, which is "not ready").
+        .route("/ready", get(ready::ready))
         // The web pages and their files (not API: not in the OpenAPI document).
         .route("/", get(web::visitor))
         .route("/concerts/{concertId}", get(web::visitor_concert))
@@ -232,20 +234,14 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         limit: settings.body_limit,
         timeout: settings.body_timeout,
     };
-    // Outermost first. A request id is vetted, then set before the trace span reads it;
-    // the span sees the final status, after `ensure_contract_body` has rewritten any bare
+    // Outermost first. A request id is vetted, then set before the request's span reads
+    // it; the span, its log line and the HTTP metrics (`observe`) see the final status, after `ensure_contract_body` has rewritten any bare
     // error that a layer below produced (503 from the timeout). The body is read in full
     // before the in-flight limit is asked for a permit.
     let outer = ServiceBuilder::new()
         .layer(middleware::map_request(intake::sanitize_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(make_span)
-                .on_request(())
-                .on_response(on_response)
-                .on_failure(()),
-        )
+        .layer(middleware::from_fn(observe::observe))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(middleware::map_response(ensure_contract_body))
         .layer(CatchPanicLayer::custom(|_| {
@@ -261,36 +257,6 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .merge(api.layer(limited))
         .layer(DefaultBodyLimit::disable())
         .layer(outer)
-}
-
-/// One span per request. Only method, path and request id: headers (the queue token, the
-/// admin key) and the query are never recorded.
-fn make_span(request: &Request) -> Span {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
-    tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-        request_id,
-        status = tracing::field::Empty,
-        error = tracing::field::Empty,
-        latency_ms = tracing::field::Empty,
-    )
-}
-
-fn on_response(response: &Response, latency: Duration, span: &Span) {
-    span.record("status", response.status().as_u16());
-    span.record("latency_ms", latency.as_millis() as u64);
-    // Server-side failures stand out; client mistakes are routine.
-    if response.status().is_server_error() {
-        tracing::warn!("answered");
-    } else {
-        tracing::info!("answered");
-    }
 }
 
 /// The body of `GET /health`.

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
-use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
+use super::{admin, balance, concerts, door, error, queue, ready, reservations, rooms};
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -40,6 +40,7 @@ use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
         rooms::site_pause,
         rooms::site_resume,
         super::health,
+        ready::ready,
     ),
     components(schemas(
         error::ErrorBody,
@@ -63,6 +64,7 @@ use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
         rooms::RerateRequest,
         rooms::RoomStatusResponse,
         super::Health,
+        ready::Ready,
     ))
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@
 //!
 //! - `crash`: twenty SIGKILLs under a mixed load; nothing acknowledged is lost.
 //! - `outage`: Postgres unreachable for ten seconds under load (Postgres only).
+//! - `ready`: `GET /ready` 503 while Postgres is away, 200 once it is back (Postgres only).
 //! - `slow_clients`: 2,000 trickled bodies and 2,000 idle connections beside a normal client.
 //!
 //! Each drill prints its seed (`DRILL_SEED=<n>` replays its choices) and its figures,
@@ -12,5 +13,6 @@
 mod crash;
 mod outage;
 mod proxy;
+mod ready;
 mod slow_clients;
 mod support;

@@ -127,6 +127,9 @@ fn command(db_url: &str, env: &[(&str, String)]) -> Command {
         }
     }
     command.env("DATABASE_URL", db_url);
+    // No metrics listener unless a drill asks: drills run servers side by side, and the
+    // default port would be taken by the first.
+    command.env("CONCERT_METRICS_ADDR", "off");
     for (key, value) in env {
         command.env(key, value);
     }

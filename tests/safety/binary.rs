@@ -30,6 +30,9 @@ impl Server {
                 command.env_remove(name);
             }
         }
+        // No metrics listener unless a test asks for one (`--metrics-addr`): the default
+        // port would be taken by the first of the servers that tests run at once.
+        command.env("CONCERT_METRICS_ADDR", "off");
         command
             .args([
                 "--addr",
@@ -55,9 +58,8 @@ impl Server {
         ];
         let address = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.recv().await {
-                // `… INFO concert: serving address=127.0.0.1:40123`
-                if let Some((_, address)) = line.split_once("serving address=") {
-                    return format!("http://{}", address.trim());
+                if let Some(address) = serving_address(&line) {
+                    return format!("http://{address}");
                 }
             }
             panic!("the server exited before serving");
@@ -70,6 +72,12 @@ impl Server {
             output,
             readers,
         }
+    }
+
+    /// Everything printed so far (stdout and stderr, line by line as they came).
+    #[allow(dead_code)] // used by tests/observability, not by every suite sharing this file
+    pub fn printed(&self) -> String {
+        self.output.lock().unwrap().clone()
     }
 
     /// The process id.
@@ -111,6 +119,19 @@ impl Server {
         );
         printed
     }
+}
+
+/// The address in the line that says the server is serving, in either log format:
+/// `… INFO concert: serving address=127.0.0.1:40123`, or a JSON object whose
+/// `message` is `serving` and whose `address` is the address.
+fn serving_address(line: &str) -> Option<String> {
+    if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(line) {
+        return (object.get("message")?.as_str()? == "serving")
+            .then(|| object.get("address")?.as_str().map(str::to_owned))
+            .flatten();
+    }
+    let (_, address) = line.split_once("serving address=")?;
+    Some(address.trim().to_owned())
 }
 
 /// Copies `stream` line by line into `output`, and each line to `lines`.

@@ -16,6 +16,7 @@
 //! | `wallet` | [`Engine::balance`], [`Engine::charge`] |
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
 //! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
+//! | `readiness` | [`Engine::readiness`]: the database answers and every actor is up ([`NotReady`] says why not) |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
 //! Holds and payments need an admitted token, the wallet a live one, and a token is
@@ -29,6 +30,7 @@ mod config;
 #[cfg(feature = "testkit")]
 mod faults;
 mod queue;
+mod readiness;
 mod reservations;
 mod rooms;
 mod start;
@@ -43,6 +45,7 @@ pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
 pub use self::queue::{Admitted, Caller, CallerStatus, Live};
+pub use self::readiness::{NotReady, READY_DB_TIMEOUT};
 pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
 pub use self::wallet::WalletView;

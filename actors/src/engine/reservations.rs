@@ -11,6 +11,7 @@ use crate::domain::{
     IdempotencyKey, PaymentId, Points, QueueToken, ReservationId, SeatNumber, SessionId,
 };
 use crate::error::{EngineError, EngineResult};
+use crate::metrics;
 use crate::session::SessionMsg;
 use crate::store::{PaymentRow, ReservationRow, ReservationStatus};
 use crate::waiting_room::WaitingRoomMsg;
@@ -97,6 +98,17 @@ impl Engine {
         session: i64,
         seat: i64,
     ) -> EngineResult<HoldReceipt> {
+        let held = self.try_hold(caller, session, seat).await;
+        metrics::hold(&held);
+        held
+    }
+
+    async fn try_hold(
+        &self,
+        caller: &Admitted,
+        session: i64,
+        seat: i64,
+    ) -> EngineResult<HoldReceipt> {
         let session = SessionId::parse(session).map_err(|_| EngineError::SessionNotFound)?;
         let mailbox = self.session(session)?;
         self.check_room(caller, session)?;
@@ -143,6 +155,12 @@ impl Engine {
     /// idempotency key answers the first payment again. A reservation id that names
     /// no reservation (any integer) is "no such reservation", after the token.
     pub async fn pay(&self, payer: &Payer, reservation: i64) -> EngineResult<PaymentReceipt> {
+        let paid = self.try_pay(payer, reservation).await;
+        metrics::payment(&paid);
+        paid
+    }
+
+    async fn try_pay(&self, payer: &Payer, reservation: i64) -> EngineResult<PaymentReceipt> {
         let caller = payer.caller();
         let key = match payer {
             Payer::WithKey(_, key) => Some(key),

@@ -388,8 +388,7 @@ impl SessionActor {
             .await;
         match paid {
             Ok(row) => {
-                state.seats.sell(id);
-                state.publish();
+                sell(state, id);
                 Ok(row)
             }
             Err(EngineError::InsufficientBalance | EngineError::Overloaded) => paid,
@@ -397,8 +396,7 @@ impl SessionActor {
             // may or may not have committed. The store knows.
             Err(error) => match self.store.payment_for_reservation(id).await {
                 Ok(Some(row)) => {
-                    state.seats.sell(id);
-                    state.publish();
+                    sell(state, id);
                     if error == EngineError::AlreadyPaid {
                         // An earlier attempt committed; this one did not.
                         Err(EngineError::AlreadyPaid)
@@ -464,4 +462,12 @@ impl SessionActor {
         state.publish();
         Ok(())
     }
+}
+
+/// Marks a paid hold sold, publishes the map, and counts the sale (here, where each
+/// sale is decided once: a replayed payment never reaches this).
+fn sell(state: &mut SessionState, id: ReservationId) {
+    state.seats.sell(id);
+    state.publish();
+    crate::metrics::seat_sold();
 }

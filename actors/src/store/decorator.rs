@@ -35,6 +35,11 @@ pub trait Decorator: Send + Sync + 'static {
     /// The store this one wraps.
     fn inner(&self) -> &dyn Store;
 
+    /// [`Store::ping`].
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner().ping().await
+    }
+
     /// [`Store::apply`]: every single write.
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         self.inner().apply(op).await
@@ -158,6 +163,9 @@ pub trait Decorator: Send + Sync + 'static {
 impl<D: Decorator> Store for D {
     fn backend(&self) -> &'static str {
         self.inner().backend()
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        Decorator::ping(self).await
     }
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         Decorator::apply(self, op).await

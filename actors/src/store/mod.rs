@@ -108,6 +108,13 @@ pub trait Store: Send + Sync + 'static {
     /// `postgres` or `sqlite`: for logs and test names.
     fn backend(&self) -> &'static str;
 
+    /// A trivial round trip, for readiness: fails when the database does not answer.
+    /// The default reads the site room's last token number (one indexed lookup), so a
+    /// decorator or test store needs nothing; the SQL backends send `SELECT 1`.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.max_token_seq(RoomId::Site).await.map(|_| ())
+    }
+
     // ---- catalog ----
 
     /// Adds a concert.

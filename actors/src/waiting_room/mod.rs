@@ -61,6 +61,7 @@ pub use schedule::{RoomSchedule, RoomSettings, Totals};
 pub use status::{RoomState, RoomStatus};
 
 use crate::clock::Clock;
+use crate::metrics::RoomMetrics;
 use crate::domain::{QueueToken, RoomId, UserId};
 use crate::error::EngineResult;
 use crate::mailbox::Reply;
@@ -200,6 +201,8 @@ pub struct WaitingRoomState {
     /// The opening came while tokens' rows were being written: new writes wait,
     /// and the draw is made once those report back (so each is in it).
     draw_pending: bool,
+    /// The room's gauges and counters, set after each message.
+    metrics: RoomMetrics,
 }
 
 impl Actor for WaitingRoom {
@@ -235,6 +238,8 @@ impl Actor for WaitingRoom {
             paused = room.settings().paused,
             "waiting room restored"
         );
+        let mut metrics = RoomMetrics::new(self.room, room.totals());
+        metrics.observe(room.waiting(), room.admitted(), room.totals());
         let draw_at = room.settings().draw_due_at();
         for (token, until) in room.admitted_deadlines() {
             let remaining = until.saturating_duration_since(now);
@@ -262,6 +267,7 @@ impl Actor for WaitingRoom {
             admit_queued: true,
             admit_timer_at: None,
             draw_pending: false,
+            metrics,
         })
     }
 
@@ -363,6 +369,11 @@ impl Actor for WaitingRoom {
                 panic!("test-only fault injected into the waiting room")
             }
         }
+        // One read of counts the room keeps anyway: cheap next to the message itself.
+        let room = self.room().read();
+        state
+            .metrics
+            .observe(room.waiting(), room.admitted(), room.totals());
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ mod holds;
 mod lost_replies;
 mod payments;
 mod queue;
+mod readiness;
 mod rooms;
 mod supervision;
 mod token_pruning;

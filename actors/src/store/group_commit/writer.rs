@@ -64,7 +64,9 @@ async fn commit(inner: &Arc<dyn Store>, jobs: Vec<Job>, counters: &Counters) {
     let (ops, replies): (Vec<WriteOp>, Vec<_>) = jobs.into_iter().map(|j| (j.op, j.reply)).unzip();
     // A task of its own, so that a panic in the store fails this batch, not the writer.
     let store = Arc::clone(inner);
+    let started = std::time::Instant::now();
     let applied = tokio::spawn(async move { store.apply_batch(&ops).await }).await;
+    crate::metrics::store_batch(n, started.elapsed());
     let results = match applied {
         Ok(Ok(mut results)) => {
             counters.batches.fetch_add(1, Ordering::Relaxed);

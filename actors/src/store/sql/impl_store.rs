@@ -64,6 +64,14 @@ impl Store for SqlStore {
         NAME
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
     async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
         let record: ConcertRecord =
             sqlx::query_as("INSERT INTO concerts (title) VALUES ($1) RETURNING id, title")
