@@ -5,8 +5,8 @@
 //! that moves positions or ends tokens), a position tick, its keep-alive and a touch
 //! timer, whichever comes first:
 //! - on a new version it reads its ticket at once: an admission or an end is said at
-//!   once; a new position only if a second has passed since the last event it sent,
-//!   else at that second (at most one position event a second per stream, however
+//!   once; a new position (or the draw's place) only if a second has passed since the
+//!   last event it sent, else at that second (an estimate's drift alone is no change) (at most one position event a second per stream, however
 //!   fast the line moves, so a busy room costs each stream one read per change and
 //!   one event a second);
 //! - every third of the waiting-idle time it reads its ticket anyway, which records
@@ -168,7 +168,7 @@ impl QueueWatch {
                     Look::Ticket(ticket) if ticket.admitted => return Some(self.send(ticket, now)),
                     Look::Ticket(ticket) if position_due => {
                         self.pending = false;
-                        if self.last.as_ref() != Some(&ticket) {
+                        if self.last.as_ref().is_none_or(|last| moved(last, &ticket)) {
                             return Some(self.send(ticket, now));
                         }
                     }
@@ -203,6 +203,13 @@ impl QueueWatch {
             Look::Undecided
         }
     }
+}
+
+/// True if the token's place changed: its position, or the pre-queue's draw. An
+/// estimate that drifts as time passes is no change (else every stream would speak
+/// every second); a change carries the estimate of its moment.
+fn moved(last: &Ticket, now: &Ticket) -> bool {
+    (last.position, last.admitted, last.opens_at) != (now.position, now.admitted, now.opens_at)
 }
 
 impl Engine {
