@@ -45,6 +45,11 @@
 //! on it and read their tickets here, so one change wakes every stream without a
 //! message per stream, and a burst of changes wakes each stream once (a `watch`
 //! keeps only the latest version). Joins at the back move nobody and do not bump it.
+//! A stream that just sent a place stops listening to the version until its next
+//! second; its own admission reaches it meanwhile through a signal of its token's
+//! ([`PublishedRoom::watch_token`]), set when the admission is published: one signal
+//! per admitted token that is watched, so a busy line costs each stream about one
+//! read a second, not one per change.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -67,6 +72,9 @@ pub struct PublishedRoom {
     admitted: DashMap<QueueToken, AdmittedEntry>,
     /// The room's version: see the module docs.
     changes: watch::Sender<u64>,
+    /// The tokens open streams watch, each with the signal of its admission. An
+    /// entry lives while a stream of its token is open: bounded by the streams' cap.
+    watched: DashMap<QueueToken, watch::Sender<()>>,
 }
 
 /// A published admission. Over when its TTL has passed, or when its token made no
@@ -159,6 +167,22 @@ impl PublishedRoom {
         self.changes.send_modify(|version| *version = version.wrapping_add(1));
     }
 
+    /// The signal of `token`'s admission, for a stream of it; give it back with
+    /// [`PublishedRoom::unwatch_token`] when the stream ends.
+    pub(crate) fn watch_token(&self, token: QueueToken) -> watch::Receiver<()> {
+        self.watched
+            .entry(token)
+            .or_insert_with(|| watch::Sender::new(()))
+            .subscribe()
+    }
+
+    /// A stream of `token` ends (it still holds its receiver): the entry goes with
+    /// the token's last stream.
+    pub(crate) fn unwatch_token(&self, token: QueueToken) {
+        self.watched
+            .remove_if(&token, |_, signal| signal.receiver_count() <= 1);
+    }
+
     /// True while the room is published (its actor is up): a token it does not hold
     /// is then not live in it.
     pub(crate) fn is_up(&self) -> bool {
@@ -215,6 +239,9 @@ impl PublishedRoom {
     ) {
         let entry = AdmittedEntry::new(user, until, now, admitted_idle);
         self.admitted.insert(token, entry);
+        if let Some(signal) = self.watched.get(&token) {
+            signal.send_replace(());
+        }
     }
 
     /// Withdraws an admission whose end is stored.
