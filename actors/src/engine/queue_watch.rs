@@ -106,8 +106,8 @@ impl QueueWatch {
         closing: watch::Receiver<bool>,
         slot: StreamSlot,
     ) -> Self {
-        let mut changes = published.subscribe();
-        let mut admission = published.watch_token(first.token);
+        let mut changes = published.signals().subscribe();
+        let mut admission = published.signals().watch_token(first.token);
         // The first ticket was read before these subscriptions: look once more at
         // once, so an admission or a change in between is not missed.
         changes.mark_changed();
@@ -238,7 +238,7 @@ fn moved(last: &Ticket, now: &Ticket) -> bool {
 
 impl Drop for QueueWatch {
     fn drop(&mut self) {
-        self.published.unwatch_token(self.token);
+        self.published.signals().unwatch_token(self.token);
     }
 }
 
