@@ -16,5 +16,6 @@ mod queue;
 mod restart;
 mod rooms;
 mod routing;
+mod streams;
 mod transport;
 mod web;

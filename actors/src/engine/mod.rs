@@ -17,6 +17,7 @@
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
 //! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
 //! | `readiness` | [`Engine::readiness`]: the database answers and every actor is up ([`NotReady`] says why not) |
+//! | `streams` | [`Engine::queue_stream`], [`Engine::seat_stream`]: the push routes' watches ([`QueueWatch`], [`SeatWatch`]), the cap on open streams, [`Engine::open_streams`] |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
 //! Holds and payments need an admitted token, the wallet a live one, and a token is
@@ -30,10 +31,12 @@ mod config;
 #[cfg(feature = "testkit")]
 mod faults;
 mod queue;
+mod queue_watch;
 mod readiness;
 mod reservations;
 mod rooms;
 mod start;
+mod streams;
 mod wallet;
 
 use std::sync::Arc;
@@ -45,12 +48,15 @@ pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
 pub use self::queue::{Admitted, Caller, CallerStatus, Live};
+pub use self::queue_watch::{QueueEvent, QueueWatch};
 pub use self::readiness::{NotReady, READY_DB_TIMEOUT};
 pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
+pub use self::streams::{SeatEvent, SeatWatch, StreamCount};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
+pub use crate::session::board::{SEAT_CHANGES_CAPACITY, SeatChange};
 pub use crate::session::{HoldReceipt, SeatsView};
 pub use crate::waiting_room::{RoomSchedule, RoomState, RoomStatus, Ticket};
 
@@ -84,6 +90,8 @@ struct Inner {
     rooms: Arc<RoomDirectory>,
     catalog: Arc<Catalog>,
     supervisor: Mailbox<SupervisorMsg>,
+    /// The open streams: their count, cap and closing signal.
+    streams: streams::Streams,
 }
 
 impl Engine {

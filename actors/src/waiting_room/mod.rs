@@ -41,6 +41,7 @@ mod pace;
 mod published;
 mod room;
 mod schedule;
+mod signals;
 mod status;
 mod upkeep;
 mod writes;
@@ -393,6 +394,7 @@ impl WaitingRoom {
             .await?;
         self.room().write().end_admission(token);
         self.published.withdraw_admission(token);
+        self.published.moved();
         self.admit_ready(myself, state).await;
         Ok(())
     }
@@ -443,6 +445,8 @@ impl WaitingRoom {
                             );
                         }
                     }
+                    drop(room);
+                    self.published.moved();
                     let ttl = self.config.active_ttl;
                     for token in candidates {
                         myself.send_after(ttl, move || WaitingRoomMsg::AdmissionTimer(token));

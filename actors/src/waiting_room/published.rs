@@ -38,6 +38,10 @@
 //! next request goes to the actor, which writes the end before answering), and the
 //! actor's sweep ends it (see [`AdmittedEntry`]). A restart publishes the restored
 //! admissions with a fresh allowance: last-seen is not persisted, as for waiters.
+//!
+//! Last, the signals that wake open queue streams ([`StreamSignals`]): a version the
+//! actor bumps after each change that moves positions, and per watched token the
+//! signal of its admission.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,6 +52,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
+use super::signals::StreamSignals;
 use crate::domain::{QueueToken, UserId};
 
 /// See the module docs.
@@ -57,6 +62,8 @@ pub struct PublishedRoom {
     /// Admitted tokens, their users, when their admission ends at the latest and
     /// when they last made a request. At most max-active entries.
     admitted: DashMap<QueueToken, AdmittedEntry>,
+    /// What wakes open queue streams.
+    signals: StreamSignals,
 }
 
 /// A published admission. Over when its TTL has passed, or when its token made no
@@ -136,6 +143,22 @@ impl AdmittedEntry {
 }
 
 impl PublishedRoom {
+    /// What wakes the room's open queue streams.
+    pub(crate) fn signals(&self) -> &StreamSignals {
+        &self.signals
+    }
+
+    /// Tells the streams that positions may have moved (see [`StreamSignals::moved`]).
+    pub(super) fn moved(&self) {
+        self.signals.moved();
+    }
+
+    /// True while the room is published (its actor is up): a token it does not hold
+    /// is then not live in it.
+    pub(crate) fn is_up(&self) -> bool {
+        self.room.read().is_ok_and(|room| room.is_some())
+    }
+
     /// The user of an admitted token, if it is admitted at `now` (an admission whose
     /// TTL has passed, or whose token was idle too long, is over even before the
     /// actor has stored its end). This is a request by the token: it keeps the
@@ -186,6 +209,7 @@ impl PublishedRoom {
     ) {
         let entry = AdmittedEntry::new(user, until, now, admitted_idle);
         self.admitted.insert(token, entry);
+        self.signals.admitted(token);
     }
 
     /// Withdraws an admission whose end is stored.
@@ -248,6 +272,7 @@ impl PublishedRoom {
         };
         // A million waiters take a while to free: not under the lock.
         drop(old);
+        self.moved();
     }
 
     /// Withdraws the room (its actor is down); polls go to the mailbox meanwhile.
@@ -259,6 +284,7 @@ impl PublishedRoom {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(old);
+        self.moved();
     }
 
     /// The room, for the actor to read.

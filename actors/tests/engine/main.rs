@@ -12,6 +12,7 @@ mod payments;
 mod queue;
 mod readiness;
 mod rooms;
+mod streams;
 mod supervision;
 mod token_pruning;
 mod wallets;
