@@ -144,6 +144,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/admin/room/pause", "post"),
         ("/admin/room/resume", "post"),
         ("/health", "get"),
+        ("/ready", "get"),
         ("/concert/wating/stream", "get"),
         ("/concert/waiting/stream", "get"),
         ("/concert/seat/{sessionId}/stream", "get"),
