@@ -7,6 +7,7 @@
 //! `tests/drills/ready.rs`.)
 
 #[path = "../safety/binary.rs"]
+#[allow(dead_code)] // shared with tests/safety; not every helper is used here
 mod binary;
 mod logs;
 mod metrics;
