@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use actors::engine::StreamCount;
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -124,9 +125,10 @@ fn describe() {
     set_sse_streams(0);
 }
 
-/// Sets the number of Server-Sent Event streams open now (the streams' owner calls it
-/// as they open and close).
-pub fn set_sse_streams(open: usize) {
+/// Sets the number of Server-Sent Event streams open now: read from the engine's count
+/// at each scrape (the count is an atomic the streams keep; nothing on their path
+/// touches the recorder).
+fn set_sse_streams(open: usize) {
     gauge!(SSE_STREAMS).set(open as f64);
 }
 
@@ -146,15 +148,18 @@ pub fn parse_metrics_addr(value: &str) -> Result<MetricsAddr, String> {
 }
 
 /// The metrics listener's router: `GET /metrics`, the Prometheus text; nothing else.
-pub fn router(handle: &'static PrometheusHandle) -> Router {
+pub fn router(handle: &'static PrometheusHandle, streams: StreamCount) -> Router {
     Router::new().route(
         "/metrics",
-        get(move || async move {
-            (
-                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                handle.render(),
-            )
-                .into_response()
+        get(move || {
+            set_sse_streams(streams.get());
+            async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    handle.render(),
+                )
+                    .into_response()
+            }
         }),
     )
 }
@@ -164,6 +169,7 @@ pub fn router(handle: &'static PrometheusHandle) -> Router {
 pub async fn serve(
     listener: TcpListener,
     handle: &'static PrometheusHandle,
+    streams: StreamCount,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -172,7 +178,7 @@ pub async fn serve(
         max_connections: MAX_SCRAPERS,
         max_connections_per_ip: None,
     };
-    transport::serve(listener, router(handle), limits, shutdown).await;
+    transport::serve(listener, router(handle, streams), limits, shutdown).await;
 }
 
 #[cfg(test)]

@@ -122,6 +122,7 @@ impl Application {
             AbortOnDrop(tokio::spawn(metrics::serve(
                 listener,
                 handle,
+                engine.open_streams(),
                 header_timeout,
                 std::future::pending(),
             )))
