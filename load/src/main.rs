@@ -59,9 +59,11 @@
 mod cli;
 mod client;
 mod driver;
+mod procfs;
 mod progress;
 mod report;
 mod scenarios;
+mod sse;
 mod stats;
 mod target;
 
