@@ -198,6 +198,10 @@ pub struct Config {
     #[arg(long, env = "CONCERT_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
+    /// Queue and seat streams (SSE) open at once; past it, 503. Each holds a connection: keep it within --max-connections.
+    #[arg(long, env = "CONCERT_MAX_STREAMS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: u32,
+
     /// At most this many admissions per second (unset: as fast as places free up).
     #[arg(long, env = "CONCERT_ADMISSION_RATE")]
     pub admission_rate: Option<NonZeroU32>,
@@ -226,6 +230,7 @@ impl Config {
             admission_rate_per_sec: self.admission_rate,
             mailbox_capacity: self.mailbox_capacity as usize,
             call_timeout: self.call_timeout,
+            max_streams: self.max_streams as usize,
             ..EngineConfig::default()
         }
     }
@@ -293,6 +298,7 @@ impl Config {
             // Open identities: anyone is anyone, and a charge is a demo's top-up.
             // Verified ones: points are money the operator credits, unless it opens charging.
             charging_open: !self.identity_verified() || self.open_charging,
+            streams: Default::default(),
         }
     }
 }

@@ -99,9 +99,13 @@ impl Application {
         } = self;
         let router = http::router(engine.clone(), &settings.http);
         let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let streams = engine.clone();
         let server = transport::serve(listener, router, settings.http.connections, async move {
             shutdown.await;
             tracing::info!("shutdown: no new connections; finishing in-flight requests");
+            // An open stream is a request that never finishes on its own: end them,
+            // so their connections drain with the rest instead of holding the grace.
+            streams.close_streams();
             let _ = signalled_tx.send(());
         });
         let grace_over = async move {

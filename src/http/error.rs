@@ -78,6 +78,18 @@ impl ApiError {
         self
     }
 
+    /// The body this error answers with (also an `expired` stream event's data).
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error_code: self.status.as_u16(),
+            msg: self.msg.clone(),
+            error: Cow::Borrowed(self.code),
+            opens_at: self
+                .opens_at
+                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         self.status
@@ -171,15 +183,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The request's span (see `http::make_span`) logs the code with the status, once.
         tracing::Span::current().record("error", self.code);
-        let body = ErrorBody {
-            error_code: self.status.as_u16(),
-            msg: self.msg,
-            error: Cow::Borrowed(self.code),
-            opens_at: self
-                .opens_at
-                .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after_secs {
             response
                 .headers_mut()

@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod queue;
 pub mod reservations;
 pub mod rooms;
+pub mod streams;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,7 @@ use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::{ApiError, ensure_contract_body};
 use self::intake::BodyIntake;
+use self::streams::StreamSettings;
 use crate::transport::ConnectionLimits;
 
 /// The HTTP layer's settings.
@@ -70,6 +72,8 @@ pub struct HttpSettings {
     /// Whether users may charge their own wallets (`PATCH /concert/balance`); else 403
     /// `CHARGE_NOT_ALLOWED` and only the operator credits.
     pub charging_open: bool,
+    /// The push routes' settings (the cap on open streams is the engine's).
+    pub streams: StreamSettings,
 }
 
 impl std::fmt::Debug for HttpSettings {
@@ -83,6 +87,7 @@ impl std::fmt::Debug for HttpSettings {
             .field("connections", &self.connections)
             .field("door", &self.door)
             .field("charging_open", &self.charging_open)
+            .field("streams", &self.streams)
             .finish()
     }
 }
@@ -102,6 +107,7 @@ impl Default for HttpSettings {
             },
             door: DoorSettings::default(),
             charging_open: true,
+            streams: StreamSettings::default(),
         }
     }
 }
@@ -117,6 +123,8 @@ pub struct AppState {
     pub door: Arc<Door>,
     /// Whether users may charge their own wallets.
     pub charging: Charging,
+    /// The push routes' settings.
+    pub streams: StreamSettings,
 }
 
 impl FromRef<AppState> for Arc<Door> {
@@ -161,6 +169,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         charging: Charging {
             open: settings.charging_open,
         },
+        streams: settings.streams,
     };
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
@@ -193,6 +202,11 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
     let api = Router::new()
         .route("/concert/wating", get(queue::poll))
         .route("/concert/waiting", get(queue::poll))
+        // The streams stay under the in-flight limit and the request timeout: both hold
+        // only until the response head is out (see `streams`).
+        .route("/concert/wating/stream", get(streams::queue))
+        .route("/concert/waiting/stream", get(streams::queue))
+        .route("/concert/seat/{sessionId}/stream", get(streams::seats))
         .route("/concert/wating/challenge", get(door::challenge::challenge))
         .route("/concert/session/{concertId}", get(concerts::sessions))
         .route("/concert/seat/{sessionId}", get(concerts::seats))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
-use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
+use super::{admin, balance, concerts, door, error, queue, reservations, rooms, streams};
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -23,6 +23,8 @@ use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
         door::challenge::challenge,
         concerts::sessions,
         concerts::seats,
+        streams::queue,
+        streams::seats,
         balance::get,
         balance::charge,
         reservations::hold,
@@ -67,16 +69,25 @@ use super::{admin, balance, concerts, door, error, queue, reservations, rooms};
 )]
 pub struct ApiDoc;
 
-/// The document, with the correctly spelled alias of the queue path added. The alias
+/// The document, with the correctly spelled aliases of the queue paths added. An alias
 /// gets its own operation id: ids are unique in a document (validators refuse a repeat,
 /// and client generators name their methods by them).
 pub fn document() -> OpenApiDoc {
     let mut doc = ApiDoc::openapi();
-    if let Some(mut item) = doc.paths.paths.get("/concert/wating").cloned() {
-        if let Some(get) = item.get.as_mut() {
-            get.operation_id = Some("poll_waiting_alias".to_owned());
+    for (path, alias, id) in [
+        ("/concert/wating", "/concert/waiting", "poll_waiting_alias"),
+        (
+            "/concert/wating/stream",
+            "/concert/waiting/stream",
+            "queue_stream_waiting_alias",
+        ),
+    ] {
+        if let Some(mut item) = doc.paths.paths.get(path).cloned() {
+            if let Some(get) = item.get.as_mut() {
+                get.operation_id = Some(id.to_owned());
+            }
+            doc.paths.paths.insert(alias.to_owned(), item);
         }
-        doc.paths.paths.insert("/concert/waiting".to_owned(), item);
     }
     doc
 }

@@ -40,6 +40,12 @@ pub struct EngineConfig {
     pub max_restarts: usize,
     /// See `max_restarts`.
     pub restart_window: Duration,
+    /// Queue and seat streams open at once, both kinds together; past it, 503.
+    /// Each holds a connection and a small task (see `Engine::queue_stream`).
+    pub max_streams: usize,
+    /// A stream with nothing to say sends a keep-alive this often, so proxies and
+    /// clients see it alive (and a gone client is noticed by the failed write).
+    pub stream_keep_alive: Duration,
 }
 
 impl Default for EngineConfig {
@@ -60,6 +66,8 @@ impl Default for EngineConfig {
             group_commit: true,
             max_restarts: 20,
             restart_window: Duration::from_secs(10),
+            max_streams: 10_000,
+            stream_keep_alive: Duration::from_secs(15),
         }
     }
 }

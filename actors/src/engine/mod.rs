@@ -16,6 +16,7 @@
 //! | `wallet` | [`Engine::balance`], [`Engine::charge`] |
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
 //! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
+//! | `streams` | [`Engine::queue_stream`], [`Engine::seat_stream`]: the push routes' watches ([`QueueWatch`], [`SeatWatch`]), the cap on open streams, [`Engine::open_streams`] |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
 //! Holds and payments need an admitted token, the wallet a live one, and a token is
@@ -29,9 +30,11 @@ mod config;
 #[cfg(feature = "testkit")]
 mod faults;
 mod queue;
+mod queue_watch;
 mod reservations;
 mod rooms;
 mod start;
+mod streams;
 mod wallet;
 
 use std::sync::Arc;
@@ -43,11 +46,14 @@ pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
 pub use self::queue::{Admitted, Caller, CallerStatus, Live};
+pub use self::queue_watch::{QueueEvent, QueueWatch};
 pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
+pub use self::streams::{SeatEvent, SeatWatch, StreamCount};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
+pub use crate::session::board::SeatChange;
 pub use crate::session::{HoldReceipt, SeatsView};
 pub use crate::waiting_room::{RoomSchedule, RoomState, RoomStatus, Ticket};
 
@@ -81,6 +87,8 @@ struct Inner {
     rooms: Arc<RoomDirectory>,
     catalog: Arc<Catalog>,
     supervisor: Mailbox<SupervisorMsg>,
+    /// The open streams: their count, cap and closing signal.
+    streams: streams::Streams,
 }
 
 impl Engine {

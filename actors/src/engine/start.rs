@@ -153,6 +153,7 @@ impl Engine {
                 shutting_down: shutting_down.clone(),
                 store,
                 supervisor: Mailbox::new(supervisor, config.mailbox_capacity),
+                streams: super::streams::Streams::new(config.max_streams),
                 config,
                 registry,
                 rooms,
@@ -171,6 +172,7 @@ impl Engine {
     /// Stops every actor and waits for them.
     pub async fn shutdown(&self) {
         self.inner.shutting_down.store(true, Ordering::SeqCst);
+        self.close_streams();
         // Told first, the supervisor takes its children's stopping for what it is.
         let _ = self
             .inner

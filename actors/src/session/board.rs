@@ -12,10 +12,18 @@
 //! - a hold is over at its deadline even while its expiry message waits in the
 //!   mailbox (the actor frees such a seat for the next hold), so the board keeps
 //!   each hold's deadline, not just a bit, and a seat past it reads as not taken.
+//!
+//! Beside the board, a bounded broadcast of its changes (a seat held, sold, released
+//! or expired), sent once the board shows them, for the live seat maps
+//! (`Engine::seat_stream`). The board outlives its actor's restarts, so the channel
+//! does too: a stream keeps listening across a restart. A receiver that falls more
+//! than [`SEAT_CHANGES_CAPACITY`] behind is told so (lagged) and dropped by its
+//! stream; the channel never grows.
 
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
 
 use super::seat_map::{SeatMap, SeatState};
 use crate::clock::Clock;
@@ -26,11 +34,26 @@ const FREE: i64 = i64::MIN;
 /// Sold seats' entry: taken for good.
 const SOLD: i64 = i64::MAX;
 
+/// Changes a seat stream may fall behind by before it is dropped (it then reconnects
+/// and reads the whole list again). A hot-seat storm changes every seat of a session
+/// within a second or two; sessions have at most 1,000 seats.
+pub const SEAT_CHANGES_CAPACITY: usize = 1024;
+
+/// One seat's change, as the live seat map shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatChange {
+    /// The seat.
+    pub seat_number: SeatNumber,
+    /// Held or sold now (false: free again).
+    pub is_reservation: bool,
+}
+
 /// See the module docs. Per seat, the UTC microsecond until which it is taken.
 #[derive(Debug)]
 pub struct SeatBoard {
     available: AtomicUsize,
     taken_until_us: Box<[AtomicI64]>,
+    changes: broadcast::Sender<SeatChange>,
 }
 
 impl SeatBoard {
@@ -39,7 +62,13 @@ impl SeatBoard {
         Self {
             available: AtomicUsize::new(seat_count),
             taken_until_us: (0..seat_count).map(|_| AtomicI64::new(FREE)).collect(),
+            changes: broadcast::Sender::new(SEAT_CHANGES_CAPACITY),
         }
+    }
+
+    /// The changes published from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<SeatChange> {
+        self.changes.subscribe()
     }
 
     /// Seats neither held nor sold.
@@ -53,17 +82,45 @@ impl SeatBoard {
         Some(until.load(Ordering::Acquire) > now.timestamp_micros())
     }
 
-    /// Copies the map's state onto the board. Only the session's actor calls this.
+    /// Copies the map's state onto the board, then broadcasts each seat whose state
+    /// (free, held, sold) changed. Only the session's actor calls this.
     pub fn publish(&self, map: &SeatMap, clock: &Clock) {
-        for (entry, state) in self.taken_until_us.iter().zip(map.seat_states()) {
+        // A change is a handful of seats; nobody listening costs no allocation.
+        let listened = self.changes.receiver_count() > 0;
+        let mut changed = Vec::new();
+        for (index, (entry, state)) in self
+            .taken_until_us
+            .iter()
+            .zip(map.seat_states())
+            .enumerate()
+        {
             let until = match state {
                 SeatState::Free => FREE,
                 SeatState::HeldUntil(deadline) => clock.utc_at(deadline).timestamp_micros(),
                 SeatState::Sold => SOLD,
             };
-            entry.store(until, Ordering::Release);
+            let before = entry.swap(until, Ordering::AcqRel);
+            if listened && kind(before) != kind(until) {
+                changed.push(SeatChange {
+                    seat_number: SeatNumber(index as u32 + 1),
+                    is_reservation: until != FREE,
+                });
+            }
         }
         self.available.store(map.available(), Ordering::Release);
+        for change in changed {
+            // No receiver left: nobody to tell.
+            let _ = self.changes.send(change);
+        }
+    }
+}
+
+/// Free, held or sold: a new deadline for a held seat is no change to a seat map.
+fn kind(until: i64) -> u8 {
+    match until {
+        FREE => 0,
+        SOLD => 2,
+        _ => 1,
     }
 }
 

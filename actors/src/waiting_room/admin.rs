@@ -136,6 +136,7 @@ impl WaitingRoom {
         let row = settings.to_row(self.room().read().totals());
         self.store.save_room(&row, self.clock.now_utc()).await?;
         self.room().write().set_settings(settings);
+        self.published.moved();
         Ok(())
     }
 }

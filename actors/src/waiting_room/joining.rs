@@ -112,6 +112,7 @@ impl WaitingRoom {
             Err(error) => {
                 tracing::warn!(%error, "token not stored");
                 self.room().write().abandon(token);
+                self.published.moved();
                 for reply in state.joining.remove(&token).unwrap_or_default() {
                     reply.send(Err(error.clone().into()));
                 }

@@ -385,6 +385,7 @@ impl WaitingRoom {
             .await?;
         self.room().write().end_admission(token);
         self.published.withdraw_admission(token);
+        self.published.moved();
         self.admit_ready(myself, state).await;
         Ok(())
     }
@@ -435,6 +436,8 @@ impl WaitingRoom {
                             );
                         }
                     }
+                    drop(room);
+                    self.published.moved();
                     let ttl = self.config.active_ttl;
                     for token in candidates {
                         myself.send_after(ttl, move || WaitingRoomMsg::AdmissionTimer(token));

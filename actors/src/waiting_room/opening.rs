@@ -67,6 +67,7 @@ impl WaitingRoom {
                         row.seq = room.take_seq();
                     }
                 }
+                self.published.moved();
                 tracing::info!(room = %self.room, drawn = drawn.len(), "pre-queue drawn; room open");
                 self.admit_ready(myself, state).await;
             }

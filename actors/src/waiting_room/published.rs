@@ -38,6 +38,13 @@
 //! next request goes to the actor, which writes the end before answering), and the
 //! actor's sweep ends it (see [`AdmittedEntry`]). A restart publishes the restored
 //! admissions with a fresh allowance: last-seen is not persisted, as for waiters.
+//!
+//! Last, a version counter ([`PublishedRoom::subscribe`]) that the actor bumps after
+//! each change that moves positions or ends tokens (admissions, evictions, ends, the
+//! draw, abandoned joins, settings, a restore or withdrawal): open queue streams wait
+//! on it and read their tickets here, so one change wakes every stream without a
+//! message per stream, and a burst of changes wakes each stream once (a `watch`
+//! keeps only the latest version). Joins at the back move nobody and do not bump it.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,6 +52,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
@@ -57,6 +65,8 @@ pub struct PublishedRoom {
     /// Admitted tokens, their users, when their admission ends at the latest and
     /// when they last made a request. At most max-active entries.
     admitted: DashMap<QueueToken, AdmittedEntry>,
+    /// The room's version: see the module docs.
+    changes: watch::Sender<u64>,
 }
 
 /// A published admission. Over when its TTL has passed, or when its token made no
@@ -136,6 +146,25 @@ impl AdmittedEntry {
 }
 
 impl PublishedRoom {
+    /// The room's version, for a stream to wait on: it changes after every change that
+    /// may move a waiter's position or end its token (see the module docs).
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Tells the streams that positions may have moved. Only the actor calls this,
+    /// after the change is published (never under the room's lock: woken streams
+    /// read the room at once).
+    pub(super) fn moved(&self) {
+        self.changes.send_modify(|version| *version = version.wrapping_add(1));
+    }
+
+    /// True while the room is published (its actor is up): a token it does not hold
+    /// is then not live in it.
+    pub(crate) fn is_up(&self) -> bool {
+        self.room.read().is_ok_and(|room| room.is_some())
+    }
+
     /// The user of an admitted token, if it is admitted at `now` (an admission whose
     /// TTL has passed, or whose token was idle too long, is over even before the
     /// actor has stored its end). This is a request by the token: it keeps the
@@ -248,6 +277,7 @@ impl PublishedRoom {
         };
         // A million waiters take a while to free: not under the lock.
         drop(old);
+        self.moved();
     }
 
     /// Withdraws the room (its actor is down); polls go to the mailbox meanwhile.
@@ -259,6 +289,7 @@ impl PublishedRoom {
             .unwrap_or_else(PoisonError::into_inner)
             .take();
         drop(old);
+        self.moved();
     }
 
     /// The room, for the actor to read.

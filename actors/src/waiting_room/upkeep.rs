@@ -37,10 +37,12 @@ impl WaitingRoom {
             Ok(()) => {
                 tracing::debug!(evicted = leaving.len(), "idle waiters evicted");
                 self.room().write().evict(&leaving);
+                self.published.moved();
             }
             Err(error) => {
                 tracing::warn!(%error, "eviction not stored; next sweep retries");
                 self.room().write().stay(&leaving);
+                self.published.moved();
             }
         }
     }
@@ -76,6 +78,7 @@ impl WaitingRoom {
         for token in &idle {
             self.published.withdraw_admission(*token);
         }
+        self.published.moved();
         self.admit_ready(myself, state).await;
     }
 

@@ -1,0 +1,256 @@
+//! A queue stream's watch: one token's ticket, pushed as it changes, read from the
+//! room its WaitingRoom publishes (never a message to the actor once open).
+//!
+//! The stream waits on the room's version (bumped by the actor after each change
+//! that moves positions or ends tokens), a position tick, its keep-alive and a touch
+//! timer, whichever comes first:
+//! - on a new version it reads its ticket at once: an admission or an end is said at
+//!   once; a new position only if a second has passed since the last event it sent,
+//!   else at that second (at most one position event a second per stream, however
+//!   fast the line moves, so a busy room costs each stream one read per change and
+//!   one event a second);
+//! - every third of the waiting-idle time it reads its ticket anyway, which records
+//!   a poll: a watched token is never evicted as idle. Once the stream closes, the
+//!   token is idle from its last look, and evicted after the idle time as usual;
+//! - after a keep-alive period with nothing sent, a keep-alive.
+//!
+//! The stream ends after its token's admission (the admitted ticket is its last
+//! event), its end (expired or evicted), or the engine's shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::Engine;
+use super::streams::StreamSlot;
+use crate::clock::Clock;
+use crate::domain::{QueueToken, RoomId};
+use crate::error::{EngineError, EngineResult};
+use crate::waiting_room::{PublishedRoom, Ticket, WaitingRoomMsg};
+
+/// A stream sends a new position at most this often (an admission or an end at once).
+pub const POSITION_EVERY: Duration = Duration::from_secs(1);
+
+/// How often a queue stream speaks when nothing happens, and looks at its token.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Timing {
+    /// A keep-alive after this long without an event.
+    pub keep_alive: Duration,
+    /// A look (which counts as a poll) at least this often.
+    pub touch_every: Duration,
+}
+
+/// What a queue stream says next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueEvent {
+    /// The token's ticket, exactly as a poll answers it; the last event if admitted.
+    Ticket(Ticket),
+    /// Nothing to say for a keep-alive period.
+    KeepAlive,
+    /// The token ended (its admission expired, or it was evicted): the last event.
+    Expired(EngineError),
+}
+
+/// One token's place in line, live: see the module docs and [`Engine::queue_stream`].
+pub struct QueueWatch {
+    token: QueueToken,
+    published: Arc<PublishedRoom>,
+    changes: watch::Receiver<u64>,
+    closing: watch::Receiver<bool>,
+    clock: Clock,
+    timing: Timing,
+    /// The ticket to send first, at once.
+    first: Option<Ticket>,
+    /// The last ticket sent, and when.
+    last: Option<Ticket>,
+    last_sent_at: Instant,
+    /// The room changed since the last look: look again, by the next position tick.
+    pending: bool,
+    next_keep_alive_at: Instant,
+    next_look_at: Instant,
+    done: bool,
+    _slot: StreamSlot,
+}
+
+/// What a look at the published room found.
+enum Look {
+    Ticket(Ticket),
+    /// The room is up and no longer holds the token.
+    Ended,
+    /// Being written (leaving, an admission ending) or the room is down: the actor
+    /// bumps the version once that is decided.
+    Undecided,
+}
+
+/// Why the stream woke.
+enum Wake {
+    Closing,
+    Changed,
+    RoomGone,
+    Timer,
+}
+
+impl QueueWatch {
+    pub(super) fn new(
+        first: Ticket,
+        published: Arc<PublishedRoom>,
+        clock: Clock,
+        timing: Timing,
+        closing: watch::Receiver<bool>,
+        slot: StreamSlot,
+    ) -> Self {
+        let mut changes = published.subscribe();
+        // The first ticket was read before this subscription: look once more at the
+        // first wake, so a change in between is not missed.
+        changes.mark_changed();
+        let now = clock.now();
+        Self {
+            token: first.token,
+            published,
+            changes,
+            closing,
+            clock,
+            timing,
+            first: Some(first),
+            last: None,
+            last_sent_at: now,
+            pending: false,
+            next_keep_alive_at: now + timing.keep_alive,
+            next_look_at: now + timing.touch_every,
+            done: false,
+            _slot: slot,
+        }
+    }
+
+    /// The next event; `None` once the stream is over (after its last event, or at
+    /// the engine's shutdown).
+    pub async fn next(&mut self) -> Option<QueueEvent> {
+        if self.done {
+            return None;
+        }
+        if let Some(first) = self.first.take() {
+            return Some(self.send(first, self.clock.now()));
+        }
+        loop {
+            let due = self.last_sent_at + POSITION_EVERY;
+            let mut wake_at = self.next_keep_alive_at.min(self.next_look_at);
+            if self.pending {
+                wake_at = wake_at.min(due);
+            }
+            let wake = tokio::select! {
+                biased;
+                _ = self.closing.wait_for(|closing| *closing) => Wake::Closing,
+                changed = self.changes.changed() => match changed {
+                    Ok(()) => Wake::Changed,
+                    Err(_) => Wake::RoomGone,
+                },
+                () = tokio::time::sleep_until(wake_at) => Wake::Timer,
+            };
+            match wake {
+                Wake::Closing | Wake::RoomGone => {
+                    self.done = true;
+                    return None;
+                }
+                Wake::Changed => self.pending = true,
+                Wake::Timer => {}
+            }
+            let now = self.clock.now();
+            if self.pending || now >= self.next_look_at {
+                self.next_look_at = now + self.timing.touch_every;
+                let position_due = self.pending && now >= due;
+                match self.look(now) {
+                    Look::Ended => {
+                        self.done = true;
+                        return Some(QueueEvent::Expired(EngineError::TokenExpired));
+                    }
+                    Look::Ticket(ticket) if ticket.admitted => return Some(self.send(ticket, now)),
+                    Look::Ticket(ticket) if position_due => {
+                        self.pending = false;
+                        if self.last.as_ref() != Some(&ticket) {
+                            return Some(self.send(ticket, now));
+                        }
+                    }
+                    Look::Ticket(_) => {}
+                    Look::Undecided if position_due => self.pending = false,
+                    Look::Undecided => {}
+                }
+            }
+            if now >= self.next_keep_alive_at {
+                self.next_keep_alive_at = now + self.timing.keep_alive;
+                return Some(QueueEvent::KeepAlive);
+            }
+        }
+    }
+
+    fn send(&mut self, ticket: Ticket, now: Instant) -> QueueEvent {
+        self.done = ticket.admitted;
+        self.last = Some(ticket.clone());
+        self.last_sent_at = now;
+        self.next_keep_alive_at = now + self.timing.keep_alive;
+        QueueEvent::Ticket(ticket)
+    }
+
+    /// Reads the token's ticket as a poll does (and, as a poll, keeps it in line).
+    fn look(&self, now: Instant) -> Look {
+        if let Some(ticket) = self.published.poll(self.token, now) {
+            return Look::Ticket(ticket);
+        }
+        if self.published.is_up() && !self.published.holds(self.token) {
+            Look::Ended
+        } else {
+            Look::Undecided
+        }
+    }
+}
+
+impl Engine {
+    /// A live token's room and ticket, as a poll answers it, without issuing one:
+    /// 403 for a missing, malformed or unknown token, 401 for an ended one.
+    pub(super) async fn live_ticket(
+        &self,
+        authorization: Option<&str>,
+    ) -> EngineResult<(RoomId, Ticket)> {
+        let token = authorization
+            .and_then(|header| QueueToken::parse(header).ok())
+            .ok_or(EngineError::InvalidToken)?;
+        let now = self.inner.clock.now();
+        let published = self.inner.rooms.find(None, |room, published| {
+            published.poll(token, now).map(|ticket| (room, ticket))
+        });
+        if let Some(found) = published {
+            return Ok(found);
+        }
+        // Not answered there: being written (the actor answers once it is decided),
+        // its room down, ended, or unknown (the store says).
+        let holder = self.inner.rooms.find(None, |room, published| {
+            published.holds(token).then_some(room)
+        });
+        let room = match holder {
+            Some(room) => room,
+            None => {
+                let row = self
+                    .inner
+                    .store
+                    .token(token)
+                    .await?
+                    .ok_or(EngineError::InvalidToken)?;
+                if !row.state.is_live() {
+                    return Err(EngineError::TokenExpired);
+                }
+                row.room
+            }
+        };
+        let ticket = self
+            .waiting_room(room)?
+            .ask(
+                |reply| WaitingRoomMsg::Poll { token, reply },
+                self.inner.config.call_timeout,
+            )
+            .await?;
+        ticket
+            .map(|ticket| (room, ticket))
+            .ok_or(EngineError::TokenExpired)
+    }
+}
