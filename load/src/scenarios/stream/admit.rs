@@ -34,12 +34,18 @@ pub struct Rounds {
     pub from_answer_us: Histogram<u64>,
     /// Re-rate sent → event, microseconds.
     pub from_sent_us: Histogram<u64>,
+    /// The round's first event → each event, microseconds: how the fan-out to the
+    /// admitted streams spreads, whatever the re-rate's own time.
+    pub spread_us: Histogram<u64>,
     /// Events that arrived before their re-rate's answer.
     pub before_answer: u64,
     /// Events outside any round (e.g. the one admission a resume may make).
     pub unattributed: u64,
     /// The slowest re-rate call, microseconds.
     pub rerate_max_us: u64,
+    /// Tokens waiting in the room besides the open streams when the rounds began (an
+    /// earlier run's, ahead in line: they take the rounds' admissions).
+    pub others_waiting: u64,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -101,7 +107,10 @@ pub async fn run_rounds(
         admission_rate: Some(None),
     };
     rerate(driver, key, hold).await?;
-    admin(driver, routes::resume_room(key, Room::Site), "resume").await?;
+    let resumed = admin(driver, routes::resume_room(key, Room::Site), "resume").await?;
+    let others_waiting = resumed
+        .waiting
+        .saturating_sub(Counters::get(&fleet.counters.open_now));
     tokio::time::sleep(ROUND_GAP).await;
 
     let mut out = Rounds {
@@ -110,9 +119,11 @@ pub async fn run_rounds(
         received: 0,
         from_answer_us: histogram(),
         from_sent_us: histogram(),
+        spread_us: histogram(),
         before_answer: 0,
         unattributed: 0,
         rerate_max_us: 0,
+        others_waiting,
     };
     for _ in 0..count {
         while fleet.admissions.try_recv().is_ok() {
@@ -141,12 +152,16 @@ pub async fn run_rounds(
         out.expected += expected;
         let deadline = tokio::time::Instant::from_std(answered + ROUND_TIMEOUT);
         let mut got = 0;
+        let mut first = None;
         while got < expected {
             let Ok(Some(event)) = tokio::time::timeout_at(deadline, fleet.admissions.recv()).await
             else {
                 break;
             };
             got += 1;
+            let first = *first.get_or_insert(event.at);
+            out.spread_us
+                .saturating_record(micros(event.at.saturating_duration_since(first)));
             out.from_sent_us
                 .saturating_record(micros(event.at.saturating_duration_since(sent)));
             if event.at < answered {
