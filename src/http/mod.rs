@@ -204,9 +204,12 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .route("/concert/waiting", get(queue::poll))
         // The streams stay under the in-flight limit and the request timeout: both hold
         // only until the response head is out (see `streams`).
-        .route("/concert/wating/stream", get(streams::queue))
-        .route("/concert/waiting/stream", get(streams::queue))
-        .route("/concert/seat/{sessionId}/stream", get(streams::seats))
+        .route("/concert/wating/stream", get(streams::queue_stream))
+        .route("/concert/waiting/stream", get(streams::queue_stream))
+        .route(
+            "/concert/seat/{sessionId}/stream",
+            get(streams::seat_stream),
+        )
         .route("/concert/wating/challenge", get(door::challenge::challenge))
         .route("/concert/session/{concertId}", get(concerts::sessions))
         .route("/concert/seat/{sessionId}", get(concerts::seats))

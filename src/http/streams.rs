@@ -88,7 +88,7 @@ pub struct StreamQuery {
         (status = 503, description = "Too many open streams (`OVERLOADED`, with Retry-After), or unavailable", body = ErrorBody),
     )
 )]
-pub async fn queue(
+pub async fn queue_stream(
     State(engine): State<Engine>,
     State(settings): State<StreamSettings>,
     authorization: Authorization,
@@ -112,7 +112,7 @@ pub async fn queue(
         (status = 503, description = "Too many open streams (`OVERLOADED`, with Retry-After), or unavailable", body = ErrorBody),
     )
 )]
-pub async fn seats(
+pub async fn seat_stream(
     State(engine): State<Engine>,
     State(settings): State<StreamSettings>,
     PathId(session): PathId<SessionId>,

@@ -16,4 +16,5 @@ mod queue;
 mod restart;
 mod rooms;
 mod routing;
+mod streams;
 mod transport;

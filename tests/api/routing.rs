@@ -144,6 +144,9 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/admin/room/pause", "post"),
         ("/admin/room/resume", "post"),
         ("/health", "get"),
+        ("/concert/wating/stream", "get"),
+        ("/concert/waiting/stream", "get"),
+        ("/concert/seat/{sessionId}/stream", "get"),
     ];
     for (path, method) in routes {
         assert!(

@@ -53,7 +53,7 @@ pub use self::streams::{SeatEvent, SeatWatch, StreamCount};
 pub use self::wallet::WalletView;
 pub use crate::catalog::SessionSummary;
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
-pub use crate::session::board::SeatChange;
+pub use crate::session::board::{SEAT_CHANGES_CAPACITY, SeatChange};
 pub use crate::session::{HoldReceipt, SeatsView};
 pub use crate::waiting_room::{RoomSchedule, RoomState, RoomStatus, Ticket};
 

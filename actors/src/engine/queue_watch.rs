@@ -2,13 +2,14 @@
 //! room its WaitingRoom publishes (never a message to the actor once open).
 //!
 //! The stream waits on the room's version (bumped by the actor after each change
-//! that moves positions or ends tokens), a position tick, its keep-alive and a touch
-//! timer, whichever comes first:
-//! - on a new version it reads its ticket at once: an admission or an end is said at
-//!   once; a new position only if a second has passed since the last event it sent,
-//!   else at that second (at most one position event a second per stream, however
-//!   fast the line moves, so a busy room costs each stream one read per change and
-//!   one event a second);
+//! that moves positions or ends tokens), its token's admission signal, a position
+//! tick, its keep-alive and a touch timer, whichever comes first:
+//! - on its admission signal it reads its ticket at once, and says the admission;
+//! - on a new version it reads its ticket: an end is said at once; a new position (or
+//!   the draw's place) if a second has passed since the last event it sent, else at
+//!   that second, and until then it does not listen to the version (one read and at
+//!   most one event a second per stream, however fast the line moves; an estimate's
+//!   drift alone is no change);
 //! - every third of the waiting-idle time it reads its ticket anyway, which records
 //!   a poll: a watched token is never evicted as idle. Once the stream closes, the
 //!   token is idle from its last look, and evicted after the idle time as usual;
@@ -58,6 +59,8 @@ pub struct QueueWatch {
     token: QueueToken,
     published: Arc<PublishedRoom>,
     changes: watch::Receiver<u64>,
+    /// The token's admission signal.
+    admission: watch::Receiver<()>,
     closing: watch::Receiver<bool>,
     clock: Clock,
     timing: Timing,
@@ -66,7 +69,8 @@ pub struct QueueWatch {
     /// The last ticket sent, and when.
     last: Option<Ticket>,
     last_sent_at: Instant,
-    /// The room changed since the last look: look again, by the next position tick.
+    /// The room changed (or the place moved) within the second after the last event:
+    /// look (and send) at that second; the version is not listened to meanwhile.
     pending: bool,
     next_keep_alive_at: Instant,
     next_look_at: Instant,
@@ -87,6 +91,7 @@ enum Look {
 /// Why the stream woke.
 enum Wake {
     Closing,
+    Admitted,
     Changed,
     RoomGone,
     Timer,
@@ -101,15 +106,18 @@ impl QueueWatch {
         closing: watch::Receiver<bool>,
         slot: StreamSlot,
     ) -> Self {
-        let mut changes = published.subscribe();
-        // The first ticket was read before this subscription: look once more at the
-        // first wake, so a change in between is not missed.
+        let mut changes = published.signals().subscribe();
+        let mut admission = published.signals().watch_token(first.token);
+        // The first ticket was read before these subscriptions: look once more at
+        // once, so an admission or a change in between is not missed.
         changes.mark_changed();
+        admission.mark_changed();
         let now = clock.now();
         Self {
             token: first.token,
             published,
             changes,
+            admission,
             closing,
             clock,
             timing,
@@ -139,42 +147,58 @@ impl QueueWatch {
             if self.pending {
                 wake_at = wake_at.min(due);
             }
+            // While a change waits for its second, the version is not listened to:
+            // the look at that second sees every change made meanwhile.
+            let listening = !self.pending;
             let wake = tokio::select! {
                 biased;
                 _ = self.closing.wait_for(|closing| *closing) => Wake::Closing,
-                changed = self.changes.changed() => match changed {
+                changed = self.admission.changed() => match changed {
+                    Ok(()) => Wake::Admitted,
+                    Err(_) => Wake::RoomGone,
+                },
+                changed = self.changes.changed(), if listening => match changed {
                     Ok(()) => Wake::Changed,
                     Err(_) => Wake::RoomGone,
                 },
                 () = tokio::time::sleep_until(wake_at) => Wake::Timer,
             };
-            match wake {
+            let urgent = match wake {
                 Wake::Closing | Wake::RoomGone => {
                     self.done = true;
                     return None;
                 }
-                Wake::Changed => self.pending = true,
-                Wake::Timer => {}
-            }
+                Wake::Admitted => true,
+                Wake::Changed => {
+                    self.pending = true;
+                    false
+                }
+                Wake::Timer => false,
+            };
             let now = self.clock.now();
-            if self.pending || now >= self.next_look_at {
+            let due_now = now >= due;
+            if urgent || (self.pending && due_now) || now >= self.next_look_at {
                 self.next_look_at = now + self.timing.touch_every;
-                let position_due = self.pending && now >= due;
+                // This look sees every change so far: whatever moved is sent now, or
+                // at its second (pending until then).
+                self.changes.borrow_and_update();
                 match self.look(now) {
                     Look::Ended => {
                         self.done = true;
                         return Some(QueueEvent::Expired(EngineError::TokenExpired));
                     }
                     Look::Ticket(ticket) if ticket.admitted => return Some(self.send(ticket, now)),
-                    Look::Ticket(ticket) if position_due => {
-                        self.pending = false;
-                        if self.last.as_ref() != Some(&ticket) {
+                    Look::Ticket(ticket)
+                        if self.last.as_ref().is_none_or(|last| moved(last, &ticket)) =>
+                    {
+                        self.pending = !due_now;
+                        if due_now {
                             return Some(self.send(ticket, now));
                         }
                     }
-                    Look::Ticket(_) => {}
-                    Look::Undecided if position_due => self.pending = false,
-                    Look::Undecided => {}
+                    // Nothing moved, or not decided yet (the actor bumps the version
+                    // once it is): wait for the next change.
+                    Look::Ticket(_) | Look::Undecided => self.pending &= !due_now,
                 }
             }
             if now >= self.next_keep_alive_at {
@@ -202,6 +226,19 @@ impl QueueWatch {
         } else {
             Look::Undecided
         }
+    }
+}
+
+/// True if the token's place changed: its position, or the pre-queue's draw. An
+/// estimate that drifts as time passes is no change (else every stream would speak
+/// every second); a change carries the estimate of its moment.
+fn moved(last: &Ticket, now: &Ticket) -> bool {
+    (last.position, last.admitted, last.opens_at) != (now.position, now.admitted, now.opens_at)
+}
+
+impl Drop for QueueWatch {
+    fn drop(&mut self) {
+        self.published.signals().unwatch_token(self.token);
     }
 }
 

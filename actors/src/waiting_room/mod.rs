@@ -41,6 +41,7 @@ mod pace;
 mod published;
 mod room;
 mod schedule;
+mod signals;
 mod status;
 mod upkeep;
 mod writes;

@@ -39,12 +39,9 @@
 //! actor's sweep ends it (see [`AdmittedEntry`]). A restart publishes the restored
 //! admissions with a fresh allowance: last-seen is not persisted, as for waiters.
 //!
-//! Last, a version counter ([`PublishedRoom::subscribe`]) that the actor bumps after
-//! each change that moves positions or ends tokens (admissions, evictions, ends, the
-//! draw, abandoned joins, settings, a restore or withdrawal): open queue streams wait
-//! on it and read their tickets here, so one change wakes every stream without a
-//! message per stream, and a burst of changes wakes each stream once (a `watch`
-//! keeps only the latest version). Joins at the back move nobody and do not bump it.
+//! Last, the signals that wake open queue streams ([`StreamSignals`]): a version the
+//! actor bumps after each change that moves positions, and per watched token the
+//! signal of its admission.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -52,10 +49,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
+use super::signals::StreamSignals;
 use crate::domain::{QueueToken, UserId};
 
 /// See the module docs.
@@ -65,8 +62,8 @@ pub struct PublishedRoom {
     /// Admitted tokens, their users, when their admission ends at the latest and
     /// when they last made a request. At most max-active entries.
     admitted: DashMap<QueueToken, AdmittedEntry>,
-    /// The room's version: see the module docs.
-    changes: watch::Sender<u64>,
+    /// What wakes open queue streams.
+    signals: StreamSignals,
 }
 
 /// A published admission. Over when its TTL has passed, or when its token made no
@@ -146,17 +143,14 @@ impl AdmittedEntry {
 }
 
 impl PublishedRoom {
-    /// The room's version, for a stream to wait on: it changes after every change that
-    /// may move a waiter's position or end its token (see the module docs).
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// What wakes the room's open queue streams.
+    pub(crate) fn signals(&self) -> &StreamSignals {
+        &self.signals
     }
 
-    /// Tells the streams that positions may have moved. Only the actor calls this,
-    /// after the change is published (never under the room's lock: woken streams
-    /// read the room at once).
+    /// Tells the streams that positions may have moved (see [`StreamSignals::moved`]).
     pub(super) fn moved(&self) {
-        self.changes.send_modify(|version| *version = version.wrapping_add(1));
+        self.signals.moved();
     }
 
     /// True while the room is published (its actor is up): a token it does not hold
@@ -215,6 +209,7 @@ impl PublishedRoom {
     ) {
         let entry = AdmittedEntry::new(user, until, now, admitted_idle);
         self.admitted.insert(token, entry);
+        self.signals.admitted(token);
     }
 
     /// Withdraws an admission whose end is stored.

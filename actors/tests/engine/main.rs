@@ -11,6 +11,7 @@ mod lost_replies;
 mod payments;
 mod queue;
 mod rooms;
+mod streams;
 mod supervision;
 mod token_pruning;
 mod wallets;
