@@ -151,7 +151,11 @@ pub fn stream_path(token: &str) -> String {
 
 /// Whether a `queue` event's ticket says admitted.
 pub fn admits(event: &Event) -> bool {
+    // Every stream reads a position event per change, all on the generator's one thread
+    // while the admitted ones wait behind them: a ticket with no `true` in it (the
+    // only boolean is isProcessing) is not decoded at all.
     event.name == "queue"
+        && memchr::memmem::find(event.data.as_bytes(), b"true").is_some()
         && serde_json::from_str::<Ticket>(&event.data).is_ok_and(|t| t.is_processing)
 }
 
