@@ -36,6 +36,9 @@ pub enum Scenario {
     Spread,
     /// Only the classic design (needs --classic-db): holds as Postgres transactions.
     Classic,
+    /// Open N queue streams (SSE), hold them, then admit a few in rounds → open streams,
+    /// server memory per stream, admission→event latency.
+    Stream,
     /// baseline, hot-seat, spread (+ classic), burst, poll, in that order.
     All,
 }
@@ -50,6 +53,7 @@ impl Scenario {
             Scenario::HotSeat => "hot-seat",
             Scenario::Spread => "spread",
             Scenario::Classic => "classic",
+            Scenario::Stream => "stream",
             Scenario::All => "all",
         }
     }
@@ -160,6 +164,21 @@ pub struct Options {
         default_value_t = 0
     )]
     pub forwarded_for: u32,
+    /// Queue streams the stream scenario opens [default: the hard descriptor limit
+    /// (`ulimit -Hn`) less 500; quick: 200]. Lowered to fit this process's own limit.
+    #[arg(long, global = true, env = "CONCERT_LOAD_STREAMS")]
+    pub streams: Option<u64>,
+    /// Streams connecting at once while the stream scenario opens them (the ramp).
+    #[arg(long, global = true, default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub open_at_once: u32,
+    /// Tokens the stream scenario admits per round (each round raises the room's
+    /// maxActive by this much) [default: 100; quick: 10].
+    #[arg(long, global = true)]
+    pub admit: Option<u64>,
+    /// Admission rounds of the stream scenario [default: 5; quick: 2].
+    #[arg(long, global = true)]
+    pub admit_rounds: Option<u64>,
     /// Never draw the progress line (it is already off when stderr is not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,
@@ -186,7 +205,19 @@ pub struct Sizes {
     pub seats: u32,
     /// Time bound of each setup phase.
     pub setup_timeout: Duration,
+    /// Queue streams for the stream scenario.
+    pub streams: u64,
+    /// Streams connecting at once.
+    pub open_at_once: usize,
+    /// Tokens admitted per round.
+    pub admit: u64,
+    /// Admission rounds.
+    pub admit_rounds: u64,
 }
+
+/// Descriptors the stream scenario leaves below the hard limit by default: the server
+/// runs under the same limit and keeps some for its listener, database and logs.
+pub const STREAM_MARGIN: u64 = 500;
 
 impl Options {
     /// Sizes, from the options given, else the full or `--quick` defaults.
@@ -211,6 +242,20 @@ impl Options {
             } else {
                 60
             })),
+            streams: self
+                .streams
+                .unwrap_or_else(|| {
+                    if q {
+                        200
+                    } else {
+                        crate::procfs::hard_nofile()
+                            .map_or(10_000, |hard| hard.saturating_sub(STREAM_MARGIN))
+                    }
+                })
+                .max(1),
+            open_at_once: self.open_at_once as usize,
+            admit: pick(self.admit, 100, 10).max(1),
+            admit_rounds: pick(self.admit_rounds, 5, 2),
         }
     }
 }
@@ -238,6 +283,11 @@ mod tests {
         let q = parse(&["all", "--quick"]).opts.sizes();
         assert_eq!((q.connections, q.poll_tokens, q.sessions), (16, 5_000, 20));
         assert_eq!(q.duration, Duration::from_secs(1));
+        assert_eq!((q.streams, q.admit, q.admit_rounds), (200, 10, 2));
+        let st = parse(&["stream", "--streams", "300", "--open-at-once", "8"])
+            .opts
+            .sizes();
+        assert_eq!((st.streams, st.open_at_once, st.admit), (300, 8, 100));
     }
 
     #[test]
@@ -292,6 +342,7 @@ mod tests {
             Scenario::HotSeat,
             Scenario::Spread,
             Scenario::Classic,
+            Scenario::Stream,
             Scenario::All,
         ] {
             assert_eq!(parse(&[s.name()]).scenario, s);

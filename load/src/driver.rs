@@ -90,6 +90,11 @@ impl Driver {
         }
     }
 
+    /// The server under load.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
     /// The configured number of connections.
     pub fn connections(&self) -> usize {
         self.connections

@@ -16,7 +16,12 @@
 //! | `hot-seat` | U admitted users storm one fresh 50-seat session with holds | `hold_answers_per_s`; exactly 50 winners or exit 1 |
 //! | `spread`   | U admitted users hold every seat of S fresh sessions (2,000 × 50) once | `committed_holds_per_s` |
 //! | `classic`  | the same holds as spread, one Postgres transaction each (`SELECT … FOR UPDATE`, `UPDATE`) | `committed_holds_per_s` |
+//! | `stream`   | N queue streams (SSE) opened on a ramp and held, then R rounds admitting K each | `open_streams`; server RSS per stream; admission→event p50 / p99 |
 //! | `all`      | baseline, hot-seat, spread (+ classic), burst, poll | all of the above |
+//!
+//! `stream` runs alone (it pauses and re-rates the site room and holds up to every
+//! descriptor): it needs `--admin-key`; N defaults to the hard descriptor limit less 500;
+//! the server's pid comes from `--server-pid` or is found by the port.
 //!
 //! Unless `--with-baseline false`, baseline runs first in the same invocation, and each
 //! report carries `ratio_to_baseline`; with `--baseline-each` baseline runs again before
@@ -51,6 +56,7 @@
 //! concert-load burst --burst-tokens 200000 --save-tokens tokens.txt
 //! concert-load poll --tokens-file tokens.txt --poll-tokens 200000
 //! concert-load spread --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load --seed 7
+//! concert-load stream --admin-key k --streams 19500 --admit 100 --admit-rounds 5 -d 10s --with-baseline false
 //! ```
 //!
 //! Exit status: 0 when every scenario ran and every check held; 1 otherwise; 2 for a bad
@@ -59,9 +65,11 @@
 mod cli;
 mod client;
 mod driver;
+mod procfs;
 mod progress;
 mod report;
 mod scenarios;
+mod sse;
 mod stats;
 mod target;
 
@@ -86,7 +94,8 @@ Scenarios: baseline (GET /health), burst (new tokens/s), poll (random polls amon
 tokens), hot-seat (U admitted users storm one 50-seat session; exactly 50 winners or exit 1),
 spread (holds across many sessions; committed holds/s), classic (the same holds as one
 Postgres transaction each, SELECT … FOR UPDATE then UPDATE), all (baseline, hot-seat, spread,
-classic, burst, poll). Baseline runs first unless --with-baseline false (or before each HTTP
+classic, burst, poll), stream (N queue streams held open: open streams, server memory per
+stream, admission→event p50/p99; alone, with --admin-key). Baseline runs first unless --with-baseline false (or before each HTTP
 scenario with --baseline-each), and every HTTP figure is also reported as a ratio to it;
 spread is also divided by classic. The machine is noisy: compare ratios.
 

@@ -7,6 +7,7 @@ pub mod hot_seat;
 pub mod poll;
 pub mod setup;
 pub mod spread;
+pub mod stream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub fn plan(scenario: Scenario, baselines: Baselines, classic: bool) -> Vec<Scen
     let body = match scenario {
         Baseline => return vec![Baseline],
         Classic => return vec![Classic],
+        // Alone: it pauses and re-rates the site room, and holds every descriptor.
+        Stream => return vec![Stream],
         Spread if classic => vec![Spread, Classic],
         All if classic => vec![HotSeat, Spread, Classic, Burst, Poll],
         All => vec![HotSeat, Spread, Burst, Poll],
@@ -145,6 +148,7 @@ async fn run_only(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
         Scenario::HotSeat => hot_seat::run(ctx).await,
         Scenario::Spread => spread::run(ctx).await,
         Scenario::Classic => classic::run(ctx).await,
+        Scenario::Stream => stream::run(ctx).await,
         Scenario::All => bail!("`all` is a plan, not a scenario"),
     }
 }
@@ -166,6 +170,28 @@ pub fn expected_server(steps: &[Scenario], sizes: &Sizes) -> BTreeMap<String, St
     if steps.contains(&Scenario::Poll) || steps.contains(&Scenario::Burst) {
         // Tokens must stay waiting while setup issues the rest and the poll runs.
         env.insert("CONCERT_WAITING_IDLE".into(), "24h".into());
+    }
+    if steps.contains(&Scenario::Stream) {
+        let streams = sizes.streams;
+        env.insert(
+            "CONCERT_MAX_STREAMS".into(),
+            format!("{} or more", streams + 100),
+        );
+        env.insert(
+            "CONCERT_MAX_CONNECTIONS".into(),
+            format!(
+                "{} or more (lowered to fit the descriptor limit)",
+                streams + 200
+            ),
+        );
+        env.insert(
+            "CONCERT_MAX_CONNECTIONS_PER_IP".into(),
+            "0 (no cap: every stream comes from 127.0.0.1)".into(),
+        );
+        env.insert("CONCERT_WAITING_IDLE".into(), "24h".into());
+        env.insert("CONCERT_ADMITTED_IDLE".into(), "24h".into());
+        env.insert("CONCERT_ADMIN_KEY".into(), "<same as --admin-key>".into());
+        return env;
     }
     if needs_users {
         env.insert("CONCERT_MAX_ACTIVE".into(), sizes.users.to_string());
@@ -199,6 +225,7 @@ mod tests {
         assert_eq!(plan(Spread, First, true), vec![Baseline, Spread, Classic]);
         assert_eq!(plan(Classic, First, true), vec![Classic]);
         assert_eq!(plan(Baseline, Each, false), vec![Baseline]);
+        assert_eq!(plan(Stream, First, false), vec![Stream]);
         assert_eq!(
             plan(All, First, true),
             vec![Baseline, HotSeat, Spread, Classic, Burst, Poll]

@@ -15,6 +15,7 @@ use hyper::StatusCode;
 use super::{Ctx, burst, setup};
 use crate::client::{Req, Requests};
 use crate::driver::{Bounds, Workload};
+use crate::procfs::rss_bytes;
 use crate::report::ScenarioReport;
 
 struct PollRandom {
@@ -158,14 +159,6 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     Ok(report)
 }
 
-/// Resident set size of a process, from /proc (Linux).
-pub fn rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -191,10 +184,5 @@ mod tests {
         }
         assert!(seen.iter().all(|&n| (800..1200).contains(&n)), "{seen:?}");
         assert_eq!(p.pick(42), p.pick(42));
-    }
-
-    #[test]
-    fn rss_of_self() {
-        assert!(rss_bytes(std::process::id()).unwrap() > 0);
     }
 }
