@@ -15,6 +15,7 @@ use crate::scrape::{Scrape, delta};
 backend_tests! {
     a_scripted_sale_moves_each_metric_by_what_happened,
     the_public_port_serves_no_metrics_and_the_metrics_port_no_api,
+    an_open_queue_stream_is_counted_until_it_closes,
 }
 
 /// Every metric issue 13 names, present once a sale has begun.
@@ -189,4 +190,34 @@ async fn the_public_port_serves_no_metrics_and_the_metrics_port_no_api(db: TestD
     assert_eq!(health.status(), 404);
     assert!(scrape(&metrics).await.has(HTTP_REQUESTS));
     server.stop().await;
+}
+
+/// `concert_sse_streams` says how many streams are open at the scrape: one while a
+/// waiter's queue stream is read, none once it is closed.
+async fn an_open_queue_stream_is_counted_until_it_closes(db: TestDb) {
+    let (server, metrics) = start(&db).await;
+    let api = Client::new(&server.address);
+    let first = api.join("first").await.expect("admitted: one at a time");
+    assert!(first.is_processing);
+    let waiter = api.join("waiter").await.expect("in line behind first");
+    assert!(!waiter.is_processing);
+    assert_eq!(scrape(&metrics).await.value(SSE_STREAMS, &[]), 0.0);
+
+    let url = format!(
+        "{}/concert/wating/stream?token={}",
+        server.address, waiter.token
+    );
+    let stream = reqwest::get(&url).await.expect("the stream opens");
+    assert_eq!(stream.status(), 200);
+    assert_eq!(scrape(&metrics).await.value(SSE_STREAMS, &[]), 1.0);
+
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while scrape(&metrics).await.value(SSE_STREAMS, &[]) != 0.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
