@@ -47,6 +47,7 @@ use super::{admin, balance, concerts, door, error, queue, ready, reservations, r
     components(schemas(
         error::ErrorBody,
         queue::QueueResponse,
+        streams::SseEvent,
         door::challenge::ChallengeResponse,
         concerts::SessionsResponse,
         concerts::SessionItem,

@@ -32,7 +32,7 @@ use hyper::body::Frame;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::SendTimeoutError;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 
 use super::concerts::SeatsResponse;
 use super::error::{ApiError, ApiResult, ErrorBody};
@@ -82,7 +82,7 @@ pub struct StreamQuery {
         ("Authorization" = Option<String>, Header, description = "The queue token (`Bearer ` prefix optional); or `?token=`"),
     ),
     responses(
-        (status = 200, description = "Server-Sent Events: `event: queue` with the poll's JSON at once and as the place changes (at most once a second; the admission at once, and last), `event: expired` with the error body (last), `: keep-alive` every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `event: queue` with the poll's JSON at once and as the place changes (at most once a second; the admission at once, and last), `event: expired` with the error body (last), `: keep-alive` every 15 s", content_type = "text/event-stream", body = SseEvent),
         (status = 401, description = "The token ended (`TOKEN_EXPIRED`)", body = ErrorBody),
         (status = 403, description = "Missing, malformed or unknown token (`INVALID_TOKEN`); a stream never issues one", body = ErrorBody),
         (status = 503, description = "Too many open streams (`OVERLOADED`, with Retry-After), or unavailable", body = ErrorBody),
@@ -106,7 +106,7 @@ pub async fn queue_stream(
     tag = "concerts",
     params(("sessionId" = i64, Path, description = "The session", minimum = 1)),
     responses(
-        (status = 200, description = "Server-Sent Events: `event: seats` with the seat list's JSON at once, then `event: seat` `{\"seatNumber\", \"isReservation\"}` per change, `: keep-alive` every 15 s", content_type = "text/event-stream", body = String),
+        (status = 200, description = "Server-Sent Events: `event: seats` with the seat list's JSON at once, then `event: seat` `{\"seatNumber\", \"isReservation\"}` per change, `: keep-alive` every 15 s", content_type = "text/event-stream", body = SseEvent),
         (status = 400, description = "Non-numeric or out-of-range id", body = ErrorBody),
         (status = 404, description = "존재하지 않는 날짜입니다. (SESSION_NOT_FOUND)", body = ErrorBody),
         (status = 503, description = "Too many open streams (`OVERLOADED`, with Retry-After), or unavailable", body = ErrorBody),
@@ -215,6 +215,17 @@ pub async fn forward(
             Err(SendTimeoutError::Closed(_)) => return Ended::Gone,
         }
     }
+}
+
+/// One event of a stream, as an SSE parser hands it over: its name and its data. Only
+/// the document uses it: events are written as text (`event: …`, `data: …`, a blank line).
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SseEvent {
+    /// `queue` or `expired` on the queue stream; `seats` or `seat` on the seat stream.
+    event: String,
+    /// The event's JSON, as the route's description says.
+    data: String,
 }
 
 /// The `text/event-stream` answer, fed by a task forwarding `frames`.
