@@ -195,4 +195,36 @@ mod tests {
         );
         assert!(parse_metrics_addr("nowhere").is_err());
     }
+
+    /// What one request's metrics cost with the recorder installed, in nanoseconds: the
+    /// counter and the histogram the HTTP middleware records, looked up by their labels.
+    /// A measurement, not a check (docs/performance.md): run it in release,
+    /// `cargo test --release -p concert --lib metrics_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement; run in release"]
+    fn metrics_cost_per_request() {
+        const N: u32 = 2_000_000;
+        let per_request = |what: &str| {
+            let route = "/concert/reservation";
+            let started = std::time::Instant::now();
+            for i in 0..N {
+                let status = if i % 8 == 0 { "409" } else { "201" };
+                metrics::counter!(HTTP_REQUESTS, "route" => route.to_owned(), "status" => status)
+                    .increment(1);
+                metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.to_owned())
+                    .record(0.001);
+            }
+            let ns = started.elapsed().as_nanos() / u128::from(N);
+            println!("metrics cost, {what}: {ns} ns per request");
+            ns
+        };
+        per_request("no recorder");
+        install();
+        per_request("Prometheus recorder");
+        let rendered = install().render();
+        assert!(
+            rendered.contains("concert_http_requests_total"),
+            "{rendered}"
+        );
+    }
 }

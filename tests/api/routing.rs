@@ -35,6 +35,7 @@ backend_tests! {
     a_wrong_method_is_a_json_405_with_allow,
     an_oversized_body_is_a_json_413,
     health_answers_ok,
+    ready_answers_ready_when_the_database_and_actors_are_up,
     the_openapi_document_describes_every_route,
 }
 
@@ -113,6 +114,17 @@ async fn health_answers_ok(db: TestDb) {
     assert_eq!(
         json_ok(app.get("/health").await),
         serde_json::json!({"status": "ok"})
+    );
+    app.stop().await;
+}
+
+/// Readiness in the contract's shapes; its 503s are tested where a database goes away
+/// (`actors/tests/engine/readiness.rs`, `tests/drills/ready.rs`).
+async fn ready_answers_ready_when_the_database_and_actors_are_up(db: TestDb) {
+    let app = spawn_app(&db).await;
+    assert_eq!(
+        json_ok(app.get("/ready").await),
+        serde_json::json!({"status": "ready"})
     );
     app.stop().await;
 }
