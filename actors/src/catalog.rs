@@ -3,7 +3,10 @@
 //! Each session's seats (how many are free, which are taken) are published here by
 //! its SessionActor on a [`SeatBoard`], so the session list is answered without
 //! asking every actor, and a hold on a taken seat is refused without asking one.
+//! The same boards give the operator's totals (holds, sales, sold-out sessions) by
+//! adding up counters, never by asking an actor.
 
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -24,6 +27,37 @@ pub struct SessionSummary {
     pub available: usize,
 }
 
+/// A concert as the public list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConcertSummary {
+    /// The concert.
+    pub concert_id: ConcertId,
+    /// Its title.
+    pub title: Arc<str>,
+    /// How many dated sessions it has.
+    pub session_count: usize,
+}
+
+/// Every session's seats added up, as their actors last published them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatTotals {
+    /// Sessions in the catalog.
+    pub sessions: usize,
+    /// Seats held now (a hold past its deadline counts until its actor frees it).
+    pub held: usize,
+    /// Seats sold.
+    pub sold: usize,
+    /// Sessions whose every seat is sold (a held seat may still come back).
+    pub sold_out_sessions: usize,
+}
+
+/// A concert: its title and its sessions' ids.
+#[derive(Debug, Clone)]
+struct ConcertEntry {
+    title: Arc<str>,
+    sessions: Vec<SessionId>,
+}
+
 /// A known session and its published seats.
 #[derive(Debug, Clone)]
 pub struct SessionEntry {
@@ -36,7 +70,7 @@ pub struct SessionEntry {
 /// Every concert and session.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    concerts: DashMap<ConcertId, Vec<SessionId>>,
+    concerts: DashMap<ConcertId, ConcertEntry>,
     sessions: DashMap<SessionId, SessionEntry>,
 }
 
@@ -45,7 +79,7 @@ impl Catalog {
     pub fn from_store(stored: StoredCatalog) -> Self {
         let catalog = Self::default();
         for concert in stored.concerts {
-            catalog.add_concert(concert.id);
+            catalog.add_concert(concert.id, &concert.title);
         }
         for session in stored.sessions {
             catalog.add_session(session);
@@ -59,8 +93,11 @@ impl Catalog {
     }
 
     /// Records a (stored) concert.
-    pub fn add_concert(&self, id: ConcertId) {
-        self.concerts.entry(id).or_default();
+    pub fn add_concert(&self, id: ConcertId, title: &str) {
+        self.concerts.entry(id).or_insert_with(|| ConcertEntry {
+            title: Arc::from(title),
+            sessions: Vec::new(),
+        });
     }
 
     /// True if the concert exists.
@@ -74,9 +111,15 @@ impl Catalog {
             board: Arc::new(SeatBoard::new(row.seat_count.0 as usize)),
             row,
         };
+        // The store refuses a session of an unknown concert, so the concert is here;
+        // `or_insert_with` only keeps a bug from losing the session.
         self.concerts
             .entry(entry.row.concert_id)
-            .or_default()
+            .or_insert_with(|| ConcertEntry {
+                title: Arc::from(""),
+                sessions: Vec::new(),
+            })
+            .sessions
             .push(entry.row.id);
         self.sessions.insert(entry.row.id, entry.clone());
         entry
@@ -94,7 +137,7 @@ impl Catalog {
 
     /// The sessions of a concert by date, then id; `None` if the concert does not exist.
     pub fn sessions_of(&self, concert: ConcertId) -> Option<Vec<SessionSummary>> {
-        let ids = self.concerts.get(&concert)?.clone();
+        let ids = self.concerts.get(&concert)?.sessions.clone();
         let mut summaries: Vec<SessionSummary> = ids
             .into_iter()
             .filter_map(|id| self.session(id))
@@ -106,5 +149,48 @@ impl Catalog {
             .collect();
         summaries.sort_by_key(|s| (s.date, s.session_id));
         Some(summaries)
+    }
+
+    /// Up to `limit` concerts with ids above `after`, by id. One pass over the concerts
+    /// keeping the `limit` lowest ids (a heap), so a page costs O(n log limit) and holds
+    /// `limit` entries however many concerts there are.
+    pub fn concerts_after(&self, after: Option<ConcertId>, limit: usize) -> Vec<ConcertSummary> {
+        let mut lowest: BinaryHeap<ConcertId> = BinaryHeap::with_capacity(limit + 1);
+        for entry in self.concerts.iter() {
+            let id = *entry.key();
+            if after.is_some_and(|after| id <= after) {
+                continue;
+            }
+            lowest.push(id);
+            if lowest.len() > limit {
+                lowest.pop();
+            }
+        }
+        let ids = lowest.into_sorted_vec();
+        ids.into_iter()
+            .filter_map(|id| {
+                let entry = self.concerts.get(&id)?;
+                Some(ConcertSummary {
+                    concert_id: id,
+                    title: entry.title.clone(),
+                    session_count: entry.sessions.len(),
+                })
+            })
+            .collect()
+    }
+
+    /// Every session's published seats, added up.
+    pub fn seat_totals(&self) -> SeatTotals {
+        let mut totals = SeatTotals::default();
+        for entry in self.sessions.iter() {
+            let counts = entry.board.counts();
+            totals.sessions += 1;
+            totals.held += counts.held;
+            totals.sold += counts.sold;
+            if counts.sold == entry.row.seat_count.0 as usize {
+                totals.sold_out_sessions += 1;
+            }
+        }
+        totals
     }
 }

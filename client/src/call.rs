@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, Payment, RoomStatus, Seats, SessionCreated,
-    Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, ConcertList, Health, Hold, Payment, RoomStatus, Seats,
+    SessionCreated, Sessions, Stats, Ticket,
 };
 
 /// A body some route answers with, and the status that route answers on success.
@@ -28,6 +28,8 @@ impl Reply for Payment {}
 impl Reply for Health {}
 impl Reply for Challenge {}
 impl Reply for RoomStatus {}
+impl Reply for ConcertList {}
+impl Reply for Stats {}
 /// `GET /openapi.json`.
 impl Reply for serde_json::Value {}
 impl Reply for Hold {

@@ -11,8 +11,8 @@ use serde::Serialize;
 use crate::call::{Call, Reply, decode};
 use crate::error::{ApiError, Error};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
-    RoomStatus, Seats, SessionCreated, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, ConcertList, Health, Hold, NewSession, Payment, Rerate,
+    RoomSchedule, RoomStatus, Seats, SessionCreated, Sessions, Stats, Ticket,
 };
 use crate::routes::{self, Room};
 
@@ -138,6 +138,20 @@ impl Client {
     /// Resumes a room's admissions (admin).
     pub async fn resume_room(&self, admin_key: &str, room: Room) -> Result<RoomStatus, Error> {
         self.send(routes::resume_room(admin_key, room)).await
+    }
+
+    /// A page of the concert list, by id: after `after`, at most `limit` (500 if `None`).
+    pub async fn concerts(
+        &self,
+        after: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<ConcertList, Error> {
+        self.send(routes::concerts(after, limit)).await
+    }
+
+    /// The site's totals for the dashboard.
+    pub async fn stats(&self, admin_key: &str) -> Result<Stats, Error> {
+        self.send(routes::stats(admin_key)).await
     }
 
     /// A concert's sessions.

@@ -39,8 +39,9 @@ pub use call::{Call, Reply, decode};
 pub use client::{Client, RawRequest, Response};
 pub use error::{ApiError, Error, ErrorCode};
 pub use model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
-    RoomStatus, SeatItem, Seats, SessionCreated, SessionItem, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, ConcertList, ConcertListItem, ConcertRoom, Health, Hold,
+    NewSession, Payment, Rerate, RoomSchedule, RoomStatus, SeatItem, Seats, SessionCreated,
+    SessionItem, Sessions, Stats, Ticket,
 };
 pub use routes::Room;
 

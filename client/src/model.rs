@@ -24,6 +24,55 @@ pub struct Ticket {
     pub opens_at: Option<String>,
 }
 
+/// One concert of `GET /concert/list` (the route answers a page of them, by id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertListItem {
+    /// The concert.
+    pub concert_id: i64,
+    /// Its title.
+    pub title: String,
+    /// How many dated sessions it has.
+    pub session_count: u64,
+    /// Its own waiting room; `None` when it has none (or while it is being restarted).
+    pub room: Option<ConcertRoom>,
+}
+
+/// A concert's own room in the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertRoom {
+    /// `scheduled`, `prequeue`, `open` or `paused`.
+    pub state: String,
+    /// When the room draws and opens (RFC 3339).
+    pub opens_at: Option<String>,
+}
+
+/// A page of `GET /concert/list`: at most 500 concerts, by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ConcertList(pub Vec<ConcertListItem>);
+
+/// `GET /admin/stats`: the site's totals for the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Seats held now, over every session.
+    pub holds: u64,
+    /// Seats sold, over every session.
+    pub sales: u64,
+    /// Sessions in the catalog.
+    pub sessions: u64,
+    /// Sessions whose every seat is sold.
+    pub sold_out_sessions: u64,
+    /// HTTP p99 over the window, in ms (a bucket's upper bound); `None` without requests.
+    pub http_p99_ms: Option<f64>,
+    /// Requests answered per second over the window.
+    pub requests_per_second: f64,
+    /// The window's length, in seconds.
+    pub window_seconds: u64,
+}
+
 /// `GET /concert/session/{concertId}`: a concert's sessions, by date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

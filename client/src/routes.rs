@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use crate::call::{Call, Reply};
 use crate::model::{
-    Balance, Challenge, ConcertCreated, Health, Hold, NewSession, Payment, Rerate, RoomSchedule,
-    RoomStatus, Seats, SessionCreated, Sessions, Ticket,
+    Balance, Challenge, ConcertCreated, ConcertList, Health, Hold, NewSession, Payment, Rerate,
+    RoomSchedule, RoomStatus, Seats, SessionCreated, Sessions, Stats, Ticket,
 };
 
 /// The queue path, in the contract's spelling (`/concert/waiting` is an alias).
@@ -121,6 +121,36 @@ pub fn join(user_id: &str) -> Call<Ticket> {
 /// The state of `token` (a new token if it is no longer live).
 pub fn poll(token: &str) -> Call<Ticket> {
     queue(Some(token), None)
+}
+
+/// `GET /concert/list[?after=N][&limit=M]`: a page of concerts by id, after the cursor
+/// `after` (the last id of the previous page); `limit` 1 to 500, 500 if `None`.
+pub fn concerts(after: Option<i64>, limit: Option<u32>) -> Call<ConcertList> {
+    let mut query = Vec::with_capacity(2);
+    if let Some(after) = after {
+        query.push(format!("after={after}"));
+    }
+    if let Some(limit) = limit {
+        query.push(format!("limit={limit}"));
+    }
+    let uri = if query.is_empty() {
+        "/concert/list".to_owned()
+    } else {
+        format!("/concert/list?{}", query.join("&"))
+    };
+    call(Method::GET, uri, None, &[], None::<&()>)
+}
+
+/// `GET /admin/stats`: holds, sales, sold-out sessions, the HTTP p99 and rate.
+pub fn stats(admin_key: &str) -> Call<Stats> {
+    let headers = [("X-Admin-Key", admin_key)];
+    call(
+        Method::GET,
+        Uri::from_static("/admin/stats"),
+        None,
+        &headers,
+        None::<&()>,
+    )
 }
 
 /// `GET /concert/session/{concertId}`.
@@ -427,6 +457,22 @@ mod tests {
         assert_eq!(uri, "/admin/room/resume");
         let (method, uri, _, _) = parts(room_status("k", Room::Site));
         assert_eq!((method.as_str(), uri.as_str()), ("GET", "/admin/room"));
+    }
+
+    #[test]
+    fn the_concert_list_sends_only_the_cursor_and_limit_given() {
+        assert_eq!(parts(concerts(None, None)).1, "/concert/list");
+        assert_eq!(
+            parts(concerts(Some(500), None)).1,
+            "/concert/list?after=500"
+        );
+        assert_eq!(
+            parts(concerts(Some(2), Some(10))).1,
+            "/concert/list?after=2&limit=10"
+        );
+        let (method, uri, headers, _) = parts(stats("k"));
+        assert_eq!((method.as_str(), uri.as_str()), ("GET", "/admin/stats"));
+        assert_eq!(headers, [("x-admin-key".into(), "k".into())]);
     }
 
     #[test]

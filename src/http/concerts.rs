@@ -1,16 +1,129 @@
-//! Reading the catalog: the sessions of a concert and the seats of a session. Neither
-//! needs a token; both answer from the engine's memory (no database round trip).
+//! Reading the catalog: the concert list, the sessions of a concert and the seats of a
+//! session. None needs a token (a fan picks a concert before joining its room); all
+//! answer from the engine's memory (no database round trip).
 
 use actors::Engine;
 use actors::domain::{ConcertId, SessionId};
-use actors::engine::{SeatsView, SessionSummary};
+use actors::engine::{CONCERT_PAGE_LIMIT, ConcertListing, SeatsView, SessionSummary};
 use axum::Json;
 use axum::extract::State;
-use serde::Serialize;
-use utoipa::ToSchema;
+use chrono::SecondsFormat;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::PathId;
+use super::extract::{PathId, Query};
+
+/// The query of the concert list: a cursor and a page size, both optional.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConcertListQuery {
+    /// Only concerts with a larger id: the last `concertId` of the previous page.
+    #[param(value_type = Option<i64>, minimum = 1)]
+    pub after: Option<String>,
+    /// At most this many concerts, 1 to 500 (the default).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
+    pub limit: Option<String>,
+}
+
+impl ConcertListQuery {
+    /// The cursor and the page size; 400 `INVALID_QUERY` unless each (if given) is the
+    /// decimal digits of a number in its range.
+    fn parse(&self) -> Result<(Option<ConcertId>, usize), ApiError> {
+        let after = match self.after.as_deref() {
+            None => None,
+            Some(raw) => Some(
+                digits(raw)
+                    .and_then(|id| ConcertId::parse(id).ok())
+                    .ok_or_else(ApiError::invalid_query)?,
+            ),
+        };
+        let limit = match self.limit.as_deref() {
+            None => CONCERT_PAGE_LIMIT,
+            Some(raw) => digits(raw)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=CONCERT_PAGE_LIMIT).contains(n))
+                .ok_or_else(ApiError::invalid_query)?,
+        };
+        Ok((after, limit))
+    }
+}
+
+/// An `i64` written as plain decimal digits (no sign, no spaces).
+fn digits(raw: &str) -> Option<i64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+/// A concert in the public list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"concertId": 1, "title": "IU 2024 Concert", "sessionCount": 2, "room": {"state": "scheduled", "opensAt": "2030-01-01T12:00:00.000Z"}}))]
+pub struct ConcertListItem {
+    /// The concert.
+    pub concert_id: i64,
+    /// Its title.
+    pub title: String,
+    /// How many dated sessions it has.
+    pub session_count: usize,
+    /// Its own waiting room; null when it has none (its buyers wait in the site-wide
+    /// room) or while that room is being restarted.
+    pub room: Option<ConcertRoom>,
+}
+
+/// A concert's own room, as the list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConcertRoom {
+    /// `scheduled`, `prequeue`, `open` or `paused` (as in the admin room status).
+    #[schema(value_type = String, pattern = "^(scheduled|prequeue|open|paused)$")]
+    pub state: &'static str,
+    /// When the room draws and opens (RFC 3339, UTC).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub opens_at: Option<String>,
+}
+
+impl From<ConcertListing> for ConcertListItem {
+    fn from(listing: ConcertListing) -> Self {
+        Self {
+            concert_id: listing.summary.concert_id.0,
+            title: listing.summary.title.to_string(),
+            session_count: listing.summary.session_count,
+            room: listing.room.map(|room| ConcertRoom {
+                state: room.state.as_str(),
+                opens_at: room
+                    .opens_at
+                    .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            }),
+        }
+    }
+}
+
+/// Lists the concerts by id, a page at a time: at most `limit` (500 by default and at
+/// most), after the `after` cursor. A page shorter than the limit is the last.
+#[utoipa::path(
+    get,
+    path = "/concert/list",
+    tag = "concerts",
+    params(ConcertListQuery),
+    responses(
+        (status = 200, description = "The concerts, by id", body = Vec<ConcertListItem>),
+        (status = 400, description = "`after` or `limit` is not a number in its range (INVALID_QUERY)", body = ErrorBody),
+        (status = 503, description = "Overloaded", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(engine): State<Engine>,
+    Query(query): Query<ConcertListQuery>,
+) -> ApiResult<Json<Vec<ConcertListItem>>> {
+    let (after, limit) = query.parse()?;
+    let concerts = engine.concerts(after, limit);
+    Ok(Json(
+        concerts.into_iter().map(ConcertListItem::from).collect(),
+    ))
+}
 
 /// The sessions of a concert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -16,12 +16,14 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod intake;
+pub mod latency;
 pub mod observe;
 pub mod openapi;
 pub mod queue;
 pub mod ready;
 pub mod reservations;
 pub mod rooms;
+pub mod stats;
 pub mod streams;
 pub mod web;
 
@@ -48,6 +50,7 @@ use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::{ApiError, ensure_contract_body};
 use self::intake::BodyIntake;
+use self::latency::LatencyWindow;
 use self::streams::StreamSettings;
 use crate::transport::ConnectionLimits;
 
@@ -125,6 +128,14 @@ pub struct AppState {
     pub charging: Charging,
     /// The push routes' settings.
     pub streams: StreamSettings,
+    /// The last seconds of HTTP latency, fed by `observe`, read by `/admin/stats`.
+    pub latency: Arc<LatencyWindow>,
+}
+
+impl FromRef<AppState> for Arc<LatencyWindow> {
+    fn from_ref(state: &AppState) -> Self {
+        state.latency.clone()
+    }
 }
 
 impl FromRef<AppState> for Arc<Door> {
@@ -170,7 +181,9 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             open: settings.charging_open,
         },
         streams: settings.streams,
+        latency: Arc::new(LatencyWindow::new()),
     };
+    let latency = state.latency.clone();
     let admin = Router::new()
         .route("/admin/concerts", post(admin::create_concert))
         .route(
@@ -178,6 +191,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             post(admin::create_session),
         )
         .route("/admin/users/{userId}/credits", post(admin::credit))
+        .route("/admin/stats", get(stats::stats))
         .route(
             "/admin/concerts/{concertId}/room",
             put(rooms::schedule).get(rooms::status).patch(rooms::rerate),
@@ -211,6 +225,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             get(streams::seat_stream),
         )
         .route("/concert/wating/challenge", get(door::challenge::challenge))
+        .route("/concert/list", get(concerts::list))
         .route("/concert/session/{concertId}", get(concerts::sessions))
         .route("/concert/seat/{sessionId}", get(concerts::seats))
         .route("/concert/balance", get(balance::get).patch(balance::charge))
@@ -258,7 +273,7 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
     let outer = ServiceBuilder::new()
         .layer(middleware::map_request(intake::sanitize_request_id))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .layer(middleware::from_fn(observe::observe))
+        .layer(middleware::from_fn_with_state(latency, observe::observe))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(middleware::map_response(ensure_contract_body))
         .layer(CatchPanicLayer::custom(|_| {

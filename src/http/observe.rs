@@ -1,7 +1,8 @@
 //! The one middleware that watches every request: its tracing span (the request id in
-//! every line logged while it runs), the "answered" line, and the HTTP metrics.
+//! every line logged while it runs), the "answered" line, the HTTP metrics, and the
+//! dashboard's ten-second latency window ([`LatencyWindow`]).
 //!
-//! One layer for all three, not tower-http's `TraceLayer` plus a metrics layer: each
+//! One layer for all of them, not tower-http's `TraceLayer` plus a metrics layer: each
 //! layer costs on every request (issue 16 counts them), and all three need the same
 //! clock reading and the same final status. It sits outside `ensure_contract_body`, so
 //! it sees the status the client gets.
@@ -11,26 +12,33 @@
 //! scanner's guess would make a series of its own. A request no route matched is
 //! `unmatched`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::{Instrument, Span};
 
 use super::REQUEST_ID;
+use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
 
 /// The `route` label of a request no route matched (404s, and the fallbacks).
 const UNMATCHED: &str = "unmatched";
 
 /// Runs the request inside its span, then logs and counts its answer.
-pub async fn observe(request: Request, next: Next) -> Response {
+pub async fn observe(
+    State(window): State<Arc<LatencyWindow>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let route = request.extensions().get::<MatchedPath>().cloned();
     let span = make_span(&request);
     let response = next.run(request).instrument(span.clone()).await;
     let elapsed = started.elapsed();
+    window.record(elapsed);
     let status = response.status();
     {
         let _entered = span.enter();

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 
-use super::{admin, balance, concerts, door, error, queue, ready, reservations, rooms, streams};
+use super::{
+    admin, balance, concerts, door, error, queue, ready, reservations, rooms, stats, streams,
+};
 
 /// The OpenAPI document of every route.
 #[derive(OpenApi)]
@@ -21,6 +23,7 @@ use super::{admin, balance, concerts, door, error, queue, ready, reservations, r
     paths(
         queue::poll,
         door::challenge::challenge,
+        concerts::list,
         concerts::sessions,
         concerts::seats,
         streams::queue_stream,
@@ -32,6 +35,7 @@ use super::{admin, balance, concerts, door, error, queue, ready, reservations, r
         admin::create_concert,
         admin::create_session,
         admin::credit,
+        stats::stats,
         rooms::schedule,
         rooms::status,
         rooms::rerate,
@@ -49,6 +53,8 @@ use super::{admin, balance, concerts, door, error, queue, ready, reservations, r
         queue::QueueResponse,
         streams::SseEvent,
         door::challenge::ChallengeResponse,
+        concerts::ConcertListItem,
+        concerts::ConcertRoom,
         concerts::SessionsResponse,
         concerts::SessionItem,
         concerts::SeatsResponse,
@@ -66,6 +72,7 @@ use super::{admin, balance, concerts, door, error, queue, ready, reservations, r
         rooms::ScheduleRequest,
         rooms::RerateRequest,
         rooms::RoomStatusResponse,
+        stats::StatsResponse,
         super::Health,
         ready::Ready,
     ))

@@ -137,6 +137,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/concert/wating", "get"),
         ("/concert/waiting", "get"),
         ("/concert/wating/challenge", "get"),
+        ("/concert/list", "get"),
         ("/concert/session/{concertId}", "get"),
         ("/concert/seat/{sessionId}", "get"),
         ("/concert/balance", "get"),
@@ -146,6 +147,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         ("/admin/concerts", "post"),
         ("/admin/concerts/{concertId}/sessions", "post"),
         ("/admin/users/{userId}/credits", "post"),
+        ("/admin/stats", "get"),
         ("/admin/concerts/{concertId}/room", "put"),
         ("/admin/concerts/{concertId}/room", "get"),
         ("/admin/concerts/{concertId}/room", "patch"),
@@ -171,6 +173,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         "ErrorBody",
         "QueueResponse",
         "ChallengeResponse",
+        "ConcertListItem",
         "SessionsResponse",
         "SeatsResponse",
         "BalanceResponse",
@@ -179,6 +182,7 @@ async fn the_openapi_document_describes_every_route(db: TestDb) {
         "RoomStatus",
         "ScheduleRequest",
         "RerateRequest",
+        "StatsResponse",
     ] {
         assert!(
             doc["components"]["schemas"][schema].is_object(),

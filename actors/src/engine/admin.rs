@@ -24,7 +24,7 @@ impl Engine {
     /// Adds a concert.
     pub async fn create_concert(&self, title: &ConcertTitle) -> EngineResult<ConcertId> {
         let row = self.inner.store.create_concert(title).await?;
-        self.inner.catalog.add_concert(row.id);
+        self.inner.catalog.add_concert(row.id, &row.title);
         Ok(row.id)
     }
 

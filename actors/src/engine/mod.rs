@@ -11,7 +11,7 @@
 //! | `start` | [`Database::open`], [`Engine::start`], [`Engine::shutdown`], [`EngineMonitor`] |
 //! | `config` | [`EngineConfig`] |
 //! | `queue` | [`Engine::queue`] (the poll), [`Engine::identify`]: a token to its [`Caller`] |
-//! | `concerts` | [`Engine::sessions`], [`Engine::seats`] |
+//! | `concerts` | [`Engine::concerts`] (the public list), [`Engine::sessions`], [`Engine::seats`], [`Engine::seat_totals`] |
 //! | `reservations` | [`Engine::hold`], [`Engine::release`], [`Engine::pay`] |
 //! | `wallet` | [`Engine::balance`], [`Engine::charge`] |
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
@@ -44,6 +44,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use self::admin::SessionSpec;
+pub use self::concerts::{CONCERT_PAGE_LIMIT, ConcertListing};
 pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
@@ -54,11 +55,11 @@ pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
 pub use self::streams::{SeatEvent, SeatWatch, StreamCount};
 pub use self::wallet::WalletView;
-pub use crate::catalog::SessionSummary;
+pub use crate::catalog::{ConcertSummary, SeatTotals, SessionSummary};
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
 pub use crate::session::board::{SEAT_CHANGES_CAPACITY, SeatChange};
 pub use crate::session::{HoldReceipt, SeatsView};
-pub use crate::waiting_room::{RoomSchedule, RoomState, RoomStatus, Ticket};
+pub use crate::waiting_room::{RoomPoster, RoomSchedule, RoomState, RoomStatus, Ticket};
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;

@@ -48,10 +48,23 @@ pub struct SeatChange {
     pub is_reservation: bool,
 }
 
+/// How many of a board's seats are held and sold, as last published.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeatCounts {
+    /// Held (until a deadline; one past it counts until the actor frees the seat).
+    pub held: usize,
+    /// Sold.
+    pub sold: usize,
+}
+
 /// See the module docs. Per seat, the UTC microsecond until which it is taken.
 #[derive(Debug)]
 pub struct SeatBoard {
     available: AtomicUsize,
+    /// For the operator's totals: counted while publishing, which visits every seat
+    /// anyway, so reading them costs two loads instead of a pass over the seats.
+    held: AtomicUsize,
+    sold: AtomicUsize,
     taken_until_us: Box<[AtomicI64]>,
     changes: broadcast::Sender<SeatChange>,
 }
@@ -61,6 +74,8 @@ impl SeatBoard {
     pub fn new(seat_count: usize) -> Self {
         Self {
             available: AtomicUsize::new(seat_count),
+            held: AtomicUsize::new(0),
+            sold: AtomicUsize::new(0),
             taken_until_us: (0..seat_count).map(|_| AtomicI64::new(FREE)).collect(),
             changes: broadcast::Sender::new(SEAT_CHANGES_CAPACITY),
         }
@@ -76,6 +91,16 @@ impl SeatBoard {
         self.available.load(Ordering::Acquire)
     }
 
+    /// Seats held and sold, as last published. Each is read on its own: a reader racing
+    /// a publication may see one count before it and the other after (totals for a
+    /// chart, not for a decision).
+    pub fn counts(&self) -> SeatCounts {
+        SeatCounts {
+            held: self.held.load(Ordering::Acquire),
+            sold: self.sold.load(Ordering::Acquire),
+        }
+    }
+
     /// Whether `seat` is held or sold at `now`; `None` when the session has no such seat.
     pub fn is_taken(&self, seat: SeatNumber, now: DateTime<Utc>) -> Option<bool> {
         let until = self.taken_until_us.get(seat.index()?)?;
@@ -88,6 +113,7 @@ impl SeatBoard {
         // A change is a handful of seats; nobody listening costs no allocation.
         let listened = self.changes.receiver_count() > 0;
         let mut changed = Vec::new();
+        let mut counts = SeatCounts::default();
         for (index, (entry, state)) in self
             .taken_until_us
             .iter()
@@ -96,8 +122,14 @@ impl SeatBoard {
         {
             let until = match state {
                 SeatState::Free => FREE,
-                SeatState::HeldUntil(deadline) => clock.utc_at(deadline).timestamp_micros(),
-                SeatState::Sold => SOLD,
+                SeatState::HeldUntil(deadline) => {
+                    counts.held += 1;
+                    clock.utc_at(deadline).timestamp_micros()
+                }
+                SeatState::Sold => {
+                    counts.sold += 1;
+                    SOLD
+                }
             };
             let before = entry.swap(until, Ordering::AcqRel);
             if listened && kind(before) != kind(until) {
@@ -108,6 +140,8 @@ impl SeatBoard {
             }
         }
         self.available.store(map.available(), Ordering::Release);
+        self.held.store(counts.held, Ordering::Release);
+        self.sold.store(counts.sold, Ordering::Release);
         for change in changed {
             // No receiver left: nobody to tell.
             let _ = self.changes.send(change);
@@ -165,6 +199,7 @@ mod tests {
         assert_eq!(board.is_taken(seat(65), now), Some(true));
         assert_eq!(board.is_taken(seat(71), now), None, "no such seat");
         assert_eq!(board.available(), 68);
+        assert_eq!(board.counts(), SeatCounts { held: 2, sold: 0 });
         let at_deadline = clock.utc_at(deadline);
         assert_eq!(
             board.is_taken(seat(65), at_deadline),
@@ -186,5 +221,6 @@ mod tests {
             "a released seat is free"
         );
         assert_eq!(board.available(), 69);
+        assert_eq!(board.counts(), SeatCounts { held: 0, sold: 1 });
     }
 }

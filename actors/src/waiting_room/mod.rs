@@ -54,7 +54,7 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
-pub use published::PublishedRoom;
+pub use published::{PublishedRoom, RoomPoster};
 use room::Room;
 use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};

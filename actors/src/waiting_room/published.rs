@@ -48,12 +48,23 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
 use super::signals::StreamSignals;
+use super::status::RoomState;
 use crate::domain::{QueueToken, UserId};
+
+/// A room as the public concert list shows it: its state and when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomPoster {
+    /// Its state at the time asked.
+    pub state: RoomState,
+    /// When it draws and opens (`None` for the site-wide room).
+    pub opens_at: Option<DateTime<Utc>>,
+}
 
 /// See the module docs.
 #[derive(Default)]
@@ -255,6 +266,17 @@ impl PublishedRoom {
             return None;
         }
         room.identify(token)
+    }
+
+    /// The room's state and opening at `now`, read under the read lock (no message to
+    /// the actor); `None` while the room is withdrawn (its actor is down).
+    pub fn poster(&self, now: DateTime<Utc>) -> Option<RoomPoster> {
+        let published = self.room.read().ok()?;
+        let settings = published.as_ref()?.settings();
+        Some(RoomPoster {
+            state: RoomState::of(settings.phase(now), settings.paused),
+            opens_at: settings.opens_at,
+        })
     }
 
     /// Publishes a restored room and its admissions (the actor's `pre_start`),
