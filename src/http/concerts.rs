@@ -18,8 +18,9 @@ use super::extract::{PathId, Query};
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ConcertListQuery {
-    /// Only concerts with a larger id: the last `concertId` of the previous page.
-    #[param(value_type = Option<i64>, minimum = 1)]
+    /// Only concerts with a larger id: the last `concertId` of the previous page (0, like
+    /// no cursor, starts at the first concert).
+    #[param(value_type = Option<i64>, minimum = 0)]
     pub after: Option<String>,
     /// At most this many concerts, 1 to 500 (the default).
     #[param(value_type = Option<i64>, minimum = 1, maximum = 500)]
@@ -32,11 +33,11 @@ impl ConcertListQuery {
     fn parse(&self) -> Result<(Option<ConcertId>, usize), ApiError> {
         let after = match self.after.as_deref() {
             None => None,
-            Some(raw) => Some(
-                digits(raw)
-                    .and_then(|id| ConcertId::parse(id).ok())
-                    .ok_or_else(ApiError::invalid_query)?,
-            ),
+            // Ids start at 1: a cursor of 0 is before all of them, as none.
+            Some(raw) => match digits(raw).ok_or_else(ApiError::invalid_query)? {
+                0 => None,
+                id => Some(ConcertId(id)),
+            },
         };
         let limit = match self.limit.as_deref() {
             None => CONCERT_PAGE_LIMIT,

@@ -1,8 +1,15 @@
 // The operator signs in, creates a concert and a session, schedules its room, pauses it
-// (visitors stop being admitted), resumes it and re-rates it; the counters and charts move.
+// (visitors stop being admitted), resumes it and re-rates it; the counters and charts move,
+// the site's totals too (holds, sales, HTTP p99). Then the visitor's list shows the titles
+// and a scheduled room's opening.
 import { accessible, api, check, newPage, noProblems, scenario, shot, base } from './lib.mjs';
 
 const counter = (page, name) => page.textContent(`[data-counter="${name}"] b`);
+/** Waits until a chart's last drawn sample (its `data-last`) is `expected`. */
+async function waitChart(page, name, expected) {
+  await page.waitForFunction(([n, e]) => document.querySelector(`svg.chart[data-chart="${n}"]`)?.dataset.last === e,
+    [name, expected], { timeout: 5000 });
+}
 async function waitCounter(page, name, expected) {
   await page.waitForFunction(([n, e]) => document.querySelector(`.panel [data-counter="${n}"] b`)?.textContent === e,
     [name, expected], { timeout: 5000 });
@@ -48,8 +55,22 @@ await scenario('dashboard', async (browser) => {
   // The first pays, which ends its admission: while paused nobody takes the place.
   const session = (await api('GET', '/concert/session/2')).sessions[0].sessionId;
   await api('PATCH', '/concert/balance', { token: first.token, body: { amount: 10000 } });
+  await waitChart(page, 'holds-sales', '0 0');
   const hold = await api('POST', '/concert/reservation', { token: first.token, body: { sessionId: session, seatNumber: 1 } });
+  // The site's totals chart the hold, then its sale.
+  await waitChart(page, 'holds-sales', '1 0');
+  await waitCounter(page, 'holds', '1');
   await api('POST', '/concert/payment', { token: first.token, body: { reservationId: hold.reservationId }, headers: { 'Idempotency-Key': 'first' } });
+  await waitChart(page, 'holds-sales', '0 1');
+  await waitCounter(page, 'sales', '1');
+  check(await counter(page, 'soldOutSessions') === '0 / 7', 'no session sold out (the demo\'s six and this one)');
+  const p99 = Number(await page.getAttribute('svg.chart[data-chart="p99"]', 'data-last'));
+  check(p99 > 0, `the p99 chart draws the answered requests (${p99} ms)`);
+  check(/ms$/.test(await counter(page, 'httpP99Ms')), 'the p99 counter shows milliseconds');
+  const salesLine = await page.getAttribute('svg.chart[data-chart="holds-sales"] polyline.s1', 'points');
+  check(salesLine.split(' ').length >= 3, 'the sales line has points');
+  await page.locator('#totals-title').scrollIntoViewIfNeeded();
+  await shot(page, 'totals-after-a-sale');
   await waitCounter(page, 'admitted', '0');
   await waitCounter(page, 'seatsLeft', '999');
   check(await counter(page, 'soldOut') === '0 / 1', 'no date sold out');
@@ -85,5 +106,26 @@ await scenario('dashboard', async (browser) => {
   await visitor.waitForSelector('button.seat[data-seat="1000"][data-state="mine"]');
   await shot(visitor, 'thousand-seats');
   await accessible(visitor, '1,000 seats');
+  check(await visitor.textContent('h2.concert-name') === 'IU 2024', 'the admitted page names the concert');
   noProblems(visitor);
+
+  // A concert whose on-sale opens in an hour: the list says when, in the fan's time.
+  const admin = { 'X-Admin-Key': process.env.ADMIN_KEY };
+  const later = await api('POST', '/admin/concerts', { headers: admin, body: { title: '아이유 HEREH 월드투어 — 서울' } });
+  const opensAt = new Date(Date.now() + 3600 * 1000).toISOString();
+  await api('PUT', `/admin/concerts/${later.concertId}/room`, { headers: admin, body: { opensAt, preQueueOpensAt: opensAt } });
+  const list = await newPage(browser);
+  await list.goto(base);
+  await list.waitForSelector(`a.card[data-concert="${later.concertId}"]`);
+  const titles = await list.locator('a.card strong').allTextContents();
+  check(JSON.stringify(titles) === JSON.stringify(['Demo concert', 'IU 2024', '아이유 HEREH 월드투어 — 서울']), `the titles by id: ${titles}`);
+  const card = await list.textContent(`a.card[data-concert="${later.concertId}"] .on-sale`);
+  check(card.startsWith('Opens ') && card.includes('오픈 예정'), `the scheduled opening: ${card}`);
+  await shot(list, 'concert-list');
+  await accessible(list, 'concert list with a scheduled room');
+  await list.click(`a.card[data-concert="${later.concertId}"]`);
+  await list.waitForSelector('#concert-title:text("아이유 HEREH 월드투어 — 서울")');
+  check((await list.textContent('#concert-on-sale')).startsWith('Opens '), 'the join page says when it opens');
+  await shot(list, 'scheduled-concert');
+  noProblems(list);
 });

@@ -16,10 +16,13 @@ await scenario('purchase', async (browser) => {
   const page = await newPage(browser);
   await page.goto(base);
   await page.waitForSelector('a.card');
+  check(await page.textContent('a.card strong') === 'Demo concert', 'the card shows the title');
+  check((await page.textContent('a.card')).includes('6 dates'), 'and its number of dates');
   await shot(page, 'concerts');
   await accessible(page, 'concert list');
   await page.click('a.card');
   await page.waitForSelector('#user');
+  await page.waitForSelector('#concert-title:text("Demo concert")');
   await page.fill('#user', 'HappyCat');
   await shot(page, 'join');
   await page.click('text=Join the line');

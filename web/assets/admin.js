@@ -1,5 +1,6 @@
 // The operator's dashboard: the admin key (kept in this tab's session storage only),
-// concerts and sessions, a room's schedule and live controls, and its counters charted
+// concerts and sessions, a room's schedule and live controls, its counters and the
+// site's totals (GET /admin/stats: holds, sales, sold-out sessions, HTTP p99) charted
 // over the last five minutes (polled once a second).
 import { call } from './api.js';
 import { LineChart } from './chart.js';
@@ -52,12 +53,21 @@ function askKey() {
 
 // ---- the dashboard ------------------------------------------------------------------
 
-const people = new LineChart('Waiting and admitted', ['waiting', 'admitted']);
-const rate = new LineChart('Admissions per second', ['admissions/s']);
-const left = new LineChart('Seats left (not held, not sold)', ['seats left']);
+const people = new LineChart('Waiting and admitted', ['waiting', 'admitted'], 'people');
+const rate = new LineChart('Admissions per second', ['admissions/s'], 'admissions');
+const left = new LineChart('Seats left (not held, not sold)', ['seats left'], 'seats-left');
+const seats = new LineChart('Holds and sales', ['holds', 'sales'], 'holds-sales');
+const soldOut = new LineChart('Sold-out sessions', ['sold out'], 'sold-out');
+const latency = new LineChart('HTTP p99 (ms)', ['p99 ms'], 'p99');
+const totals = h('div', { class: 'counters' });
 const counters = h('div', { class: 'counters', 'aria-live': 'off' });
 const siteCounters = h('div', { class: 'counters' });
 const watchTitle = h('h2', { id: 'watch-title' }, 'Site-wide room · 전체 대기실');
+
+/** A chart under its heading, with its key. */
+function chartBox(heading, chart) {
+  return h('div', {}, h('h3', {}, heading), chart.element, chart.key());
+}
 
 function counter(name, text, number) {
   return h('div', { class: 'counter', 'data-counter': name }, text, h('b', {}, number ?? '—'));
@@ -74,13 +84,28 @@ function showStatus(box, s) {
     counter('admissionRate', 'Rate limit · 입장 속도', s.admissionRate ?? 'unlimited'));
 }
 
+function showTotals(t) {
+  fill(totals,
+    counter('holds', 'Holds · 선점', t.holds),
+    counter('sales', 'Sales · 판매', t.sales),
+    counter('soldOutSessions', 'Sold-out sessions · 매진 회차', `${t.soldOutSessions} / ${t.sessions}`),
+    counter('httpP99Ms', `HTTP p99 (${t.windowSeconds} s) · 응답 p99`, t.httpP99Ms === null ? '—' : `${t.httpP99Ms} ms`),
+    counter('requestsPerSecond', 'Requests/s · 초당 요청', t.requestsPerSecond));
+  seats.push([t.holds, t.sales]);
+  soldOut.push([t.soldOutSessions]);
+  // No request in the window: nothing was slow.
+  latency.push([t.httpP99Ms ?? 0]);
+}
+
 async function sample() {
   const headers = { 'X-Admin-Key': key() };
-  const [room, site] = await Promise.allSettled([
+  const [room, site, stats] = await Promise.allSettled([
     call('GET', roomPath(watched), { headers }),
     call('GET', '/admin/room', { headers }),
+    call('GET', '/admin/stats', { headers }),
   ]);
   if (site.status === 'fulfilled') showStatus(siteCounters, site.value);
+  if (stats.status === 'fulfilled') showTotals(stats.value);
   if (room.status === 'fulfilled') {
     const s = room.value;
     showStatus(counters, s);
@@ -166,9 +191,15 @@ function dashboard() {
           }), (s) => `Re-rated: ${s.room} admits ${s.maxActive} at once, ${s.admissionRate ?? 'unlimited'}/s. · 변경됨`) }, 'Re-rate · 속도 변경'),
           h('button', { type: 'button', onclick: () => watch(roomId()) }, 'Watch · 보기'))))),
     h('section', { class: 'panel', 'aria-labelledby': 'watch-title' }, watchTitle, counters,
-      h('h3', {}, 'Waiting and admitted · 대기와 입장'), people.element, people.key(),
-      h('h3', {}, 'Admissions per second · 초당 입장'), rate.element, rate.key(),
-      h('h3', {}, 'Seats left (a concert\'s room) · 잔여석'), left.element, left.key()),
+      h('div', { class: 'charts' },
+        chartBox('Waiting and admitted · 대기와 입장', people),
+        chartBox('Admissions per second · 초당 입장', rate),
+        chartBox('Seats left (a concert\'s room) · 잔여석', left))),
+    h('section', { class: 'panel', 'aria-labelledby': 'totals-title' }, h('h2', { id: 'totals-title' }, 'All concerts · 전체 현황'), totals,
+      h('div', { class: 'charts' },
+        chartBox('Holds and sales · 선점과 판매', seats),
+        chartBox('Sold-out sessions · 매진 회차', soldOut),
+        chartBox('HTTP p99 latency, ms · 응답 시간', latency))),
     h('section', { class: 'panel', 'aria-labelledby': 'site-title' }, h('h2', { id: 'site-title' }, 'Site-wide room · 전체 대기실'), siteCounters,
       h('button', { type: 'button', onclick: () => { sessionStorage.removeItem(KEY_STORAGE); askKey(); } }, 'Sign out · 로그아웃')));
   watch(watched);

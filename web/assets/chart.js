@@ -1,6 +1,7 @@
 // A small SVG line chart of the last few minutes, drawn by hand (no library): a fixed
 // window of samples (bounded memory), one polyline per series, the scale's top labelled.
-// For screen readers the chart is one image whose label says the latest values.
+// For screen readers the chart is one image whose label says the latest values; the same
+// values are in its `data-last` attribute (what the browser tests read).
 
 const SVG = 'http://www.w3.org/2000/svg';
 const WIDTH = 600;
@@ -14,13 +15,15 @@ function svg(tag, attributes = {}) {
 }
 
 export class LineChart {
-  /** series: names of the lines; windowSamples: how many samples are kept (one a second). */
-  constructor(title, series, windowSamples = 300) {
+  /** series: names of the lines; name: the chart's `data-chart`; windowSamples: how many
+   *  samples are kept (one a second). */
+  constructor(title, series, name = null, windowSamples = 300) {
     this.title = title;
     this.series = series;
     this.windowSamples = windowSamples;
     this.samples = [];
     this.element = svg('svg', { class: 'chart', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', preserveAspectRatio: 'none' });
+    if (name) this.element.setAttribute('data-chart', name);
     this.label = svg('title');
     this.element.append(this.label);
     this.lines = series.map((_, i) => svg('polyline', { class: `s${i}`, points: '' }));
@@ -58,6 +61,7 @@ export class LineChart {
     const last = this.samples[this.samples.length - 1] ?? this.series.map(() => 0);
     const words = this.series.map((name, i) => `${name} ${last[i]}`).join(', ');
     this.label.textContent = `${this.title}: ${words}`;
+    this.element.setAttribute('data-last', last.join(' '));
     this.element.setAttribute('aria-label', this.label.textContent);
   }
 

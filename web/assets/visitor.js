@@ -6,11 +6,12 @@ import { SeatMap } from './seatmap.js';
 import { SeatWatch } from './seats.js';
 import { h, fill, showError, points, clock } from './ui.js';
 
-const CONCERT_PROBE_LIMIT = 20;
+const PAGE_SIZE = 500;
+
 const app = document.getElementById('app');
 const errorBox = h('div', { class: 'error', role: 'alert', hidden: true });
 const live = h('p', { class: 'sr-only', 'aria-live': 'polite' });
-const state = { concertId: null, queue: null, token: null, session: null, watch: null, holds: new Map(), seats: [] };
+const state = { concertId: null, concert: null, queue: null, token: null, session: null, watch: null, holds: new Map(), seats: [] };
 
 function fail(error) {
   showError(errorBox, error);
@@ -21,26 +22,59 @@ function say(text) {
 
 // ---- choosing a concert -------------------------------------------------------------
 
+// What a concert's own room says to a fan: when it opens (in their time zone), or that it
+// sells now. A concert without a room of its own sells through the site-wide line.
+function onSale(room) {
+  if (!room) return 'On sale now · 예매 중';
+  const opens = room.opensAt ? new Date(room.opensAt) : null;
+  const when = opens ? opens.toLocaleString('ko-KR', { dateStyle: 'medium', timeStyle: 'short' }) : '';
+  switch (room.state) {
+    case 'scheduled': return `Opens ${when} · 오픈 예정`;
+    case 'prequeue': return `Line open, draw at ${when} · ${when} 추첨`;
+    case 'paused': return 'Sales paused · 일시 중지';
+    default: return 'On sale now · 예매 중';
+  }
+}
+
+function concertCard(concert) {
+  const dates = concert.sessionCount === 1 ? '1 date · 1회' : `${concert.sessionCount} dates · ${concert.sessionCount}회`;
+  return h('li', {}, h('a', { href: `/concerts/${concert.concertId}`, class: 'card', 'data-concert': concert.concertId },
+    h('strong', {}, concert.title),
+    h('span', {}, dates),
+    h('span', { class: `on-sale ${concert.room?.state ?? 'open'}` }, onSale(concert.room))));
+}
+
+// The list comes a page (500) at a time; a fan asks for the next page, the page never
+// fetches the whole catalogue on its own.
 async function listConcerts() {
   const list = h('ul', { class: 'concerts' });
-  fill(app, h('h2', {}, 'Choose a concert · 공연 선택'), list);
-  // No catalogue route: concerts are numbered from 1, so ask until one is missing.
-  for (let id = 1; id <= CONCERT_PROBE_LIMIT; id += 1) {
-    let answer;
+  const more = h('button', { type: 'button', hidden: true }, 'More concerts · 더 보기');
+  let after = null;
+  async function page() {
+    more.hidden = true;
     try {
-      answer = await call('GET', `/concert/session/${id}`);
+      const concerts = await call('GET', after === null ? '/concert/list' : `/concert/list?after=${after}`);
+      list.append(...concerts.map(concertCard));
+      if (concerts.length) after = concerts[concerts.length - 1].concertId;
+      more.hidden = concerts.length < PAGE_SIZE;
     } catch (error) {
-      if (error.code !== 'CONCERT_NOT_FOUND') fail(error);
-      break;
+      fail(error);
     }
-    const dates = answer.sessions.map((s) => s.date);
-    const seats = answer.sessions.reduce((sum, s) => sum + s.abailable, 0);
-    list.append(h('li', {}, h('a', { href: `/concerts/${id}`, class: 'card' },
-      h('strong', {}, `Concert ${id} · 공연 ${id}`),
-      h('span', {}, dates.length ? `${dates[0]} – ${dates[dates.length - 1]}` : 'No dates yet'),
-      h('span', {}, `${points(seats)} seats left · 잔여석`))));
+    if (!list.children.length) list.append(h('li', {}, 'No concerts on sale. · 판매 중인 공연이 없습니다.'));
   }
-  if (!list.children.length) list.append(h('li', {}, 'No concerts on sale. · 판매 중인 공연이 없습니다.'));
+  more.addEventListener('click', page);
+  fill(app, h('h2', {}, 'Choose a concert · 공연 선택'), list, more);
+  await page();
+}
+
+/** The concert the page is about, from the list (one entry after its predecessor's id). */
+async function loadConcert(id) {
+  try {
+    const [concert] = await call('GET', `/concert/list?after=${id - 1}&limit=1`);
+    return concert?.concertId === id ? concert : null;
+  } catch {
+    return null;
+  }
 }
 
 // ---- the line -----------------------------------------------------------------------
@@ -51,8 +85,19 @@ function joinForm() {
   const form = h('form', { class: 'join', onsubmit: (event) => { event.preventDefault(); join(name.value); } },
     h('label', { for: 'user' }, 'Your name · 이름 (letters, digits, _ -)'), name,
     h('button', { type: 'submit', class: 'primary' }, 'Join the line · 대기열 참여'));
-  fill(app, h('h2', {}, `Concert ${state.concertId} · 공연 ${state.concertId}`), form);
+  const title = h('h2', { id: 'concert-title' }, state.concert?.title ?? `Concert ${state.concertId} · 공연 ${state.concertId}`);
+  const when = h('p', { class: 'on-sale', id: 'concert-on-sale' }, state.concert ? onSale(state.concert.room) : '');
+  fill(app, title, when, form);
   name.focus();
+  // The form comes first (a keyboard user types at once); the title follows.
+  if (!state.concert) {
+    loadConcert(state.concertId).then((concert) => {
+      if (!concert) return;
+      state.concert = concert;
+      title.textContent = concert.title;
+      when.textContent = onSale(concert.room);
+    });
+  }
 }
 
 function join(userId) {
@@ -60,7 +105,7 @@ function join(userId) {
   fail(null);
   const place = h('p', { class: 'place', id: 'place' }, '…');
   const detail = h('p', { id: 'place-detail' });
-  fill(app, h('h2', {}, 'Waiting in line · 대기 중'),
+  fill(app, h('h2', {}, state.concert ? `${state.concert.title}: waiting in line · 대기 중` : 'Waiting in line · 대기 중'),
     h('section', { class: 'line', 'aria-live': 'polite', 'aria-labelledby': 'place' }, place, detail));
   state.queue?.stop();
   state.queue = new Queue(state.concertId, {
@@ -99,6 +144,7 @@ async function admitted() {
   const amount = h('input', { id: 'amount', type: 'number', min: '1', step: '1', value: '20000', required: true });
   const seatNumber = h('input', { id: 'seat-number', type: 'number', min: '1', required: true });
   fill(app,
+    state.concert ? h('h2', { class: 'concert-name' }, state.concert.title) : null,
     h('p', { class: 'admitted' }, 'It is your turn: pick a date and a seat. · 입장했습니다: 날짜와 좌석을 고르세요.'),
     h('h2', {}, 'Dates · 공연 날짜'), dates,
     h('section', { class: 'seats', 'aria-labelledby': 'seat-title' }, seatTitle,
