@@ -194,3 +194,30 @@ impl Catalog {
         totals
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_is_the_lowest_ids_after_the_cursor_in_order() {
+        let catalog = Catalog::default();
+        for id in [5, 1, 3, 2, 4] {
+            catalog.add_concert(ConcertId(id), &format!("Concert {id}"));
+        }
+        let ids =
+            |page: Vec<ConcertSummary>| page.iter().map(|c| c.concert_id.0).collect::<Vec<_>>();
+        assert_eq!(ids(catalog.concerts_after(None, 2)), [1, 2]);
+        assert_eq!(
+            ids(catalog.concerts_after(Some(ConcertId(2)), 10)),
+            [3, 4, 5]
+        );
+        assert_eq!(
+            ids(catalog.concerts_after(Some(ConcertId(5)), 10)),
+            Vec::<i64>::new()
+        );
+        assert!(catalog.concerts_after(None, 0).is_empty());
+        let first = &catalog.concerts_after(Some(ConcertId(3)), 1)[0];
+        assert_eq!((&*first.title, first.session_count), ("Concert 4", 0));
+    }
+}
