@@ -57,7 +57,7 @@ async fn a_second_node_refuses_to_start_and_a_killed_holder_leaves_no_lock(db: T
             actors::node_lock::ADVISORY_LOCK_KEY
         )
     } else {
-        format!("concert.db.lock is held by pid ")
+        "concert.db.lock is held by pid ".to_owned()
     };
     assert!(log.contains(&lock), "wanted {lock:?} in: {log}");
 

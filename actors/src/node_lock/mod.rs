@@ -122,10 +122,16 @@ impl NodeLock {
     /// a lock that cannot be lost (SQLite).
     pub async fn taken(&self) -> LockError {
         let mut taken = self.shared.taken.subscribe();
-        match taken.wait_for(Option::is_some).await {
-            Ok(error) => error.clone().expect("waited for Some"),
+        // Cloned out at once: the channel's read guard must not be held across an await.
+        let error = taken
+            .wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|e| e.clone());
+        match error {
+            Some(error) => error,
             // The sender lives in `self`: unreachable, but never a false alarm.
-            Err(_) => std::future::pending().await,
+            None => std::future::pending().await,
         }
     }
 
