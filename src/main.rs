@@ -33,7 +33,13 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     concert::transport::raise_descriptor_limit();
-    let database = actors::Database::open(&config.database_url).await?;
+    // One node per database: taken before the database is opened (a second node
+    // does not even migrate), held until the engine has stopped. The one place a
+    // cluster node will skip (docs/operations.md, "One node per database").
+    let lock = actors::NodeLock::acquire(&config.database_url).await?;
+    let database = actors::Database::open(&config.database_url)
+        .await?
+        .guarded_by(&lock);
     tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;
     // The recorder before the engine: its rooms register their gauges as they start.
@@ -65,7 +71,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         demo: config.demo,
         shutdown_grace: config.shutdown_grace,
     };
-    let mut app = Application::start(database, listener, settings).await?;
+    let mut app = Application::start(database, listener, settings)
+        .await?
+        .with_lock(lock);
     if let Some(metrics) = metrics {
         app = app.with_metrics(metrics);
     }

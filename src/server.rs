@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor};
+use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor, LockError, NodeLock};
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
@@ -44,6 +44,10 @@ pub enum ServeError {
     /// The engine's supervisor stopped while serving (too many actor restarts).
     #[error("the engine stopped while serving")]
     EngineStopped,
+    /// The database lock was lost and another node took it: this node's memory no
+    /// longer matches the database.
+    #[error("stopped serving: {0}")]
+    LockTaken(LockError),
 }
 
 /// A started engine behind a bound listener, ready to serve.
@@ -54,6 +58,8 @@ pub struct Application {
     settings: Settings,
     /// Where the metrics are served, if anywhere (never the public listener).
     metrics: Option<TcpListener>,
+    /// The single node's lock on its database, held while serving.
+    lock: Option<NodeLock>,
 }
 
 impl Application {
@@ -74,7 +80,16 @@ impl Application {
             listener,
             settings,
             metrics: None,
+            lock: None,
         })
+    }
+
+    /// Holds `lock` while serving and releases it once the engine has stopped;
+    /// serving ends with [`ServeError::LockTaken`] if another node takes it. Start
+    /// on a database [guarded by](Database::guarded_by) the same lock.
+    pub fn with_lock(mut self, lock: NodeLock) -> Self {
+        self.lock = Some(lock);
+        self
     }
 
     /// Serves `GET /metrics` (Prometheus text) on `listener` while the app serves.
@@ -114,6 +129,7 @@ impl Application {
             listener,
             settings,
             metrics,
+            lock,
         } = self;
         // Stops with the app, whichever way `run_until` returns.
         let _metrics = metrics.map(|listener| {
@@ -152,10 +168,24 @@ impl Application {
                 tracing::error!("the engine's supervisor stopped while serving; exiting");
                 return Err(ServeError::EngineStopped);
             }
+            error = lock_taken(lock.as_ref()) => {
+                // Not a graceful stop: the gate already refuses every write, and
+                // another node now owns what this one would drain.
+                engine.shutdown().await;
+                return Err(ServeError::LockTaken(error));
+            }
         }
         engine.shutdown().await;
         tracing::info!("shutdown complete");
         Ok(())
+    }
+}
+
+/// Resolves when another node took `lock`; never without one.
+async fn lock_taken(lock: Option<&NodeLock>) -> LockError {
+    match lock {
+        Some(lock) => lock.taken().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -20,6 +20,7 @@
 //! | [`domain`] | **public**: ids and validated values every layer shares |
 //! | [`error`] | **public**: `EngineError`: every outcome a client can see other than success |
 //! | [`metrics`] | **public**: the names of the metrics the engine emits (the `metrics` facade), and where each is emitted |
+//! | [`node_lock`] | **public**: the lock a single node holds on its database (one node per database), and the gate that stops its writes when the lock is lost |
 //! | `waiting_room` | one WaitingRoom actor per room: tokens, the pre-queue and its draw, FIFO line, admission, pause, eviction; the room and admissions it publishes |
 //! | `rooms` | the directory of rooms (site-wide, and each concert's on sale) and what each publishes |
 //! | `session` | one SessionActor per concert session: its seat map, holds, expiry, sale |
@@ -51,6 +52,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod metrics;
+pub mod node_lock;
 
 /// Declares the engine's inside: private to the crate, opened to the crate's own
 /// tests and benches by the `testkit` feature (store conformance, fault-injecting
@@ -84,3 +86,4 @@ pub use engine::{
     Live, Payer, WalletView,
 };
 pub use error::{EngineError, EngineResult};
+pub use node_lock::{LockError, NodeLock};

@@ -35,6 +35,12 @@
 //! Without `DATABASE_URL` it prints `skipped: <test> needs DATABASE_URL (Postgres)`
 //! and returns `None`, unless `REQUIRE_POSTGRES=1`, where it panics (CI sets it so a
 //! missing database cannot pass silently).
+//!
+//! # NATS
+//!
+//! [`nats_url`] gives `NATS_URL` to the tests that need a NATS server, with the
+//! same policy: `skipped: <test> needs NATS_URL` without it, a panic under
+//! `REQUIRE_NATS=1`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -48,10 +54,12 @@ use uuid::Uuid;
 use crate::domain::{ConcertTitle, Points, SeatCount, SeatNumber, UserId};
 use crate::store::{NewHold, NewSession, SessionRow, Store};
 
+mod nats;
 mod off_clock;
 mod scratch;
 mod upgraded;
 
+pub use nats::nats_url;
 use scratch::*;
 pub use upgraded::upgraded;
 

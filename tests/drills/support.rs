@@ -222,6 +222,29 @@ impl Server {
     }
 }
 
+/// Starts the binary on `db_url` as [`Server::start`] would, for a start that must
+/// fail: waits (at most 60 s) for it to exit, and gives its status and its log.
+pub async fn start_refused(
+    db_url: &str,
+    env: &[(&str, String)],
+    log: &Path,
+) -> (std::process::ExitStatus, String) {
+    let file = std::fs::File::create(log).expect("create the server log");
+    let mut child = command(db_url, env)
+        .env("CONCERT_ADDR", format!("127.0.0.1:{}", free_port()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(file.try_clone().expect("clone the log handle")))
+        .stderr(Stdio::from(file))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the concert binary");
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .unwrap_or_else(|_| panic!("the server did not exit within 60 s; log: {}", tail(log)))
+        .expect("wait for the server");
+    (status, std::fs::read_to_string(log).unwrap_or_default())
+}
+
 /// A port nobody listens on right now (the OS picks it).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

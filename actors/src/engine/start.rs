@@ -11,6 +11,7 @@ use crate::catalog::Catalog;
 use crate::clock::Clock;
 use crate::error::{EngineError, EngineResult};
 use crate::mailbox::Mailbox;
+use crate::node_lock::{Gated, NodeLock};
 use crate::registry::Registry;
 use crate::rooms::RoomDirectory;
 use crate::session::HoldConfig;
@@ -34,6 +35,15 @@ impl Database {
     pub async fn open(url: &str) -> Result<Database, OpenError> {
         let store = crate::store::open(url).await.map_err(OpenError)?;
         Ok(Database { store })
+    }
+
+    /// The same database, on which every write is refused while `lock` is not held
+    /// (a Postgres lock whose connection died: see [`NodeLock`]). A node that lost
+    /// its lock must not write as if it still had it.
+    pub fn guarded_by(self, lock: &NodeLock) -> Database {
+        Database {
+            store: Gated::wrap(self.store, lock.held_flag()),
+        }
     }
 
     /// `"postgres"` or `"sqlite"`.
