@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use tokio::sync::{oneshot, watch};
@@ -48,23 +49,35 @@ impl Leases {
     /// that disagree on the TTL would break the arithmetic that keeps holders apart.
     pub async fn open(js: jetstream::Context, config: LeaseConfig) -> Result<Self, ClusterError> {
         let bucket = config.bucket.as_str().to_owned();
-        let wanted = kv::Config {
-            bucket: bucket.clone(),
-            description: "concert: which node owns which actor".to_owned(),
-            history: 1,
-            max_age: config.timing.lease_ttl(),
+        let ttl = config.timing.lease_ttl();
+        // The stream a KV bucket is, made by hand: the client's `create_key_value` first
+        // reads account fields that NATS servers before 2.10 do not send (Debian's is 2.9).
+        let wanted = jetstream::stream::Config {
+            name: format!("KV_{bucket}"),
+            description: Some("concert: which node owns which actor".to_owned()),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            // One value per key; a key's last write is its lease.
+            max_messages_per_subject: 1,
+            max_age: ttl,
+            // The server refuses a duplicate window longer than max_age.
+            duplicate_window: ttl.min(Duration::from_secs(120)),
+            // On disk: a restarted NATS keeps the leases and the sequence epochs come from.
             storage: jetstream::stream::StorageType::File,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: jetstream::stream::DiscardPolicy::New,
+            num_replicas: 1,
             ..Default::default()
         };
-        let kv = match js.create_key_value(wanted).await {
-            Ok(kv) => kv,
-            // It exists with other settings (or another node created it first): open it
-            // and say what differs below.
-            Err(_) => js
-                .get_key_value(bucket.clone())
-                .await
-                .map_err(ClusterError::nats)?,
-        };
+        if let Err(create) = js.create_stream(wanted).await {
+            // It exists with other settings: open it, and say what differs below.
+            tracing::debug!(%bucket, error = %create, "lease bucket not created");
+        }
+        let kv = js
+            .get_key_value(bucket.clone())
+            .await
+            .map_err(|err| ClusterError::Nats(format!("lease bucket {bucket}: {err}")))?;
         let status = kv.status().await.map_err(ClusterError::nats)?;
         let problem = if status.max_age() != config.timing.lease_ttl() {
             Some(format!(
@@ -73,7 +86,10 @@ impl Leases {
                 config.timing.lease_ttl()
             ))
         } else if status.history() != 1 {
-            Some(format!("it keeps {} values per key, not 1", status.history()))
+            Some(format!(
+                "it keeps {} values per key, not 1",
+                status.history()
+            ))
         } else {
             None
         };

@@ -59,7 +59,9 @@ impl Renewal {
                 continue;
             }
             let attempt_sent = Instant::now();
-            let update = self.kv.update(&key, self.node.as_str().to_owned().into(), self.revision);
+            let update = self
+                .kv
+                .update(&key, self.node.as_str().to_owned().into(), self.revision);
             match timeout_at(deadline, update).await {
                 Err(_elapsed) => return self.lost(LostReason::Deadline),
                 Ok(Ok(revision)) => {

@@ -75,7 +75,14 @@ mod tests {
         for (thing, key) in things.iter().zip(&keys) {
             assert_eq!(&Thing::parse(key).unwrap(), thing);
         }
-        for bad in ["session", "session.0", "room.x", "wallet.a.b", "seat.1", "room.-2"] {
+        for bad in [
+            "session",
+            "session.0",
+            "room.x",
+            "wallet.a.b",
+            "seat.1",
+            "room.-2",
+        ] {
             assert!(Thing::parse(bad).is_err(), "{bad}");
         }
     }
