@@ -100,7 +100,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tasks.spawn(async move {
             let mut done = 0u64;
             while Instant::now() < deadline {
-                client.request(subject.clone(), body.clone().into()).await.unwrap();
+                client
+                    .request(subject.clone(), body.clone().into())
+                    .await
+                    .unwrap();
                 done += 1;
             }
             done

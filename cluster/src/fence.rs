@@ -96,3 +96,12 @@ pub async fn current_owner<'e>(
             .await?;
     Ok(row.and_then(|(epoch, node)| Some((Epoch::from_i64(epoch)?, node))))
 }
+
+/// The largest epoch recorded for any thing, if any: a lease bucket made anew must
+/// start past it (`Leases::resume_after`).
+pub async fn max_epoch<'e>(db: impl PgExecutor<'e>) -> Result<Option<Epoch>, ClusterError> {
+    let max: Option<i64> = sqlx::query_scalar("SELECT max(epoch) FROM owner_epochs")
+        .fetch_one(db)
+        .await?;
+    Ok(max.and_then(Epoch::from_i64))
+}

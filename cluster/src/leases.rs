@@ -26,6 +26,8 @@ pub struct Leases {
 
 struct Inner {
     kv: kv::Store,
+    /// The bucket's stream: its sequence is where epochs come from.
+    stream: jetstream::stream::Stream,
     config: LeaseConfig,
     /// What this node holds or is claiming: bounds the count, and keeps one node from
     /// running two renewal tasks on one key.
@@ -96,13 +98,50 @@ impl Leases {
         if let Some(problem) = problem {
             return Err(ClusterError::Bucket { bucket, problem });
         }
+        let stream = js
+            .get_stream(format!("KV_{bucket}"))
+            .await
+            .map_err(ClusterError::nats)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 kv,
+                stream,
                 config,
                 held: Arc::default(),
             }),
         })
+    }
+
+    /// Makes every later claim's epoch greater than `floor` (the largest epoch Postgres
+    /// has recorded, `fence::max_epoch`), and says whether it had to. Needed only when
+    /// the bucket was lost and made anew, its sequence starting again at 1: every claim
+    /// would then be refused by `fence_claim`, safe but never live. It purges the bucket
+    /// up to `floor + 1`, which moves its sequence there; leases it drops had epochs
+    /// `fence_claim` refuses anyway (their holders see `Lost(Taken)` at their next
+    /// renewal). A node runs it at start, before its first claim.
+    pub async fn resume_after(&self, floor: Epoch) -> Result<bool, ClusterError> {
+        let info = self
+            .inner
+            .stream
+            .get_info()
+            .await
+            .map_err(ClusterError::nats)?;
+        if info.state.last_sequence > floor.get() {
+            return Ok(false);
+        }
+        tracing::warn!(
+            bucket = %self.inner.config.bucket,
+            last = info.state.last_sequence,
+            %floor,
+            "the lease bucket is behind the epochs in Postgres (made anew?): moving its sequence past them"
+        );
+        self.inner
+            .stream
+            .purge()
+            .sequence(floor.get() + 1)
+            .await
+            .map_err(ClusterError::nats)?;
+        Ok(true)
     }
 
     /// The settings in force.

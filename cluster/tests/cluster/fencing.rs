@@ -4,7 +4,7 @@
 
 use actors::domain::UserId;
 use actors::testkit;
-use cluster::fence::{check_epoch, current_owner, fence_claim};
+use cluster::fence::{check_epoch, current_owner, fence_claim, max_epoch};
 use cluster::{ClusterError, Epoch, LeaseStatus, NodeId, Thing};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -259,4 +259,53 @@ async fn a_node_that_lost_its_lease_cannot_write() {
         .unwrap();
     assert_eq!(balance(&pool, "HappyCat").await, Some(110));
     lease_b.release().await.unwrap();
+}
+
+/// The lease bucket lost and made anew starts its sequence at 1, below the epochs
+/// Postgres holds: claims would be fenced forever. A node at start moves it past them.
+#[tokio::test]
+async fn a_bucket_made_anew_is_moved_past_the_recorded_epochs() {
+    let Some(url) = nats_url() else { return };
+    let Some(db) = testkit::postgres().await else {
+        return;
+    };
+    let pool = PgPool::connect(&db.url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let thing = wallet("HappyCat");
+    // Before the loss, a thing was owned at epoch 1,000.
+    fence_claim(&mut conn, &thing, epoch(1_000), &node("node-a"))
+        .await
+        .unwrap();
+    let bucket = Bucket::new(&url);
+    let a = bucket.node("node-a", timing(3_000, 750), 10).await;
+
+    let early = a.claim(&thing).await.unwrap();
+    assert!(early.epoch() < epoch(1_000));
+    assert!(matches!(
+        fence_claim(&mut conn, &thing, early.epoch(), &node("node-a")).await,
+        Err(ClusterError::Fenced { .. })
+    ));
+
+    let floor = max_epoch(&pool).await.unwrap().unwrap();
+    assert!(
+        a.resume_after(floor).await.unwrap(),
+        "the bucket was behind"
+    );
+    // The lease from before the move is gone with it.
+    assert!(matches!(early.ended().await, LeaseStatus::Lost(_)));
+    let lease = loop {
+        match a.claim(&thing).await {
+            Ok(lease) => break lease,
+            // The old lease's renewal task frees its place when it ends.
+            Err(ClusterError::Taken { .. }) => tokio::task::yield_now().await,
+            Err(other) => panic!("{other}"),
+        }
+    };
+    assert!(lease.epoch() > floor, "{} > {floor}", lease.epoch());
+    fence_claim(&mut conn, &thing, lease.epoch(), &node("node-a"))
+        .await
+        .unwrap();
+    // Once past, it does nothing.
+    assert!(!a.resume_after(floor).await.unwrap());
+    lease.release().await.unwrap();
 }
