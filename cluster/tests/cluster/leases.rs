@@ -171,11 +171,20 @@ async fn a_stalled_holder_stops_before_another_node_can_claim() {
         lost_at - claim_sent,
         claimed_at - claim_sent
     );
-    // A's release now is refused: the key is B's, and stays B's.
+    // A's release now is refused: the key is B's, and stays B's — B's next renewal (its
+    // compare-and-set on its own revision) lands.
+    let mut renewals = claimed.watch();
+    renewals.borrow_and_update();
     assert!(matches!(
         stalled.release().await,
         Err(ClusterError::NotHeld { .. })
     ));
+    renewals.changed().await.unwrap();
+    assert!(
+        matches!(*renewals.borrow(), LeaseStatus::Held { .. }),
+        "B renewed: {:?}",
+        claimed.status()
+    );
     assert!(claimed.is_held());
     claimed.release().await.unwrap();
 }
@@ -258,4 +267,37 @@ async fn nodes_that_disagree_on_the_ttl_are_refused() {
         Err(other) => panic!("refused for the TTL, not {other}"),
         Ok(_) => panic!("a node with another TTL must be refused"),
     }
+}
+
+/// A release is a compare-and-set on the holder's last revision: when the key was
+/// deleted under it (by an operator) and another node claimed it since, the release
+/// is refused and the other node's lease stands.
+#[tokio::test]
+async fn a_release_deletes_the_key_only_if_it_is_still_ours() {
+    let Some(url) = nats_url() else { return };
+    let bucket = Bucket::new(&url);
+    let a = bucket.node("node-a", timing(3_000, 750), 10).await;
+    let b = bucket.node("node-b", timing(3_000, 750), 10).await;
+    let thing = session(4);
+    let lease_a = a.claim(&thing).await.unwrap();
+
+    let operator = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap())
+        .get_key_value(bucket.name.to_string())
+        .await
+        .unwrap();
+    operator.delete(thing.key()).await.unwrap();
+    let lease_b = b.claim(&thing).await.unwrap();
+
+    assert!(matches!(
+        lease_a.release().await,
+        Err(ClusterError::NotHeld { .. })
+    ));
+    let entry = operator.entry(thing.key()).await.unwrap().unwrap();
+    assert_eq!(
+        (entry.value.as_ref(), entry.operation),
+        (&b"node-b"[..], async_nats::jetstream::kv::Operation::Put),
+        "B's claim is still the key's value"
+    );
+    assert!(lease_b.is_held());
+    lease_b.release().await.unwrap();
 }
