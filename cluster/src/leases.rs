@@ -226,7 +226,7 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
-    fn take(
+    pub(crate) fn take(
         held: &Arc<Mutex<HashSet<Thing>>>,
         thing: &Thing,
         limit: usize,

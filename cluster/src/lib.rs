@@ -15,6 +15,7 @@
 //! | [`leases`] | `Leases`: opens the bucket, claims a thing (KV `create`; its revision is the epoch) |
 //! | [`lease`] | `Lease`: a held lease — its epoch, status (`Held`/`Lost`/`Released`), release |
 //! | `renewal` | the task that renews one lease, keeps its deadline and releases it |
+//! | `lease_kv` | the KV calls a renewal makes, as a trait (JetStream's; an in-memory one in tests) |
 //! | [`fence`] | Postgres: `fence_claim` (an epoch only moves forward), `check_epoch` in a write's transaction |
 //! | [`thing`] | `Thing`: a session, a room or a wallet, and its key (`session.7`, `room.site`, `wallet.<user>`) |
 //! | [`node`], [`epoch`] | the `NodeId` and `Epoch` newtypes |
@@ -34,6 +35,7 @@ pub mod epoch;
 pub mod error;
 pub mod fence;
 pub mod lease;
+mod lease_kv;
 pub mod leases;
 pub mod node;
 mod renewal;

@@ -4,20 +4,20 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_nats::jetstream::kv::{self, Operation, UpdateErrorKind};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{Instant, sleep_until, timeout_at};
 
 use crate::error::ClusterError;
 use crate::lease::{LeaseStatus, LostReason, ReleaseRequest};
+use crate::lease_kv::{KvError, LeaseKv};
 use crate::leases::Slot;
 use crate::node::NodeId;
 use crate::thing::Thing;
 use crate::timing::LeaseTiming;
 
 /// One lease's renewal state, owned by its task.
-pub(crate) struct Renewal {
-    pub kv: kv::Store,
+pub(crate) struct Renewal<K> {
+    pub kv: K,
     pub thing: Thing,
     pub node: NodeId,
     pub timing: LeaseTiming,
@@ -32,7 +32,7 @@ pub(crate) struct Renewal {
     pub _slot: Slot,
 }
 
-impl Renewal {
+impl<K: LeaseKv> Renewal<K> {
     /// Runs until the lease is lost or released.
     pub async fn run(mut self) {
         let key = self.thing.key();
@@ -59,9 +59,7 @@ impl Renewal {
                 continue;
             }
             let attempt_sent = Instant::now();
-            let update = self
-                .kv
-                .update(&key, self.node.as_str().to_owned().into(), self.revision);
+            let update = self.kv.update(&key, self.node.as_str(), self.revision);
             match timeout_at(deadline, update).await {
                 Err(_elapsed) => return self.lost(LostReason::Deadline),
                 Ok(Ok(revision)) => {
@@ -72,7 +70,7 @@ impl Renewal {
                         deadline: self.timing.deadline(attempt_sent),
                     });
                 }
-                Ok(Err(err)) if err.kind() == UpdateErrorKind::WrongLastRevision => {
+                Ok(Err(KvError::WrongRevision)) => {
                     match timeout_at(deadline, self.ours_since(&key)).await {
                         // An earlier renewal landed though its answer was lost: carry on
                         // from its revision (renewing now; the deadline stands).
@@ -84,7 +82,7 @@ impl Renewal {
                         Err(_elapsed) => return self.lost(LostReason::Deadline),
                     }
                 }
-                Ok(Err(err)) => {
+                Ok(Err(KvError::Other(err))) => {
                     // NATS reconnecting, a timeout: try again soon; the deadline decides.
                     tracing::warn!(thing = %self.thing, error = %err, "lease renewal failed; retrying");
                     next = Instant::now() + self.timing.retry_every();
@@ -97,11 +95,9 @@ impl Renewal {
     /// we know of: only this task writes our node id under this key while it runs, so
     /// such a value is one of our own renewals whose answer never came back.
     async fn ours_since(&self, key: &str) -> Option<u64> {
-        let entry = self.kv.entry(key).await.ok()??;
-        (entry.operation == Operation::Put
-            && entry.value == self.node.as_str().as_bytes()
-            && entry.revision > self.revision)
-            .then_some(entry.revision)
+        let latest = self.kv.latest(key).await?;
+        (latest.value == self.node.as_str().as_bytes() && latest.revision > self.revision)
+            .then_some(latest.revision)
     }
 
     /// Publishes `Lost`; the holder stops serving on it.
@@ -119,16 +115,14 @@ impl Renewal {
             // Past the deadline the key may be another's by now; it expires on its own.
             return Err(not_held());
         }
-        match timeout_at(
-            deadline,
-            self.kv.delete_expect_revision(key, Some(self.revision)),
-        )
-        .await
-        {
+        match timeout_at(deadline, self.kv.delete(key, self.revision)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) if err.kind() == UpdateErrorKind::WrongLastRevision => Err(not_held()),
-            Ok(Err(err)) => Err(ClusterError::nats(err)),
+            Ok(Err(KvError::WrongRevision)) => Err(not_held()),
+            Ok(Err(KvError::Other(err))) => Err(ClusterError::Nats(err)),
             Err(_elapsed) => Err(not_held()),
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
