@@ -68,7 +68,8 @@ pub struct ClusterArgs {
     #[arg(long, env = "CONCERT_NATS_URL")]
     pub nats_url: Option<String>,
 
-    /// This node's id (default: a random one, so a restarted node is a new node).
+    /// This node's id, unique among the running nodes (default: a random one, so a
+    /// restarted node is a new node).
     #[arg(long, env = "CONCERT_NODE_ID")]
     pub node_id: Option<NodeId>,
 

@@ -72,14 +72,13 @@ impl Leases {
             num_replicas: 1,
             ..Default::default()
         };
-        if let Err(create) = js.create_stream(wanted).await {
-            // It exists with other settings: open it, and say what differs below.
-            tracing::debug!(%bucket, error = %create, "lease bucket not created");
-        }
-        let kv = js
-            .get_key_value(bucket.clone())
-            .await
-            .map_err(|err| ClusterError::Nats(format!("lease bucket {bucket}: {err}")))?;
+        // Refused when it exists with other settings: then open it, and say what differs
+        // below; when it cannot be opened either, both answers say why (no JetStream, …).
+        let created = js.create_stream(wanted).await.err();
+        let kv = js.get_key_value(bucket.clone()).await.map_err(|open| {
+            let create = created.map_or_else(String::new, |e| format!("create: {e}; "));
+            ClusterError::Nats(format!("lease bucket {bucket}: {create}open: {open}"))
+        })?;
         let status = kv.status().await.map_err(ClusterError::nats)?;
         let problem = if status.max_age() != config.timing.lease_ttl() {
             Some(format!(
