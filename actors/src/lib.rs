@@ -47,6 +47,13 @@
 //! to commit debit, payment and sale in one transaction, marks the seat sold, and
 //! the engine ends the caller's admission so the next in line is admitted.
 //! `docs/architecture.md` tells the whole story.
+//!
+//! # Several nodes
+//!
+//! The `concert-cluster` crate (`cluster/`) builds on the ids of [`domain`]: a session,
+//! a room or a wallet is a thing one node owns by a lease, and its writes are to carry the
+//! lease's epoch, which Postgres checks (`owner_epochs`, migration 0006). Nothing here
+//! calls it yet: a single node's write paths are unchanged (`docs/scale-out.md`).
 
 pub mod domain;
 pub mod engine;
