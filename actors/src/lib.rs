@@ -52,8 +52,10 @@
 //!
 //! The `concert-cluster` crate (`cluster/`) builds on the ids of [`domain`]: a session,
 //! a room or a wallet is a thing one node owns by a lease, and its writes are to carry the
-//! lease's epoch, which Postgres checks (`owner_epochs`, migration 0006). Nothing here
-//! calls it yet: a single node's write paths are unchanged (`docs/scale-out.md`).
+//! lease's epoch, which Postgres checks (`owner_epochs`, migration 0006). Here, a
+//! [`ClusterDatabase`] hands the engine a store whose every write first runs that check
+//! ([`Fence`], [`check_epoch`]: the statement's one home); a single node's write paths
+//! are unchanged (`docs/scale-out.md`).
 
 pub mod domain;
 pub mod engine;
@@ -89,8 +91,9 @@ mod wallet;
 pub mod testkit;
 
 pub use engine::{
-    Admitted, Caller, CallerStatus, Database, Engine, EngineConfig, EngineMonitor, EngineStop,
-    Live, Payer, WalletView,
+    Admitted, Caller, CallerStatus, ClusterDatabase, Database, Engine, EngineConfig, EngineMonitor,
+    EngineStop, Live, Payer, WalletView,
 };
 pub use error::{EngineError, EngineResult};
 pub use node_lock::{LockError, NodeLock};
+pub use store::fence::{Fence, check_epoch};

@@ -69,14 +69,10 @@ pub async fn check_epoch(
     thing: &Thing,
     epoch: Epoch,
 ) -> Result<(), ClusterError> {
-    let current: Option<i64> =
-        sqlx::query_scalar("SELECT epoch FROM owner_epochs WHERE thing = $1 FOR SHARE")
-            .bind(thing.key())
-            .fetch_optional(&mut **tx)
-            .await?;
-    match current {
-        Some(current) if current == epoch.as_i64() => Ok(()),
-        current => Err(ClusterError::Fenced {
+    // The statement lives with the store that runs it on every fenced write.
+    match actors::check_epoch(tx, &thing.key(), epoch.as_i64()).await? {
+        Ok(()) => Ok(()),
+        Err(current) => Err(ClusterError::Fenced {
             thing: thing.clone(),
             ours: epoch,
             current: current.and_then(Epoch::from_i64),

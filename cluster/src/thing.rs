@@ -10,6 +10,8 @@ use crate::error::ClusterError;
 /// One actor that runs on exactly one node at a time.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Thing {
+    /// The whole engine, on one node at a time (stage 1 of cluster mode).
+    Engine,
     /// A concert session's SessionActor: its seats, holds and sales.
     Session(SessionId),
     /// A room's WaitingRoom: its line and admissions.
@@ -19,7 +21,7 @@ pub enum Thing {
 }
 
 impl Thing {
-    /// The key: `session.<id>`, `room.site`, `room.<concert id>` or `wallet.<user id>`.
+    /// The key: `engine`, `session.<id>`, `room.site`, `room.<concert id>` or `wallet.<user id>`.
     /// Every character is one a KV key allows (a user id is `A-Z a-z 0-9 _ -`).
     pub fn key(&self) -> String {
         self.to_string()
@@ -28,6 +30,9 @@ impl Thing {
     /// The thing a key names; the inverse of [`Thing::key`].
     pub fn parse(key: &str) -> Result<Self, ClusterError> {
         let invalid = || ClusterError::Invalid(format!("not a lease key: {key:?}"));
+        if key == "engine" {
+            return Ok(Thing::Engine);
+        }
         let (kind, id) = key.split_once('.').ok_or_else(invalid)?;
         let number = || id.parse::<i64>().map_err(|_| invalid());
         match kind {
@@ -47,6 +52,7 @@ impl Thing {
 impl fmt::Display for Thing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Thing::Engine => f.write_str("engine"),
             Thing::Session(id) => write!(f, "session.{id}"),
             Thing::Room(RoomId::Site) => f.write_str("room.site"),
             Thing::Room(RoomId::Concert(id)) => write!(f, "room.{id}"),
@@ -62,6 +68,7 @@ mod tests {
     #[test]
     fn a_key_names_its_thing_and_back() {
         let things = [
+            Thing::Engine,
             Thing::Session(SessionId(7)),
             Thing::Room(RoomId::Site),
             Thing::Room(RoomId::Concert(ConcertId(3))),
@@ -70,7 +77,13 @@ mod tests {
         let keys: Vec<String> = things.iter().map(Thing::key).collect();
         assert_eq!(
             keys,
-            ["session.7", "room.site", "room.3", "wallet.Happy_Cat-1"]
+            [
+                "engine",
+                "session.7",
+                "room.site",
+                "room.3",
+                "wallet.Happy_Cat-1"
+            ]
         );
         for (thing, key) in things.iter().zip(&keys) {
             assert_eq!(&Thing::parse(key).unwrap(), thing);

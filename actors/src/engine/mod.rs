@@ -8,7 +8,7 @@
 //!
 //! | file | calls |
 //! | --- | --- |
-//! | `start` | [`Database::open`], [`Engine::start`], [`Engine::shutdown`], [`EngineMonitor`] |
+//! | `start` | [`Database::open`], [`ClusterDatabase`] (cluster mode's fenced views), [`Engine::start`], [`Engine::shutdown`], [`EngineMonitor`] |
 //! | `config` | [`EngineConfig`] |
 //! | `queue` | [`Engine::queue`] (the poll), [`Engine::identify`]: a token to its [`Caller`] |
 //! | `concerts` | [`Engine::concerts`] (the public list), [`Engine::sessions`], [`Engine::seats`], [`Engine::seat_totals`] |
@@ -52,7 +52,7 @@ pub use self::queue::{Admitted, Caller, CallerStatus, Live};
 pub use self::queue_watch::{QueueEvent, QueueWatch};
 pub use self::readiness::{NotReady, READY_DB_TIMEOUT};
 pub use self::reservations::{Payer, PaymentReceipt};
-pub use self::start::{Database, EngineMonitor, EngineStop, OpenError};
+pub use self::start::{ClusterDatabase, Database, EngineMonitor, EngineStop, OpenError};
 pub use self::streams::{SeatEvent, SeatWatch, StreamCount};
 pub use self::wallet::WalletView;
 pub use crate::catalog::{ConcertSummary, SeatTotals, SessionSummary};

@@ -15,8 +15,10 @@ use crate::node_lock::{Gated, NodeLock};
 use crate::registry::Registry;
 use crate::rooms::RoomDirectory;
 use crate::session::HoldConfig;
+use crate::store::fence::Fence;
 use crate::store::group_commit::{GroupCommit, GroupCommitSettings};
-use crate::store::{Store, StoreError};
+use crate::store::postgres::PgStore;
+use crate::store::{Backend, Store, StoreError};
 use crate::supervisor::{Supervisor, SupervisorArgs};
 
 /// An open, migrated database for the engine to run on.
@@ -49,6 +51,38 @@ impl Database {
     /// `"postgres"` or `"sqlite"`.
     pub fn backend(&self) -> &'static str {
         self.store.backend()
+    }
+}
+
+/// Cluster mode's database: Postgres only, opened once per process; each term of
+/// ownership starts the engine on a [fenced](ClusterDatabase::fenced) view of it.
+#[derive(Debug, Clone)]
+pub struct ClusterDatabase {
+    store: PgStore,
+}
+
+impl ClusterDatabase {
+    /// Opens (and migrates) the Postgres database at `url`; anything else is refused
+    /// (fencing is a Postgres row lock; a SQLite file cannot be shared by nodes).
+    pub async fn open(url: &str) -> Result<Self, OpenError> {
+        if Backend::of(url) != Ok(Backend::Postgres) {
+            return Err(OpenError(StoreError::Unavailable(
+                "cluster mode needs DATABASE_URL=postgres://… (a SQLite file cannot be \
+                 shared by several nodes)"
+                    .to_owned(),
+            )));
+        }
+        Ok(Self {
+            store: PgStore::connect(url).await.map_err(OpenError)?,
+        })
+    }
+
+    /// The database on which every write first checks `fence` in its own
+    /// transaction, and is refused, writing nothing, once a newer epoch is recorded.
+    pub fn fenced(&self, fence: Fence) -> Database {
+        Database {
+            store: Arc::new(self.store.fenced(fence)),
+        }
     }
 }
 

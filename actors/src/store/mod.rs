@@ -48,6 +48,7 @@
 mod common;
 mod backend;
 mod decorator;
+pub mod fence;
 pub mod group_commit;
 mod limits;
 mod pool;

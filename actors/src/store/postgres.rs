@@ -14,6 +14,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, Postgres};
 
 use super::common::store_error;
+use super::fence::Fence;
 use super::{PoolSettings, StoreError, WriteOp};
 
 mod batch;
@@ -40,6 +41,8 @@ pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Cluster mode: every write first checks this node still owns what it writes.
+    fence: Option<Fence>,
 }
 
 impl PgStore {
@@ -52,6 +55,41 @@ impl PgStore {
     pub async fn connect_with(url: &str, settings: PoolSettings) -> Result<Self, StoreError> {
         let options = Self::connect_options(url, settings.statement_timeout)?;
         Self::open(options, &settings).await
+    }
+
+    /// The same database (the pool is shared), every write of which first runs
+    /// `fence`'s check in its transaction and is refused, writing nothing, once
+    /// another node recorded a newer epoch. Single statements then take a
+    /// transaction too: the check must share it.
+    pub fn fenced(&self, fence: Fence) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            fence: Some(fence),
+        }
+    }
+
+    /// A store on `pool`, unfenced.
+    fn on(pool: PgPool) -> Self {
+        Self { pool, fence: None }
+    }
+
+    /// A transaction that writes. Rows are locked as they are written (or read
+    /// `FOR UPDATE`), so a plain `BEGIN` does; fenced, the check runs first.
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if let Some(fence) = &self.fence {
+            fence.check(&mut tx).await?;
+        }
+        Ok(tx)
+    }
+
+    /// Whether a single write needs a transaction of its own: only those of several
+    /// statements (new tokens are one statement, arrays and all; an admission or an
+    /// eviction moves its room's counter too), and every write of a fenced store.
+    fn needs_transaction(&self, op: &WriteOp) -> bool {
+        self.fence.is_some()
+            || matches!(op, WriteOp::Charge { .. } | WriteOp::CommitPayment(_))
+            || super::moves_a_counter(op)
     }
 
     /// How every connection to `url` is opened: the pool's, and `concert check`'s own.
@@ -87,16 +125,3 @@ const SEATS: &str = "INSERT INTO seats (session_id, seat_number) \
 /// A payment locks its reservation's row: a concurrent payment of it waits, then
 /// sees `paid`.
 const LOCK_FOR_PAYMENT: &str = " FOR UPDATE";
-
-/// A transaction that writes. Rows are locked as they are written (or read
-/// `FOR UPDATE`), so a plain `BEGIN` does.
-async fn begin_write(pool: &PgPool) -> Result<Transaction<'static, Db>, StoreError> {
-    pool.begin().await.map_err(store_error)
-}
-
-/// Whether a single write needs a transaction of its own: only those of several
-/// statements (new tokens are one statement, arrays and all; an admission or an
-/// eviction moves its room's counter too).
-fn needs_transaction(op: &WriteOp) -> bool {
-    matches!(op, WriteOp::Charge { .. } | WriteOp::CommitPayment(_)) || super::moves_a_counter(op)
-}

@@ -105,22 +105,34 @@ const SEATS: &str = "WITH RECURSIVE n(seat) AS (SELECT 1 UNION ALL SELECT seat +
 /// which serialises a payment with every other.
 const LOCK_FOR_PAYMENT: &str = "";
 
+impl SqliteStore {
+    /// A store on `pool`.
+    fn on(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// A write transaction: takes the database's write lock up front.
+    async fn begin_write(&self) -> Result<Transaction<'static, Db>, StoreError> {
+        begin_write(&self.pool).await
+    }
+
+    /// Whether a single write needs a transaction of its own: one of several
+    /// statements (new tokens go in 1000 rows to an `INSERT`: all or none needs one;
+    /// an admission or eviction moves its room's counter too). A write of one statement
+    /// runs as its own transaction (autocommit), which needs no `BEGIN IMMEDIATE` since
+    /// it reads nothing before it writes.
+    fn needs_transaction(&self, op: &WriteOp) -> bool {
+        match op {
+            WriteOp::Charge { .. } | WriteOp::CommitPayment(_) => true,
+            WriteOp::InsertTokens(rows) => !rows.is_empty(),
+            op => super::moves_a_counter(op),
+        }
+    }
+}
+
 /// A write transaction: takes the database's write lock up front.
 async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Db>, StoreError> {
     pool.begin_with("BEGIN IMMEDIATE")
         .await
         .map_err(store_error)
-}
-
-/// Whether a single write needs a transaction of its own: one of several
-/// statements (new tokens go in 1000 rows to an `INSERT`: all or none needs one;
-/// an admission or eviction moves its room's counter too). A write of one statement
-/// runs as its own transaction (autocommit), which needs no `BEGIN IMMEDIATE` since
-/// it reads nothing before it writes.
-fn needs_transaction(op: &WriteOp) -> bool {
-    match op {
-        WriteOp::Charge { .. } | WriteOp::CommitPayment(_) => true,
-        WriteOp::InsertTokens(rows) => !rows.is_empty(),
-        op => super::moves_a_counter(op),
-    }
 }

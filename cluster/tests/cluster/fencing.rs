@@ -309,3 +309,79 @@ async fn a_bucket_made_anew_is_moved_past_the_recorded_epochs() {
     assert!(!a.resume_after(floor).await.unwrap());
     lease.release().await.unwrap();
 }
+
+/// The engine's own store, fenced (cluster mode's `ClusterDatabase`): at its epoch it
+/// writes; once another node records a newer epoch, every kind of write it makes (a
+/// lone statement, a transaction, a batch, an admin write) is refused and nothing of
+/// it lands.
+#[tokio::test]
+async fn a_fenced_engine_store_writes_nothing_after_a_newer_claim() {
+    use actors::Fence;
+    use actors::domain::ChargeAmount;
+    use actors::store::postgres::PgStore;
+    use actors::store::{Store, StoreError, WriteOp};
+
+    let Some(db) = testkit::postgres().await else {
+        return;
+    };
+    let pool = PgPool::connect(&db.url).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let thing = Thing::Engine;
+    let session = testkit::seed_session(db.store.as_ref(), 10, 100).await;
+    let user = testkit::user("HappyCat");
+    let now = chrono::Utc::now();
+    let store = PgStore::connect(&db.url)
+        .await
+        .unwrap()
+        .fenced(Fence::new(thing.key(), 5));
+
+    fence_claim(&mut conn, &thing, epoch(5), &node("node-a"))
+        .await
+        .unwrap();
+    store
+        .insert_hold(&testkit::new_hold(&session, 1, &user, now))
+        .await
+        .unwrap();
+    store
+        .charge(&user, ChargeAmount::parse(100).unwrap(), now)
+        .await
+        .unwrap();
+
+    fence_claim(&mut conn, &thing, epoch(9), &node("node-b"))
+        .await
+        .unwrap();
+    fn fenced<T>(result: Result<T, StoreError>) -> bool {
+        matches!(result, Err(StoreError::Unavailable(message)) if message.contains("fenced"))
+    }
+    assert!(fenced(
+        store
+            .insert_hold(&testkit::new_hold(&session, 2, &user, now))
+            .await
+    ));
+    assert!(fenced(
+        store
+            .charge(&user, ChargeAmount::parse(1_000).unwrap(), now)
+            .await
+    ));
+    let holds =
+        [3, 4].map(|seat| WriteOp::InsertHold(testkit::new_hold(&session, seat, &user, now)));
+    assert!(fenced(store.apply_batch(&holds).await.map(|_| ())));
+    let title = actors::domain::ConcertTitle::parse("Late").unwrap();
+    assert!(fenced(store.create_concert(&title).await));
+
+    assert_eq!(
+        balance(&pool, "HappyCat").await,
+        Some(100),
+        "the 1,000 never landed"
+    );
+    let holds: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(holds, 1, "only the hold made at epoch 5");
+    let concerts: i64 = sqlx::query_scalar("SELECT count(*) FROM concerts")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(concerts, 1, "only the seeded concert");
+}

@@ -27,14 +27,15 @@
 //! batches of about six holds. If that statement is refused as a whole, nothing was
 //! written, and the batch takes the transaction path above, which answers each op.
 //! If its outcome is unknown (the connection broke), the batch fails with
-//! `Unavailable`, as when a `COMMIT`'s reply is lost.
+//! `Unavailable`, as when a `COMMIT`'s reply is lost. A fenced store (cluster mode)
+//! never skips it: its fence check must share the writes' transaction.
 
 use std::collections::HashMap;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
 
-use super::tokens;
+use super::{PgStore, tokens};
 use super::writes::{apply, apply_in, under_savepoint};
 use crate::store::common::{RESERVATION_COLUMNS, ReservationRecord, micros, rows, store_error};
 use crate::store::{
@@ -42,14 +43,17 @@ use crate::store::{
 };
 
 /// See the module docs.
-pub(super) async fn apply_batch(pool: &PgPool, ops: &[WriteOp]) -> BatchResult {
+pub(super) async fn apply_batch(store: &PgStore, ops: &[WriteOp]) -> BatchResult {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    if let Some(answers) = as_one_statement(pool, ops).await? {
+    // Fenced, the check must share the writes' transaction: no lone statements.
+    if store.fence.is_none()
+        && let Some(answers) = as_one_statement(&store.pool, ops).await?
+    {
         return Ok(answers);
     }
-    let mut tx = pool.begin().await.map_err(store_error)?;
+    let mut tx = store.begin_write().await?;
     if let [op] = ops {
         // A batch of one needs no savepoint (two round trips saved): if the op is
         // refused, the whole transaction is rolled back instead.

@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use sqlx::pool::PoolConnection;
 
 use super::{
-    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, begin_write, needs_transaction, rooms, tokens,
-    writes,
+    Db, MIGRATOR, NAME, SEATS, SqlStore, batch, rooms, tokens, writes,
 };
 use crate::domain::{
     ConcertTitle, IdempotencyKey, Points, QueueToken, ReservationId, RoomId, SessionId, UserId,
@@ -47,7 +46,7 @@ impl SqlStore {
             .await
             .map_err(store_error)?;
         MIGRATOR.run(&pool).await.map_err(migrate_error)?;
-        Ok(Self { pool })
+        Ok(Self::on(pool))
     }
 
     /// A pooled connection, for a write of one statement: it runs without a
@@ -73,19 +72,23 @@ impl Store for SqlStore {
     }
 
     async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        // In a write transaction, as every write, so a fenced store checks its fence
+        // (an admin call: the `BEGIN` and `COMMIT` cost nothing that matters).
+        let mut tx = self.begin_write().await?;
         let record: ConcertRecord =
             sqlx::query_as("INSERT INTO concerts (title) VALUES ($1) RETURNING id, title")
                 .bind(title.as_str())
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
                 .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
         record.try_into()
     }
 
     async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
         let seat_count = i32::try_from(session.seat_count.0)
             .map_err(|_| StoreError::Conflict("seat count out of range".into()))?;
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let record: SessionRecord = sqlx::query_as(
             "INSERT INTO sessions (concert_id, date, seat_count, price) VALUES ($1, $2, $3, $4) \
              RETURNING id, concert_id, date, seat_count, price",
@@ -134,6 +137,8 @@ impl Store for SqlStore {
     ) -> Result<(), StoreError> {
         // A limit beyond i64 is no limit: the largest the column holds says as much.
         let column = |limit: u64| i64::try_from(limit).unwrap_or(i64::MAX);
+        // Once per start, in a write transaction so a fenced store checks its fence.
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO engine_limits (max_active, max_holds_per_user, started_at) \
              VALUES ($1, $2, $3)",
@@ -141,10 +146,10 @@ impl Store for SqlStore {
         .bind(column(limits.max_active))
         .bind(column(limits.max_holds_per_user))
         .bind(micros(started_at))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(store_error)?;
-        Ok(())
+        tx.commit().await.map_err(store_error)
     }
 
     async fn live_reservations(
@@ -276,7 +281,7 @@ impl Store for SqlStore {
     }
 
     async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         rooms::save(&mut tx, row, at).await?;
         tx.commit().await.map_err(store_error)
     }
@@ -287,7 +292,7 @@ impl Store for SqlStore {
         drawn: &[(QueueToken, i64)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         rooms::draw(&mut tx, room, drawn, at).await?;
         tx.commit().await.map_err(store_error)
     }
@@ -295,16 +300,16 @@ impl Store for SqlStore {
     /// A write of one statement runs on a bare connection (see [`SqlStore::connection`]);
     /// one of several in a write transaction of its own.
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        if !needs_transaction(&op) {
+        if !self.needs_transaction(&op) {
             return writes::apply(&mut *self.connection().await?, &op).await;
         }
-        let mut tx = begin_write(&self.pool).await?;
+        let mut tx = self.begin_write().await?;
         let outcome = writes::apply(&mut tx, &op).await?;
         tx.commit().await.map_err(store_error)?;
         Ok(outcome)
     }
 
     async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
-        batch::apply_batch(&self.pool, ops).await
+        batch::apply_batch(self, ops).await
     }
 }

@@ -4,19 +4,17 @@
 //! others' are kept. One commit, hence one fsync of the WAL, for the whole batch.
 //! (Round trips cost nothing here: the database is in the process.)
 
-use sqlx::sqlite::SqlitePool;
-
-use super::begin_write;
+use super::SqliteStore;
 use super::writes::under_savepoint;
 use crate::store::common::store_error;
 use crate::store::{BatchResult, WriteOp};
 
 /// See the module docs.
-pub(super) async fn apply_batch(pool: &SqlitePool, ops: &[WriteOp]) -> BatchResult {
+pub(super) async fn apply_batch(store: &SqliteStore, ops: &[WriteOp]) -> BatchResult {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    let mut tx = begin_write(pool).await?;
+    let mut tx = store.begin_write().await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         results.push(under_savepoint(&mut tx, op).await?);
