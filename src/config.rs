@@ -223,6 +223,11 @@ pub struct Config {
     /// Where Prometheus scrapes `GET /metrics` (never the public port); `off` or empty: no metrics.
     #[arg(long, env = "CONCERT_METRICS_ADDR", default_value = "127.0.0.1:9464", value_parser = parse_metrics_addr)]
     pub metrics_addr: MetricsAddr,
+
+    // ---- cluster mode (docs/scale-out.md) ----
+    /// Several nodes on one Postgres and one NATS: `--nats-url` turns it on.
+    #[command(flatten)]
+    pub cluster: cluster::ClusterArgs,
 }
 
 impl Config {

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod logging;

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use concert::cluster::ClusterSettings;
 use concert::config::{Cli, Command, Config};
 use concert::http::HttpSettings;
 use concert::server::{Application, Settings, shutdown_signal};
@@ -33,6 +34,9 @@ async fn main() -> ExitCode {
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     concert::transport::raise_descriptor_limit();
+    if let Some(lease) = config.cluster.lease_config()? {
+        return run_cluster(config, lease).await;
+    }
     // One node per database: taken before the database is opened (a second node
     // does not even migrate), held until the engine has stopped. The one place a
     // cluster node will skip (docs/operations.md, "One node per database").
@@ -87,6 +91,49 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     unsafe { libmimalloc_sys::mi_collect(true) };
     tracing::info!(address = %app.local_addr()?, "serving");
     app.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Cluster mode: no single-node lock (the nodes share the database by design; the
+/// engine's lease and its fenced writes keep one owner at a time).
+async fn run_cluster(
+    config: Config,
+    lease: cluster::LeaseConfig,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let cluster = ClusterSettings {
+        nats_url: config.cluster.nats_url.clone().unwrap_or_default(),
+        lease,
+        database_url: config.database_url.clone(),
+        forward_timeout: config.cluster.forward_timeout,
+        max_forwards: config.cluster.max_forwards as usize,
+    };
+    let node = cluster.lease.node.clone();
+    let started = concert::cluster::start(cluster).await?;
+    tracing::info!(%node, "cluster node: connected to Postgres and NATS; a candidate for the engine");
+    let listener = TcpListener::bind(config.addr).await?;
+    let metrics = match config.metrics_addr.0 {
+        Some(address) => {
+            concert::metrics::install();
+            Some(TcpListener::bind(address).await.map_err(|error| {
+                format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
+            })?)
+        }
+        None => None,
+    };
+    let door = config.door()?;
+    let settings = Settings {
+        engine: config.engine(),
+        http: HttpSettings {
+            door,
+            ..config.http()
+        },
+        demo: config.demo,
+        shutdown_grace: config.shutdown_grace,
+    };
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    started
+        .run_until(listener, metrics, settings, shutdown_signal())
+        .await?;
     Ok(())
 }
 

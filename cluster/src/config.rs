@@ -88,9 +88,19 @@ pub struct ClusterArgs {
     #[arg(long, env = "CONCERT_MAX_LEASES", default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_leases: u32,
 
-    /// The JetStream KV bucket of the leases.
+    /// The JetStream KV bucket of the leases; also names the subject requests are
+    /// forwarded to the owner on (`concert.<bucket>.owner`).
     #[arg(long, env = "CONCERT_LEASE_BUCKET", default_value = "concert_leases")]
     pub lease_bucket: BucketName,
+
+    /// How long a node waits for the owner's answer to a forwarded request before it
+    /// answers 503 `OWNER_UNREACHABLE` (the request may still complete on the owner).
+    #[arg(long, env = "CONCERT_FORWARD_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub forward_timeout: Duration,
+
+    /// Forwarded requests in flight from one node at most; past it, 503 `OVERLOADED`.
+    #[arg(long, env = "CONCERT_MAX_FORWARDS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_forwards: u32,
 }
 
 impl ClusterArgs {

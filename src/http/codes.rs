@@ -125,6 +125,12 @@ codes! {
     timeout => SERVICE_UNAVAILABLE, "TIMEOUT", "요청 처리 시간이 초과되었습니다. 잠시 후 다시 시도해 주세요.", retry 1;
     /// `GET /ready`: not ready to take traffic (see `ApiError::not_ready`, which adds `reason`).
     not_ready_yet => SERVICE_UNAVAILABLE, "NOT_READY", "서비스가 아직 요청을 받을 준비가 되지 않았습니다.", retry 1;
+    /// Cluster mode: no node owns the engine right now (between leases, a failover).
+    no_owner => SERVICE_UNAVAILABLE, "NO_OWNER", "요청을 처리할 노드가 없습니다. 잠시 후 다시 시도해 주세요.", retry 1;
+    /// Cluster mode: the owner did not answer a forwarded request in time; it may still complete.
+    owner_unreachable => SERVICE_UNAVAILABLE, "OWNER_UNREACHABLE", "요청을 처리하는 노드가 응답하지 않습니다. 잠시 후 다시 시도해 주세요.", retry 1;
+    /// Cluster mode: a stream (SSE) is served by the owner only; pages fall back to polling.
+    stream_elsewhere => SERVICE_UNAVAILABLE, "STREAM_NOT_HERE", "이 노드는 실시간 스트림을 제공하지 않습니다. 조회로 대신해 주세요.", retry 5;
     /// The server is shutting down.
     shutting_down => SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "서버가 종료 중입니다. 잠시 후 다시 시도해 주세요.", retry 5;
 }

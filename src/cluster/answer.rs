@@ -1,0 +1,89 @@
+//! The owner's side of forwarding: it subscribes to the owner subject (in a queue
+//! group, so one owner answers each request even while a stale one has not yet
+//! unsubscribed), runs each forwarded request through its own router (the same
+//! middleware, errors and idempotency as a request it received itself) and replies.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tower::ServiceExt;
+
+use super::wire;
+use crate::http::error::ApiError;
+
+/// NATS's own headers and framing take a little of a message's `max_payload`.
+const FRAMING_BYTES: usize = 4096;
+
+/// Subscribes and answers until the task is aborted (the term's end), which drops the
+/// subscription and so unsubscribes.
+pub async fn start(
+    nats: &async_nats::Client,
+    subject: &str,
+    router: Router,
+    max_in_flight: usize,
+    forward_timeout: Duration,
+) -> Result<JoinHandle<()>, async_nats::SubscribeError> {
+    let mut subscription = nats
+        .queue_subscribe(subject.to_owned(), "owner".to_owned())
+        .await?;
+    let nats = nats.clone();
+    // The router sheds load past its own in-flight limit; this bounds the tasks
+    // waiting for it, so a flood of forwards cannot pile up here either.
+    let permits = Arc::new(Semaphore::new(max_in_flight));
+    Ok(tokio::spawn(async move {
+        while let Some(message) = subscription.next().await {
+            let Some(reply) = message.reply.clone() else {
+                continue;
+            };
+            let Some(request) = wire::decode_request(message.headers.as_ref(), message.payload)
+            else {
+                tracing::warn!("a message on the owner subject that is no forwarded request");
+                continue;
+            };
+            let nats = nats.clone();
+            let router = router.clone();
+            let permit = permits.clone().try_acquire_owned();
+            tokio::spawn(async move {
+                let response = match permit {
+                    Ok(_permit) => router.oneshot(request).await.into_response(),
+                    Err(_) => ApiError::overloaded().into_response(),
+                };
+                let (parts, body) = response.into_parts();
+                let limit = nats.server_info().max_payload.saturating_sub(FRAMING_BYTES);
+                // Bounded in time too: a response that never ends (a stream, which
+                // the forwarding node never sends here) cannot hold the task.
+                let collected = tokio::time::timeout(forward_timeout, body.collect())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|collected| collected.to_bytes())
+                    .filter(|bytes| bytes.len() <= limit);
+                let (status, headers, body) = match collected {
+                    Some(bytes) => (parts.status, parts.headers, bytes),
+                    None => {
+                        let (parts, body) = ApiError::internal().into_response().into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        (parts.status, parts.headers, body)
+                    }
+                };
+                let headers = wire::encode_response(status, &headers);
+                if let Err(error) = nats
+                    .publish_with_headers(reply, headers, body)
+                    .await
+                {
+                    tracing::warn!(%error, "could not reply to a forwarded request");
+                }
+            });
+        }
+    }))
+}

@@ -1,0 +1,230 @@
+//! Cluster mode, stage 1 (issue 15, `docs/scale-out.md`): several nodes on one Postgres
+//! and one NATS, ONE of which owns the whole engine at a time; every node serves every
+//! route, forwarding to the owner what it does not own.
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `owner` | the ownership loop: claim the `engine` lease, record the epoch, run the engine fenced, stop it when the lease is lost |
+//! | `answer` | the owner's side of forwarding: the subscriber that runs forwarded requests through the router |
+//! | `forward` | the other nodes' side: the request over NATS request/reply, bounded |
+//! | `wire` | how a request and its answer travel as NATS headers and payload |
+//!
+//! What a node answers itself: `/health`, the web pages and their files, `/metrics`
+//! (its own listener). Everything else goes to this term's router when this node owns,
+//! and to the owner otherwise; a stream (SSE) is served by the owner only: elsewhere
+//! it is 503 `STREAM_NOT_HERE`, and the pages fall back to polling.
+
+mod answer;
+mod forward;
+mod owner;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::ClusterDatabase;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::Response;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use cluster::{LeaseConfig, Leases};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+
+use self::forward::Forwarder;
+use self::owner::{Ownership, Term};
+use crate::http::error::ApiError;
+use crate::http::{self, web};
+use crate::server::{ServeError, Settings};
+use crate::{metrics, transport};
+
+/// How a cluster node is run, apart from the engine's and the HTTP layer's settings.
+pub struct ClusterSettings {
+    /// The NATS server.
+    pub nats_url: String,
+    /// The lease bucket, this node's id, the lease timing.
+    pub lease: LeaseConfig,
+    /// The database every node shares (Postgres).
+    pub database_url: String,
+    /// How long a forwarded request may take.
+    pub forward_timeout: Duration,
+    /// Forwarded requests in flight from this node at most.
+    pub max_forwards: usize,
+}
+
+/// Why a cluster node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterStartError {
+    /// The database is not Postgres, or cannot be opened.
+    #[error("{0}")]
+    Database(#[from] actors::engine::OpenError),
+    /// NATS cannot be reached, or its lease bucket opened.
+    #[error("cluster: {0}")]
+    Cluster(#[from] cluster::ClusterError),
+    /// NATS cannot be reached.
+    #[error("NATS: {0}")]
+    Nats(String),
+}
+
+/// What the public router's handlers share.
+#[derive(Clone)]
+struct Node {
+    current: watch::Receiver<Option<Term>>,
+    forwarder: Arc<Forwarder>,
+}
+
+/// Opens the shared database and NATS; fails at once if either cannot be.
+pub async fn start(cluster: ClusterSettings) -> Result<Started, ClusterStartError> {
+    let database = ClusterDatabase::open(&cluster.database_url).await?;
+    let nats = async_nats::ConnectOptions::new()
+        .name(format!("concert {}", cluster.lease.node))
+        .request_timeout(Some(cluster.forward_timeout))
+        .connect(&cluster.nats_url)
+        .await
+        .map_err(|error| ClusterStartError::Nats(format!("{}: {error}", cluster.nats_url)))?;
+    let leases = Leases::open(
+        async_nats::jetstream::new(nats.clone()),
+        cluster.lease.clone(),
+    )
+    .await?;
+    Ok(Started {
+        database,
+        nats,
+        leases,
+        cluster,
+    })
+}
+
+/// A node connected to its database and NATS, ready to serve.
+pub struct Started {
+    database: ClusterDatabase,
+    nats: async_nats::Client,
+    leases: Leases,
+    cluster: ClusterSettings,
+}
+
+impl Started {
+    /// Serves on `listener` (and the metrics on `metrics`) until `shutdown` resolves:
+    /// a candidate for the engine all along, its owner while it holds the lease.
+    pub async fn run_until(
+        self,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+        settings: Settings,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let Self {
+            database,
+            nats,
+            leases,
+            cluster,
+        } = self;
+        let subject = format!("concert.{}.owner", cluster.lease.bucket);
+        let claim_every = (cluster.lease.timing.lease_ttl() / 10).max(Duration::from_millis(100));
+        let (current_tx, current) = watch::channel(None);
+        let (stop_tx, stop) = watch::channel(false);
+        let connections = settings.http.connections;
+        let grace = settings.shutdown_grace;
+        let forwarder = Arc::new(Forwarder {
+            nats: nats.clone(),
+            subject: subject.clone(),
+            timeout: cluster.forward_timeout,
+            permits: Arc::new(Semaphore::new(cluster.max_forwards)),
+            body_limit: settings.http.body_limit,
+            body_timeout: settings.http.body_timeout,
+        });
+        let ownership = Ownership {
+            leases,
+            nats,
+            subject,
+            database,
+            database_url: cluster.database_url.clone(),
+            node: cluster.lease.node.clone(),
+            settings,
+            claim_every,
+            forward_timeout: cluster.forward_timeout,
+        };
+        let owning = tokio::spawn(ownership.run(current_tx, stop));
+        // Stops with the node, whichever way this returns. The stream gauge reads a
+        // count of its own: streams are the owner's, per term.
+        let _metrics = metrics_listener.map(|listener| {
+            let handle = metrics::install();
+            AbortOnDrop(tokio::spawn(metrics::serve(
+                listener,
+                handle,
+                Default::default(),
+                connections.header_timeout,
+                std::future::pending(),
+            )))
+        });
+        let streams = current.clone();
+        let node = Node { current, forwarder };
+        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = transport::serve(listener, router(node), connections, async move {
+            shutdown.await;
+            tracing::info!("shutdown: no new connections; finishing in-flight requests");
+            // Open streams never end on their own: end them, so their connections drain.
+            if let Some(term) = streams.borrow().clone() {
+                term.engine.close_streams();
+            }
+            let _ = signalled_tx.send(());
+        });
+        let grace_over = async move {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = server => {}
+            () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
+        }
+        // Stop the engine (if owned) and release the lease for the next owner.
+        let _ = stop_tx.send(true);
+        let _ = owning.await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}
+
+/// The public router of a cluster node: see the module docs.
+fn router(node: Node) -> Router {
+    Router::new()
+        .route("/health", get(http::health))
+        .route("/", get(web::visitor))
+        .route("/concerts/{concertId}", get(web::visitor_concert))
+        .route("/admin", get(web::dashboard))
+        .route("/assets/{version}/{*path}", get(web::asset))
+        .fallback(dispatch)
+        .with_state(node)
+}
+
+/// This term's router when this node owns; the owner's otherwise.
+async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> {
+    let term = node.current.borrow().clone();
+    if let Some(term) = term {
+        return term.router.oneshot(request).await.into_response();
+    }
+    if is_stream(request.uri().path()) {
+        return ApiError::stream_elsewhere().into_response();
+    }
+    node.forwarder.forward(request).await
+}
+
+/// The push routes (SSE): `…/stream`.
+fn is_stream(path: &str) -> bool {
+    path.ends_with("/stream")
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

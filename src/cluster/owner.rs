@@ -1,0 +1,183 @@
+//! The ownership loop of stage 1: every node is a candidate for the one `engine`
+//! lease; the winner records its epoch in Postgres, starts the engine on a store fenced
+//! at that epoch (rebuilt from Postgres, as at any start), answers the requests the
+//! other nodes forward, and stops the engine the moment the lease is lost, then is a
+//! candidate again. The fence is the backstop: a write still in flight after the lease
+//! is lost is refused by Postgres once the next owner has claimed.
+
+use std::time::Duration;
+
+use actors::{ClusterDatabase, Engine, EngineStop, Fence};
+use axum::Router;
+use cluster::fence::{fence_claim, max_epoch};
+use cluster::{ClusterError, Lease, LeaseStatus, Leases, NodeId, Thing};
+use sqlx::Connection;
+use tokio::sync::watch;
+
+use super::answer;
+use crate::server::Settings;
+
+/// The engine this node runs while it owns it, and the router over it.
+#[derive(Clone)]
+pub struct Term {
+    /// The full router over this term's engine: local requests and forwarded ones.
+    pub router: Router,
+    /// This term's engine.
+    pub engine: Engine,
+}
+
+/// What the loop needs; see the module docs.
+pub struct Ownership {
+    pub leases: Leases,
+    pub nats: async_nats::Client,
+    /// The subject the owner answers forwarded requests on.
+    pub subject: String,
+    pub database: ClusterDatabase,
+    pub database_url: String,
+    pub node: NodeId,
+    pub settings: Settings,
+    /// How long a candidate waits between claims while another node owns.
+    pub claim_every: Duration,
+    /// How long the owner gives one forwarded request.
+    pub forward_timeout: Duration,
+}
+
+/// How a term ended.
+enum Ended {
+    /// Another node owns (or the claim failed): try again later.
+    NotWon,
+    /// The lease was lost or the engine failed: a candidate again at once.
+    Over,
+    /// The node is shutting down.
+    Shutdown,
+}
+
+impl Ownership {
+    /// Runs until `shutdown` turns true, publishing the current term (or `None`).
+    pub async fn run(
+        self,
+        current: watch::Sender<Option<Term>>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let ended = self.term(&current, &mut shutdown).await;
+            current.send_replace(None);
+            match ended {
+                Ended::Shutdown => return,
+                Ended::Over => {}
+                Ended::NotWon => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.claim_every) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt to own, and the term if it is won.
+    async fn term(
+        &self,
+        current: &watch::Sender<Option<Term>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ended {
+        let lease = match self.leases.claim(&Thing::Engine).await {
+            Ok(lease) => lease,
+            Err(ClusterError::Taken { .. }) => return Ended::NotWon,
+            Err(error) => {
+                tracing::warn!(%error, "claiming the engine failed; retrying");
+                return Ended::NotWon;
+            }
+        };
+        let epoch = lease.epoch();
+        tracing::info!(epoch = epoch.get(), "engine lease won; starting the engine");
+        if let Err(error) = self.record_epoch(&lease).await {
+            tracing::warn!(%error, "recording the epoch failed; releasing the lease");
+            let _ = lease.release().await;
+            return Ended::NotWon;
+        }
+        let fence = Fence::new(Thing::Engine.key(), epoch.as_i64());
+        let (engine, monitor) =
+            match Engine::start(self.database.fenced(fence), self.settings.engine.clone()).await {
+                Ok(started) => started,
+                Err(error) => {
+                    tracing::warn!(%error, "the engine did not start; releasing the lease");
+                    let _ = lease.release().await;
+                    return Ended::NotWon;
+                }
+            };
+        if self.settings.demo && matches!(engine.seed_demo().await, Ok(true)) {
+            tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
+        }
+        let router = crate::http::router(engine.clone(), &self.settings.http);
+        let answering = match answer::start(
+            &self.nats,
+            &self.subject,
+            router.clone(),
+            self.settings.http.max_in_flight,
+            self.forward_timeout,
+        )
+        .await
+        {
+            Ok(task) => task,
+            Err(error) => {
+                tracing::warn!(%error, "cannot answer forwarded requests; releasing the lease");
+                engine.shutdown().await;
+                let _ = lease.release().await;
+                return Ended::NotWon;
+            }
+        };
+        if !lease.is_held() {
+            // Started too slowly: the deadline passed before serving anything.
+            answering.abort();
+            engine.shutdown().await;
+            return Ended::Over;
+        }
+        current.send_replace(Some(Term {
+            router,
+            engine: engine.clone(),
+        }));
+        tracing::info!(epoch = epoch.get(), "owner: serving the engine");
+        let ended = tokio::select! {
+            status = lease.ended() => {
+                tracing::warn!(?status, "engine lease lost: stopping the engine now");
+                Ended::Over
+            }
+            stop = monitor.stopped() => {
+                if stop == EngineStop::Failed {
+                    tracing::error!("the engine's supervisor stopped; giving up ownership");
+                }
+                Ended::Over
+            }
+            _ = shutdown.changed() => Ended::Shutdown,
+        };
+        // No request reaches the engine from here on, local or forwarded.
+        current.send_replace(None);
+        answering.abort();
+        engine.shutdown().await;
+        if !matches!(lease.status(), LeaseStatus::Lost(_)) {
+            let _ = lease.release().await;
+        }
+        ended
+    }
+
+    /// Records the lease's epoch in Postgres; a bucket behind the recorded epochs (made
+    /// anew) is moved past them first, and the claim tried again on the next round.
+    async fn record_epoch(&self, lease: &Lease) -> Result<(), ClusterError> {
+        let mut conn = sqlx::PgConnection::connect(&self.database_url).await?;
+        match fence_claim(&mut conn, &Thing::Engine, lease.epoch(), &self.node).await {
+            Err(ClusterError::Fenced { .. }) => {
+                if let Some(floor) = max_epoch(&mut conn).await? {
+                    self.leases.resume_after(floor).await?;
+                }
+                Err(ClusterError::Invalid(
+                    "the lease bucket was behind the recorded epochs; moved past them".into(),
+                ))
+            }
+            other => other,
+        }
+    }
+}
