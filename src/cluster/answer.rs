@@ -77,10 +77,7 @@ pub async fn start(
                     }
                 };
                 let headers = wire::encode_response(status, &headers);
-                if let Err(error) = nats
-                    .publish_with_headers(reply, headers, body)
-                    .await
-                {
+                if let Err(error) = nats.publish_with_headers(reply, headers, body).await {
                     tracing::warn!(%error, "could not reply to a forwarded request");
                 }
             });

@@ -1,0 +1,124 @@
+//! Three nodes of one cluster: their environment, which one owns, and a random pick.
+
+use std::time::Duration;
+
+use actors::testkit::{TestDb, query_i64};
+use uuid::Uuid;
+
+use crate::support::{ADMIN_KEY, Api, Scratch, Server};
+
+/// The lease TTL the nodes run with (the default): failover takes about this.
+pub const LEASE_TTL: &str = "3s";
+
+/// A cluster's settings: one database, one bucket, a node id each.
+pub struct Cluster {
+    pub db: TestDb,
+    pub nats_url: String,
+    pub bucket: String,
+    pub nodes: Vec<Option<Node>>,
+}
+
+/// One running node.
+pub struct Node {
+    pub id: String,
+    pub server: Server,
+    pub api: Api,
+}
+
+impl Cluster {
+    /// The environment of node `id`.
+    pub fn env(&self, id: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("CONCERT_NATS_URL", self.nats_url.clone()),
+            ("CONCERT_NODE_ID", id.to_owned()),
+            ("CONCERT_LEASE_BUCKET", self.bucket.clone()),
+            ("CONCERT_LEASE_TTL", LEASE_TTL.into()),
+            ("CONCERT_DEMO", "false".into()),
+            ("CONCERT_ADMIN_KEY", ADMIN_KEY.into()),
+            ("CONCERT_MAX_ACTIVE", "1000".into()),
+            ("CONCERT_MAX_HOLDS_PER_USER", "1000".into()),
+            ("CONCERT_HOLD_TTL", "10m".into()),
+            ("CONCERT_ACTIVE_TTL", "10m".into()),
+            ("CONCERT_WAITING_IDLE", "10m".into()),
+            ("CONCERT_ADMITTED_IDLE", "10m".into()),
+            // A worker of the load buys seat after seat with one token.
+            ("CONCERT_EXPIRE_TOKEN_ON_PAYMENT", "false".into()),
+        ]
+    }
+
+    /// Starts `count` nodes on `db`, each on its own port and log in `scratch`.
+    pub async fn start(db: TestDb, nats_url: String, count: usize, scratch: &Scratch) -> Self {
+        let bucket = format!(
+            "test_cluster_{}",
+            &Uuid::new_v4().simple().to_string()[..12]
+        );
+        let mut cluster = Cluster {
+            db,
+            nats_url,
+            bucket,
+            nodes: Vec::new(),
+        };
+        for n in 0..count {
+            let id = format!("node-{n}");
+            let server =
+                Server::start(&cluster.db.url, &cluster.env(&id), &scratch.path(&id)).await;
+            let api = Api::new(&server.base, Duration::from_secs(20));
+            cluster.nodes.push(Some(Node { id, server, api }));
+        }
+        cluster
+    }
+
+    /// The live nodes' clients.
+    pub fn live(&self) -> Vec<Api> {
+        self.nodes.iter().flatten().map(|n| n.api.clone()).collect()
+    }
+
+    /// The node Postgres records as the engine's owner, and its epoch (one read each,
+    /// so the pair is never torn by a claim in between).
+    pub async fn owner(&self) -> Option<(String, i64)> {
+        for node in self.nodes.iter().flatten() {
+            let sql = format!(
+                "SELECT COALESCE((SELECT epoch FROM owner_epochs \
+                 WHERE thing = 'engine' AND node = '{}'), 0)",
+                node.id
+            );
+            if let Ok(epoch @ 1..) = query_i64(&self.db, &sql).await {
+                return Some((node.id.clone(), epoch));
+            }
+        }
+        None
+    }
+
+    /// Waits (at most 30 s) until some node owns the engine and every node serves
+    /// through it (the owner records its claim before its engine has started).
+    pub async fn wait_for_owner(&self) -> (String, i64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(owner) = self.owner().await {
+                let mut serving = true;
+                for api in self.live() {
+                    serving &= api.sessions(1).await.status().is_some_and(|s| s != 503);
+                }
+                if serving {
+                    return owner;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no node owned the engine within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `kill -9` of node `id`.
+    pub async fn kill(&mut self, id: &str) {
+        let slot = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.as_ref().is_some_and(|n| n.id == id))
+            .expect("a running node of that id");
+        let node = slot.take().unwrap();
+        node.server.kill().await;
+    }
+}
