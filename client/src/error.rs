@@ -129,6 +129,12 @@ codes! {
     Timeout => "TIMEOUT",
     /// 503: the server is shutting down.
     ShuttingDown => "SHUTTING_DOWN",
+    /// 503, cluster mode: no node owns the engine right now (a failover).
+    NoOwner => "NO_OWNER",
+    /// 503, cluster mode: the owner did not answer a forwarded request in time; it may still complete.
+    OwnerUnreachable => "OWNER_UNREACHABLE",
+    /// 503, cluster mode: streams are served by the engine's owner only; poll instead.
+    StreamNotHere => "STREAM_NOT_HERE",
 }
 
 impl fmt::Display for ErrorCode {

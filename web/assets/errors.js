@@ -48,6 +48,9 @@ const ENGLISH = {
   ACTOR_UNREACHABLE: 'A temporary error: try again in a moment.',
   TIMEOUT: 'The server took too long: try again in a moment.',
   SHUTTING_DOWN: 'The server is restarting: try again in a moment.',
+  NO_OWNER: 'The service is switching servers: try again in a moment.',
+  OWNER_UNREACHABLE: 'The server took too long: try again in a moment.',
+  STREAM_NOT_HERE: 'Live updates are off on this server: the page checks by itself.',
   NETWORK: 'The server cannot be reached. Check your connection.',
 };
 

@@ -1,7 +1,6 @@
-//! Shared by the tests: NATS's URL or a skip, a bucket of their own, nodes on it, and a
-//! TCP proxy to cut a node off from NATS.
+//! Shared by the tests: NATS's URL or a skip (the test kit's policy), a bucket of their
+//! own, nodes on it, and a TCP proxy to cut a node off from NATS.
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,24 +8,14 @@ use cluster::{BucketName, LeaseConfig, LeaseTiming, Leases, NodeId};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// `NATS_URL`, or `None` after saying the test is skipped; panics under `REQUIRE_NATS=1`.
+/// `NATS_URL`, or `None` after saying the test is skipped; panics under `REQUIRE_NATS=1`
+/// (the engine's test kit holds the policy; this names the running test for it).
 pub fn nats_url() -> Option<String> {
-    if let Ok(url) = std::env::var("NATS_URL") {
-        return Some(url);
-    }
     let test = std::thread::current()
         .name()
         .unwrap_or("a cluster test")
         .to_owned();
-    if std::env::var("REQUIRE_NATS").is_ok_and(|v| v == "1") {
-        panic!("{test} needs NATS_URL=nats://… (REQUIRE_NATS=1 forbids skipping)");
-    }
-    // Straight to stderr: libtest captures `eprintln!`, and a skip should show.
-    let _ = writeln!(
-        std::io::stderr(),
-        "skipped: {test} needs NATS_URL (NATS with JetStream)"
-    );
-    None
+    actors::testkit::nats_url(&test)
 }
 
 /// A lease bucket of the test's own, deleted when dropped (panicking tests included).
