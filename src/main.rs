@@ -94,8 +94,9 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Cluster mode: no single-node lock (the nodes share the database by design; the
-/// engine's lease and its fenced writes keep one owner at a time).
+/// Cluster mode: the single-node lock in shared mode (the nodes share the database by
+/// design, the engine's lease and its fenced writes keeping one owner at a time; a
+/// single node cannot start beside them, nor they beside one).
 async fn run_cluster(
     config: Config,
     lease: cluster::LeaseConfig,
@@ -108,7 +109,10 @@ async fn run_cluster(
         max_forwards: config.cluster.max_forwards as usize,
     };
     let node = cluster.lease.node.clone();
+    // After the database URL is known to be Postgres (`start` refuses anything else,
+    // with the clearer message), before anything is served.
     let started = concert::cluster::start(cluster).await?;
+    let _lock = actors::NodeLock::acquire_shared(&config.database_url).await?;
     tracing::info!(%node, "cluster node: connected to Postgres and NATS; a candidate for the engine");
     let listener = TcpListener::bind(config.addr).await?;
     let metrics = match config.metrics_addr.0 {

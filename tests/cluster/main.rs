@@ -5,7 +5,8 @@
 //! `REQUIRE_POSTGRES=1` turns a skip into a failure) and `NATS_URL` (with JetStream;
 //! `REQUIRE_NATS=1` likewise). The refusal of SQLite needs neither.
 //!
-//! - `start`: cluster mode refuses SQLite; nodes share one database (no single-node lock).
+//! - `start`: cluster mode refuses SQLite; nodes share one database (the single-node lock
+//!   in shared mode), which a single node and a cluster never do.
 //! - `failover`: the contract's purchase with every request sent to a random node;
 //!   `kill -9` of the owner under a mixed load: another node owns within 5 s, nothing
 //!   acknowledged is lost, no seat is sold twice, `concert check` is clean.

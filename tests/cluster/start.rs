@@ -1,9 +1,9 @@
-//! How a cluster node starts: Postgres only; no single-node lock.
+//! How a cluster node starts: Postgres only; the single-node lock in shared mode.
 
 use actors::testkit;
 
 use crate::nodes::Cluster;
-use crate::support::{Scratch, start_refused};
+use crate::support::{Scratch, Server, start_refused};
 
 /// A SQLite file cannot be shared by nodes: cluster mode refuses it at start, saying
 /// so, before it even reaches NATS (the URL here leads nowhere).
@@ -41,4 +41,49 @@ async fn cluster_nodes_share_one_database_without_the_lock() {
         // (no concert 1 here: the contract's 404, from the owner's engine).
         assert_eq!(listed.status(), Some(404), "{listed:?} (owner {owner})");
     }
+}
+
+/// A single node and a cluster never serve one database together: cluster nodes hold
+/// the single node's lock in shared mode, so whichever comes second refuses to start.
+#[tokio::test]
+async fn a_single_node_and_a_cluster_refuse_each_other() {
+    let Some(nats_url) = testkit::nats_url("a_single_node_and_a_cluster_refuse_each_other") else {
+        return;
+    };
+    let Some(db) = testkit::postgres().await else {
+        return;
+    };
+    let scratch = Scratch::new("cluster-exclusive");
+    // A cluster first: a single node is refused.
+    let cluster = Cluster::start(db, nats_url.clone(), 1, &scratch).await;
+    let (status, log) = start_refused(&cluster.db.url, &[], &scratch.path("single.log")).await;
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("another concert node is serving this database"),
+        "{log}"
+    );
+
+    // A single node first (on a database of its own): a cluster node is refused.
+    let Some(other) = testkit::postgres().await else {
+        return;
+    };
+    let single = Server::start(&other.url, &[], &scratch.path("single-2.log")).await;
+    let late = Cluster {
+        db: other,
+        nats_url,
+        bucket: cluster.bucket.clone(),
+        nodes: Vec::new(),
+    };
+    let (status, log) = start_refused(
+        &late.db.url,
+        &late.env("node-late"),
+        &scratch.path("late.log"),
+    )
+    .await;
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("another concert node is serving this database"),
+        "{log}"
+    );
+    single.kill().await;
 }

@@ -19,7 +19,9 @@
 //! The binary takes the lock before it opens the database (`src/main.rs`), so that
 //! tests opening engines on one database in turn are not concerned, and
 //! `concert check`, which reads beside a live node, never takes it. A cluster node
-//! (issue 15) will not take it: leases and epochs fence its writes instead.
+//! (issue 15) takes it in shared mode ([`NodeLock::acquire_shared`]): the nodes of a
+//! cluster share the database by design (leases and epochs fence their writes), but a
+//! single node and a cluster never serve one database together.
 
 mod file;
 mod gate;
@@ -75,6 +77,7 @@ enum Holder {
     None,
     File(std::fs::File),
     Connection(postgres::Watchdog),
+    Shared(sqlx::PgConnection),
 }
 
 /// What the lock's holder tells the rest of the node.
@@ -109,6 +112,18 @@ impl NodeLock {
         Ok(NodeLock {
             shared,
             _holder: holder,
+        })
+    }
+
+    /// Cluster mode (Postgres only): the lock in shared mode, held by every node of a
+    /// cluster at once; refused while a single node holds it, and a single node is
+    /// refused while any cluster node holds it. Never lost while serving: see
+    /// `postgres::acquire_shared`.
+    pub async fn acquire_shared(url: &str) -> Result<NodeLock, LockError> {
+        let conn = postgres::acquire_shared(url).await?;
+        Ok(NodeLock {
+            shared: Shared::new(),
+            _holder: Holder::Shared(conn),
         })
     }
 
@@ -147,6 +162,7 @@ impl std::fmt::Debug for NodeLock {
             Holder::None => "none",
             Holder::File(_) => "lock file",
             Holder::Connection(_) => "postgres advisory lock",
+            Holder::Shared(_) => "postgres advisory lock, shared",
         };
         f.debug_struct("NodeLock")
             .field("kind", &kind)

@@ -76,6 +76,38 @@ pub(super) async fn acquire(url: &str, shared: Arc<Shared>) -> Result<Watchdog, 
     }
 }
 
+/// Cluster mode: the lock in shared mode, on a connection the caller keeps for the
+/// process's life. Cluster nodes hold it together; a single node, which takes it
+/// exclusively, then cannot start beside them, nor they beside it. Not watched: the
+/// nodes of a cluster are kept apart by the engine's lease and its fenced writes.
+pub(super) async fn acquire_shared(url: &str) -> Result<PgConnection, LockError> {
+    let options = PgStore::connect_options(url, None)
+        .map_err(|e| LockError::Unavailable(e.to_string()))?
+        .application_name("concert-cluster-node");
+    let attempt = async {
+        let mut conn = PgConnection::connect_with(&options).await?;
+        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock_shared($1)")
+            .bind(ADVISORY_LOCK_KEY)
+            .fetch_one(&mut conn)
+            .await?;
+        let outcome = if taken {
+            Attempt::Taken
+        } else {
+            // Only an exclusive holder refuses a shared lock: a single node.
+            holder(&mut conn).await?
+        };
+        Ok::<_, sqlx::Error>((conn, outcome))
+    };
+    let (conn, outcome) = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| LockError::Unavailable("the database did not answer in 5 s".into()))?
+        .map_err(|e| LockError::Unavailable(e.to_string()))?;
+    match outcome {
+        Attempt::Taken => Ok(conn),
+        Attempt::HeldBy(holder) => Err(held(holder.as_ref())),
+    }
+}
+
 /// Who holds the lock, as `pg_locks` and `pg_stat_activity` say.
 struct Holder {
     pid: i32,
@@ -107,6 +139,11 @@ async fn try_lock(conn: &mut PgConnection) -> Result<Attempt, sqlx::Error> {
     if taken {
         return Ok(Attempt::Taken);
     }
+    holder(conn).await
+}
+
+/// Who holds the lock (the first holder `pg_locks` lists).
+async fn holder(conn: &mut PgConnection) -> Result<Attempt, sqlx::Error> {
     // An advisory lock on one bigint shows in `pg_locks` as its high and low
     // 32 bits (`classid`, `objid`) with `objsubid = 1`.
     let row = sqlx::query(
@@ -115,7 +152,7 @@ async fn try_lock(conn: &mut PgConnection) -> Result<Attempt, sqlx::Error> {
          FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
          WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-           AND l.classid::bigint = $1 AND l.objid::bigint = $2",
+           AND l.classid::bigint = $1 AND l.objid::bigint = $2 LIMIT 1",
     )
     .bind(ADVISORY_LOCK_KEY >> 32)
     .bind(ADVISORY_LOCK_KEY & 0xFFFF_FFFF)
