@@ -10,9 +10,16 @@
 //! - `failover`: the contract's purchase with every request sent to a random node;
 //!   `kill -9` of the owner under a mixed load: another node owns within 5 s, nothing
 //!   acknowledged is lost, no seat is sold twice, `concert check` is clean.
+//! - `nats_cut`: the owner cut off from NATS stops serving at its lease's deadline, the
+//!   other node owns, and the cut node serves again by itself once NATS is back.
 
 mod failover;
+mod nats_cut;
 mod nodes;
+// The drills' TCP proxy, here between a node and NATS.
+#[allow(dead_code)]
+#[path = "../drills/proxy.rs"]
+mod proxy;
 mod start;
 // The drills' toolbox (the binary as a child process, the typed client wrapped, `concert
 // check`); not all of it is used here.

@@ -48,24 +48,41 @@ impl Cluster {
 
     /// Starts `count` nodes on `db`, each on its own port and log in `scratch`.
     pub async fn start(db: TestDb, nats_url: String, count: usize, scratch: &Scratch) -> Self {
+        let mut cluster = Cluster::new(db, nats_url);
+        for n in 0..count {
+            let url = cluster.nats_url.clone();
+            cluster.add(&format!("node-{n}"), &url, scratch).await;
+        }
+        cluster
+    }
+
+    /// A cluster of no node yet, on a lease bucket of its own.
+    pub fn new(db: TestDb, nats_url: String) -> Self {
         let bucket = format!(
             "test_cluster_{}",
             &Uuid::new_v4().simple().to_string()[..12]
         );
-        let mut cluster = Cluster {
+        Cluster {
             db,
             nats_url,
             bucket,
             nodes: Vec::new(),
-        };
-        for n in 0..count {
-            let id = format!("node-{n}");
-            let server =
-                Server::start(&cluster.db.url, &cluster.env(&id), &scratch.path(&id)).await;
-            let api = Api::new(&server.base, Duration::from_secs(20));
-            cluster.nodes.push(Some(Node { id, server, api }));
         }
-        cluster
+    }
+
+    /// Starts node `id`, reaching NATS at `nats_url` (the cluster's, or a proxy's).
+    pub async fn add(&mut self, id: &str, nats_url: &str, scratch: &Scratch) -> Api {
+        let mut env = self.env(id);
+        env.retain(|(key, _)| *key != "CONCERT_NATS_URL");
+        env.push(("CONCERT_NATS_URL", nats_url.to_owned()));
+        let server = Server::start(&self.db.url, &env, &scratch.path(id)).await;
+        let api = Api::new(&server.base, Duration::from_secs(20));
+        self.nodes.push(Some(Node {
+            id: id.to_owned(),
+            server,
+            api: api.clone(),
+        }));
+        api
     }
 
     /// The live nodes' clients.
