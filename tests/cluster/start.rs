@@ -23,9 +23,8 @@ async fn cluster_mode_refuses_sqlite() {
 /// A single node refuses a database another node holds (its lock); cluster nodes
 /// share it by design: both serve, and exactly one owns the engine.
 #[tokio::test]
-async fn cluster_nodes_share_one_database_without_the_lock() {
-    let Some(nats_url) = testkit::nats_url("cluster_nodes_share_one_database_without_the_lock")
-    else {
+async fn cluster_nodes_share_one_database() {
+    let Some(nats_url) = testkit::nats_url("cluster_nodes_share_one_database") else {
         return;
     };
     let Some(db) = testkit::postgres().await else {
