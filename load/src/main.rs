@@ -67,6 +67,7 @@ mod client;
 mod driver;
 mod procfs;
 mod progress;
+mod reference;
 mod report;
 mod scenarios;
 mod sse;
@@ -79,7 +80,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Bare, Cli};
 use crate::driver::Driver;
 use crate::progress::Progress;
 use crate::report::RunReport;
@@ -140,7 +141,29 @@ async fn run(cli: Cli) -> Result<bool> {
         (true, false) => scenarios::Baselines::First,
         (true, true) => scenarios::Baselines::Each,
     };
-    let steps = scenarios::plan(cli.scenario, baselines, opts.classic_db.is_some());
+    let steps = scenarios::plan(
+        cli.scenario,
+        baselines,
+        opts.classic_db.is_some(),
+        opts.bare != Bare::Off,
+        opts.rounds,
+    );
+    // Read before the load: a bad reference should not cost a whole run.
+    let reference = match &opts.reference {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let table = reference::parse(&text)?;
+            if table.is_empty() {
+                bail!(
+                    "no reference ratios (rows | `key_over_bare` | 0.60 |) in {}",
+                    path.display()
+                );
+            }
+            Some(table)
+        }
+        None => None,
+    };
     let expected = scenarios::expected_server(&steps, &sizes);
 
     let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
@@ -163,6 +186,32 @@ async fn run(cli: Cli) -> Result<bool> {
         opts.seed,
         Progress::new(!opts.no_progress),
     );
+    // The bare server, only if a bare phase is planned; a started one lives as long as
+    // `_started` (this function).
+    let mut _started = None;
+    let bare_url = match (&opts.bare, steps.contains(&cli::Scenario::Bare)) {
+        (_, false) | (Bare::Off, _) => None,
+        (Bare::Url(url), true) => Some(url.clone()),
+        (Bare::Auto, true) => {
+            let started = scenarios::bare::start().await?;
+            let url = started.url.clone();
+            _started = Some(started);
+            Some(url)
+        }
+    };
+    if let Some(url) = &bare_url {
+        eprintln!("bare server (GET {}) at {url}", scenarios::bare::PATH);
+    }
+    let bare_driver = match &bare_url {
+        Some(url) => Some(Driver::new(
+            Target::parse(url)?,
+            sizes.connections,
+            opts.request_timeout,
+            opts.seed,
+            Progress::new(!opts.no_progress),
+        )),
+        None => None,
+    };
     let mut report = RunReport {
         tool: "concert-load",
         version: env!("CARGO_PKG_VERSION"),
@@ -179,11 +228,14 @@ async fn run(cli: Cli) -> Result<bool> {
         expected_server: expected,
         scenarios: Vec::new(),
         ratios: Default::default(),
+        ratio_rounds: Default::default(),
+        reference: Vec::new(),
         ok: false,
         failures: Vec::new(),
     };
     let json = opts.json.clone();
     let mut ctx = Ctx::new(driver, sizes, opts, run_id);
+    ctx.bare = bare_driver;
     for step in steps {
         eprintln!("== {}", step.name());
         match scenarios::run(step, &mut ctx).await {
@@ -195,6 +247,9 @@ async fn run(cli: Cli) -> Result<bool> {
         }
     }
     report.finish();
+    if let Some(table) = &reference {
+        report.compare_with(table);
+    }
     print!("{}", report.table());
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report)?;
