@@ -113,7 +113,7 @@ fn layers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    let mut bench = |group: &mut criterion::BenchmarkGroup<_>, name: &str, router: &Router| {
+    let bench = |group: &mut criterion::BenchmarkGroup<_>, name: &str, router: &Router| {
         group.bench_function(name, |b| b.iter(|| runtime.block_on(call(router))));
     };
     bench(&mut group, "bare", &bare());
