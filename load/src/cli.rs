@@ -152,9 +152,10 @@ pub struct Options {
     #[arg(long, global = true, env = "CONCERT_LOAD_ROUNDS", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=25))]
     pub rounds: u32,
-    /// Compare the ratios with the reference table in this Markdown file (rows
-    /// `` | `poll_over_bare` | 0.60 | ``, as in docs/performance.md): a ratio more than
-    /// 10% below its reference is flagged and fails the run.
+    /// Compare the ratios with the reference table in this Markdown file (the table
+    /// headed `| ratio | reference |`, rows `` | `poll_over_bare` | 0.60 | ``, as in
+    /// docs/performance.md): a ratio more than 10% below its reference is flagged and
+    /// fails the run.
     #[arg(long, global = true)]
     pub reference: Option<PathBuf>,
     /// Smoke run: small sizes and 1 s phases, every scenario in a few seconds.

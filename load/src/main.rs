@@ -174,7 +174,7 @@ async fn run(cli: Cli) -> Result<bool> {
             let table = reference::parse(&text)?;
             if table.is_empty() {
                 bail!(
-                    "no reference ratios (rows | `key_over_bare` | 0.60 |) in {}",
+                    "no reference ratios (a table | ratio | reference |, rows | `key_over_bare` | 0.60 |) in {}",
                     path.display()
                 );
             }

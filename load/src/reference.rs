@@ -3,9 +3,10 @@
 //! [`TOLERANCE`] below its reference.
 //!
 //! The reference is read from the document itself, so the table a reader sees is the
-//! one the guard checks: every table row whose first cell is a ratio's key in backticks
-//! (`` `poll_over_bare` ``) and whose second cell is a number. Ratios, not rates: a
-//! slow day moves the bare server as much as the real one.
+//! one the guard checks: the table whose head is `| ratio | reference | …`, each row's
+//! first cell a ratio's key in backticks (`` `poll_over_bare` ``) and its second a
+//! number. Other tables (a reading's rounds, say) may name the same keys. Ratios, not
+//! rates: a slow day moves the bare server as much as the real one.
 
 use std::collections::BTreeMap;
 
@@ -19,14 +20,24 @@ pub const TOLERANCE: f64 = 0.10;
 /// The reference ratios found in a Markdown document, by key.
 pub fn parse(markdown: &str) -> Result<BTreeMap<String, f64>> {
     let mut found = BTreeMap::new();
+    let mut in_reference = false;
     for (line_no, line) in markdown.lines().enumerate() {
         let Some(row) = line.trim().strip_prefix('|') else {
+            // A table ends at the first line that is not a row.
+            in_reference = false;
             continue;
         };
         let mut cells = row.split('|').map(str::trim);
         let (Some(first), Some(second)) = (cells.next(), cells.next()) else {
             continue;
         };
+        if first.eq_ignore_ascii_case("ratio") && second.eq_ignore_ascii_case("reference") {
+            in_reference = true;
+            continue;
+        }
+        if !in_reference {
+            continue;
+        }
         let Some(key) = first
             .strip_prefix('`')
             .and_then(|k| k.strip_suffix('`'))
@@ -140,13 +151,21 @@ mod tests {
     const DOC: &str = "\
 # Performance
 
+| figure | measured |
+| --- | --- |
+| `health_over_bare` | 0.75 |
+
 | ratio | reference | what |
 | --- | --- | --- |
 | `health_over_bare` | 0.80 | the middleware |
 | `poll_over_bare` | **0.60** | poll |
-| `hot-seat` | 0.73 | another table's row: not a key |
+| `hot-seat` | 0.73 | a scenario's name: not a key |
 | `burst_over_bare` | – | no number: not a reference |
 | `poll` at 1,000,000 | 0.97 | not a key either |
+
+| ratio | round 1 |
+| --- | --- |
+| `poll_over_bare` | 0.50 |
 ";
 
     fn map(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
@@ -154,7 +173,7 @@ mod tests {
     }
 
     #[test]
-    fn reads_only_ratio_rows_with_numbers() {
+    fn reads_only_the_reference_tables_ratio_rows_with_numbers() {
         let r = parse(DOC).unwrap();
         assert_eq!(
             r,
@@ -164,7 +183,7 @@ mod tests {
 
     #[test]
     fn a_key_given_twice_is_an_error() {
-        let doc = "| `poll_over_bare` | 0.6 |\n| `poll_over_bare` | 0.7 |\n";
+        let doc = "| ratio | reference |\n| `poll_over_bare` | 0.6 |\n| `poll_over_bare` | 0.7 |\n";
         assert!(parse(doc).is_err());
     }
 
