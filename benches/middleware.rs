@@ -47,7 +47,8 @@ fn bare() -> Router {
 }
 
 fn observe_alone() -> Router {
-    bare().layer(middleware::from_fn(observe::observe))
+    let window = std::sync::Arc::new(http::latency::LatencyWindow::new());
+    bare().layer(middleware::from_fn_with_state(window, observe::observe))
 }
 
 /// The bare router with each layer of the stack alone, in the stack's order (outermost
