@@ -4,7 +4,8 @@
 //! router with each layer of `http::router`'s stack added alone, then through the whole
 //! `http::router` — without a log subscriber, with the server's subscriber at `warn`
 //! (as `scripts/perf` runs it) and at `info` (the default: one line per request, written
-//! to a sink here), and with the Prometheus recorder installed. A layer's cost is its
+//! to a sink here; then to `/dev/null` written in the request or by the server's
+//! non-blocking writer), and with the Prometheus recorder installed. A layer's cost is its
 //! row less the bare row; the whole stack's is the full row less the bare row. Every
 //! call goes as the accept loop sends it (`router.clone().oneshot(request)`, the body
 //! read to its end), on a current-thread runtime: CPU per request, no network, no
@@ -18,7 +19,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
 use axum::middleware;
 use axum::routing::get;
 use concert::http::intake::{self, BodyIntake};
@@ -27,9 +28,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// One request through `router`, as the accept loop sends it, its body read.
 async fn call(router: &Router) {
@@ -46,9 +44,11 @@ fn bare() -> Router {
     Router::new().route("/health", get(http::health))
 }
 
+/// A fresh one each time: `observe` keeps the metric handles it resolved under the
+/// recorder of the moment (none, until the recorder rows).
 fn observe_alone() -> Router {
     let window = std::sync::Arc::new(http::latency::LatencyWindow::new());
-    bare().layer(middleware::from_fn_with_state(window, observe::observe))
+    bare().layer(observe::ObserveLayer::new(window))
 }
 
 /// The bare router with each layer of the stack alone, in the stack's order (outermost
@@ -60,23 +60,7 @@ fn one_layer_each() -> Vec<(&'static str, Router)> {
         timeout: settings.body_timeout,
     };
     vec![
-        (
-            "sanitize_request_id",
-            bare().layer(middleware::map_request(intake::sanitize_request_id)),
-        ),
-        (
-            "set_request_id",
-            bare().layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid)),
-        ),
         ("observe", observe_alone()),
-        (
-            "propagate_request_id",
-            bare().layer(PropagateRequestIdLayer::new(REQUEST_ID)),
-        ),
-        (
-            "ensure_contract_body",
-            bare().layer(middleware::map_response(error::ensure_contract_body)),
-        ),
         (
             "catch_panic",
             bare().layer(CatchPanicLayer::custom(|_| {
@@ -99,15 +83,15 @@ fn layers(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("a runtime");
-    let (full, _engine, _db) = runtime.block_on(async {
+    let (engine, _db) = runtime.block_on(async {
         let db = actors::testkit::sqlite().await;
         let (engine, _monitor) =
             actors::Engine::start(db.store.clone().into(), actors::EngineConfig::default())
                 .await
                 .expect("the engine starts");
-        let full = http::router(engine.clone(), &HttpSettings::default());
-        (full, engine, db)
+        (engine, db)
     });
+    let full = http::router(engine.clone(), &HttpSettings::default());
 
     let mut group = c.benchmark_group("health");
     group
@@ -136,8 +120,33 @@ fn layers(c: &mut Criterion) {
             }
         });
     }
+    // The server's writer (src/logging.rs): the line formatted here, written by a
+    // thread of its own; against the same line written here, each to /dev/null.
+    for non_blocking in [false, true] {
+        let file = std::fs::File::create("/dev/null").expect("/dev/null");
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_ansi(false);
+        let name = if non_blocking {
+            "full stack, log info to /dev/null, non-blocking writer"
+        } else {
+            "full stack, log info to /dev/null, written in the request"
+        };
+        if non_blocking {
+            let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+                .lossy(true)
+                .buffered_lines_limit(concert::logging::MAX_BUFFERED_LOG_LINES)
+                .finish(file);
+            let subscriber = builder.with_writer(writer).finish();
+            tracing::subscriber::with_default(subscriber, || bench(&mut group, name, &full));
+        } else {
+            let subscriber = builder.with_writer(std::sync::Mutex::new(file)).finish();
+            tracing::subscriber::with_default(subscriber, || bench(&mut group, name, &full));
+        }
+    }
     // Last: the recorder, once installed, stays for the process.
     concert::metrics::install();
+    let full = http::router(engine.clone(), &HttpSettings::default());
     bench(&mut group, "full stack, recorder, no subscriber", &full);
     bench(&mut group, "observe alone, recorder", &observe_alone());
     group.finish();

@@ -20,7 +20,8 @@ async fn main() -> ExitCode {
     if let Some(Command::Check) = command {
         return check(&config).await;
     }
-    concert::logging::init(&config.log, config.log_format);
+    // Held to the end of `main`: the lines still queued are written when it drops.
+    let _log = concert::logging::init(&config.log, config.log_format);
 
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
