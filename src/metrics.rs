@@ -212,7 +212,8 @@ mod tests {
     }
 
     /// What one request's metrics cost with the recorder installed, in nanoseconds: the
-    /// counter and the histogram the HTTP middleware records, looked up by their labels.
+    /// counter and the histogram the HTTP middleware records, looked up by their labels
+    /// (as it did on every request until it kept its handles: `http::observe`).
     /// A measurement, not a check (docs/performance.md): run it in release,
     /// `cargo test --release -p concert --lib metrics_cost -- --ignored --nocapture`.
     #[test]
