@@ -21,7 +21,8 @@ async fn main() -> ExitCode {
     if let Some(Command::Check) = command {
         return check(&config).await;
     }
-    concert::logging::init(&config.log, config.log_format);
+    // Held to the end of `main`: the lines still queued are written when it drops.
+    let _log = concert::logging::init(&config.log, config.log_format);
 
     match run(config).await {
         Ok(()) => ExitCode::SUCCESS,
@@ -46,35 +47,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .guarded_by(&lock);
     tracing::info!(backend = database.backend(), "database ready");
     let listener = TcpListener::bind(config.addr).await?;
-    // The recorder before the engine: its rooms register their gauges as they start.
-    let metrics = match config.metrics_addr.0 {
-        Some(address) => {
-            concert::metrics::install();
-            let bound = TcpListener::bind(address).await.map_err(|error| {
-                format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
-            })?;
-            Some(bound)
-        }
-        None => None,
-    };
-    let door = config.door()?;
-    if config.identity_verified() {
-        tracing::info!("identities verified: a new queue token needs a valid X-User-Token (JWT)");
-    } else {
-        tracing::warn!(
-            "open identities: no JWT key is set, so anyone can act as anyone by naming a userId \
-             (set CONCERT_JWT_SECRET or CONCERT_JWT_PUBLIC_KEY; see docs/security.md)"
-        );
-    }
-    let settings = Settings {
-        engine: config.engine(),
-        http: HttpSettings {
-            door,
-            ..config.http()
-        },
-        demo: config.demo,
-        shutdown_grace: config.shutdown_grace,
-    };
+    let metrics = bind_metrics(&config).await?;
+    let settings = serve_settings(&config)?;
     let mut app = Application::start(database, listener, settings)
         .await?
         .with_lock(lock);
@@ -115,17 +89,40 @@ async fn run_cluster(
     let _lock = actors::NodeLock::acquire_shared(&config.database_url).await?;
     tracing::info!(%node, "cluster node: connected to Postgres and NATS; a candidate for the engine");
     let listener = TcpListener::bind(config.addr).await?;
-    let metrics = match config.metrics_addr.0 {
-        Some(address) => {
-            concert::metrics::install();
-            Some(TcpListener::bind(address).await.map_err(|error| {
-                format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
-            })?)
-        }
-        None => None,
+    let metrics = bind_metrics(&config).await?;
+    let settings = serve_settings(&config)?;
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    started
+        .run_until(listener, metrics, settings, shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+/// The metrics listener, if any. The recorder is installed first: the engine's rooms
+/// register their gauges as they start, and the HTTP layer caches its handles.
+async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, Box<dyn std::error::Error>> {
+    let Some(address) = config.metrics_addr.0 else {
+        return Ok(None);
     };
+    concert::metrics::install();
+    let bound = TcpListener::bind(address).await.map_err(|error| {
+        format!("metrics address {address}: {error} (set --metrics-addr, or `off`)")
+    })?;
+    Ok(Some(bound))
+}
+
+/// What a node serves with, single or clustered; says whether identities are verified.
+fn serve_settings(config: &Config) -> Result<Settings, Box<dyn std::error::Error>> {
     let door = config.door()?;
-    let settings = Settings {
+    if config.identity_verified() {
+        tracing::info!("identities verified: a new queue token needs a valid X-User-Token (JWT)");
+    } else {
+        tracing::warn!(
+            "open identities: no JWT key is set, so anyone can act as anyone by naming a userId \
+             (set CONCERT_JWT_SECRET or CONCERT_JWT_PUBLIC_KEY; see docs/security.md)"
+        );
+    }
+    Ok(Settings {
         engine: config.engine(),
         http: HttpSettings {
             door,
@@ -133,12 +130,7 @@ async fn run_cluster(
         },
         demo: config.demo,
         shutdown_grace: config.shutdown_grace,
-    };
-    tracing::info!(address = %listener.local_addr()?, "serving");
-    started
-        .run_until(listener, metrics, settings, shutdown_signal())
-        .await?;
-    Ok(())
+    })
 }
 
 /// `concert check`: 0 when every invariant holds, 1 on any violation, 2 when the

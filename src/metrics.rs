@@ -31,6 +31,9 @@ pub const HTTP_REQUESTS: &str = "concert_http_requests_total";
 pub const HTTP_REQUEST_DURATION_SECONDS: &str = "concert_http_request_duration_seconds";
 /// Gauge: Server-Sent Event streams open now.
 pub const SSE_STREAMS: &str = "concert_sse_streams";
+/// Counter: log lines dropped because the log writer's queue was full
+/// ([`crate::logging::MAX_BUFFERED_LOG_LINES`]).
+pub const LOG_LINES_DROPPED: &str = "concert_log_lines_dropped_total";
 
 /// Buckets of the request durations, in seconds: sub-millisecond polls to the 15 s
 /// request timeout.
@@ -117,12 +120,17 @@ fn describe() {
         "HTTP request durations, by route."
     );
     describe_gauge!(SSE_STREAMS, "Server-Sent Event streams open now.");
+    describe_counter!(
+        LOG_LINES_DROPPED,
+        "Log lines dropped because the log writer's queue was full."
+    );
     for actor in ["waiting_room", "session", "wallet"] {
         counter!(actors::metrics::ACTOR_RESTARTS, "actor" => actor).increment(0);
     }
     counter!(actors::metrics::MAILBOX_REJECTIONS).increment(0);
     counter!(actors::metrics::SEATS_SOLD).increment(0);
     set_sse_streams(0);
+    set_log_lines_dropped();
 }
 
 /// Sets the number of Server-Sent Event streams open now: read from the engine's count
@@ -130,6 +138,12 @@ fn describe() {
 /// touches the recorder).
 fn set_sse_streams(open: usize) {
     gauge!(SSE_STREAMS).set(open as f64);
+}
+
+/// Sets the count of dropped log lines from the log writer's own count, at each scrape
+/// (as the streams' gauge: nothing on the logging path touches the recorder).
+fn set_log_lines_dropped() {
+    counter!(LOG_LINES_DROPPED).absolute(crate::logging::dropped_lines() as u64);
 }
 
 /// `--metrics-addr`: where the metrics are served, if anywhere.
@@ -153,6 +167,7 @@ pub fn router(handle: &'static PrometheusHandle, streams: StreamCount) -> Router
         "/metrics",
         get(move || {
             set_sse_streams(streams.get());
+            set_log_lines_dropped();
             async move {
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -197,7 +212,8 @@ mod tests {
     }
 
     /// What one request's metrics cost with the recorder installed, in nanoseconds: the
-    /// counter and the histogram the HTTP middleware records, looked up by their labels.
+    /// counter and the histogram the HTTP middleware records, looked up by their labels
+    /// (as it did on every request until it kept its handles: `http::observe`).
     /// A measurement, not a check (docs/performance.md): run it in release,
     /// `cargo test --release -p concert --lib metrics_cost -- --ignored --nocapture`.
     #[test]

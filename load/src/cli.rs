@@ -41,6 +41,11 @@ pub enum Scenario {
     Stream,
     /// baseline, hot-seat, spread (+ classic), burst, poll, in that order.
     All,
+    /// Only the bare server (`GET /bare` on `concert-bare`), the yardstick of `/bare`.
+    Bare,
+    /// The regression guard's set: baseline (`/health`), hot-seat, poll, each beside the
+    /// bare server, for `--rounds`; with `--reference`, flags ratios that fell.
+    Guard,
 }
 
 impl Scenario {
@@ -55,6 +60,8 @@ impl Scenario {
             Scenario::Classic => "classic",
             Scenario::Stream => "stream",
             Scenario::All => "all",
+            Scenario::Bare => "bare",
+            Scenario::Guard => "guard",
         }
     }
 }
@@ -134,6 +141,23 @@ pub struct Options {
     /// baseline before it: steadier ratios on a machine whose load changes within a run.
     #[arg(long, global = true)]
     pub baseline_each: bool,
+    /// The bare server every HTTP figure is also divided by: `auto` starts `concert-bare`
+    /// (next to this binary) for the run, a loopback URL uses one already running, `off`
+    /// measures none. A bare phase runs right before every HTTP scenario.
+    #[arg(long, global = true, env = "CONCERT_LOAD_BARE", default_value = "auto",
+          value_parser = parse_bare)]
+    pub bare: Bare,
+    /// Run the plan this many times, each scenario beside its own bare (and baseline)
+    /// phase, and report every ratio as the median of the rounds.
+    #[arg(long, global = true, env = "CONCERT_LOAD_ROUNDS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=25))]
+    pub rounds: u32,
+    /// Compare the ratios with the reference table in this Markdown file (the table
+    /// headed `| ratio | reference |`, rows `` | `poll_over_bare` | 0.60 | ``, as in
+    /// docs/performance.md): a ratio more than 10% below its reference is flagged and
+    /// fails the run.
+    #[arg(long, global = true)]
+    pub reference: Option<PathBuf>,
     /// Smoke run: small sizes and 1 s phases, every scenario in a few seconds.
     #[arg(long, global = true)]
     pub quick: bool,
@@ -182,6 +206,27 @@ pub struct Options {
     /// Never draw the progress line (it is already off when stderr is not a terminal).
     #[arg(long, global = true)]
     pub no_progress: bool,
+}
+
+/// Where the bare server is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bare {
+    /// None: no ratios to it.
+    Off,
+    /// Start `concert-bare` for the run.
+    Auto,
+    /// One already running at this URL.
+    Url(String),
+}
+
+fn parse_bare(value: &str) -> Result<Bare, String> {
+    match value {
+        "off" => Ok(Bare::Off),
+        "auto" => Ok(Bare::Auto),
+        url => crate::target::Target::parse(url)
+            .map(|_| Bare::Url(url.to_string()))
+            .map_err(|e| format!("{e:#} (or `auto`, `off`)")),
+    }
 }
 
 /// Resolved sizes and bounds.
@@ -273,6 +318,13 @@ mod tests {
         let cli = parse(&["poll"]);
         assert_eq!(cli.scenario, Scenario::Poll);
         assert!(cli.opts.with_baseline);
+        assert_eq!((cli.opts.bare.clone(), cli.opts.rounds), (Bare::Auto, 1));
+        let b = parse(&["guard", "--bare", "http://127.0.0.1:9", "--rounds", "3"]).opts;
+        assert_eq!(
+            (b.bare, b.rounds),
+            (Bare::Url("http://127.0.0.1:9".into()), 3)
+        );
+        assert_eq!(parse(&["poll", "--bare", "off"]).opts.bare, Bare::Off);
         let s = cli.opts.sizes();
         assert_eq!(
             (s.connections, s.poll_tokens, s.users),
@@ -331,6 +383,8 @@ mod tests {
         assert!(bad(&["poll", "-d", "soon"]));
         assert!(bad(&["spread", "--seats", "0"]));
         assert!(bad(&["burst", "-c", "-3"]));
+        assert!(bad(&["poll", "--bare", "http://10.0.0.1:80"]));
+        assert!(bad(&["poll", "--rounds", "0"]));
     }
 
     #[test]
@@ -344,6 +398,8 @@ mod tests {
             Scenario::Classic,
             Scenario::Stream,
             Scenario::All,
+            Scenario::Bare,
+            Scenario::Guard,
         ] {
             assert_eq!(parse(&[s.name()]).scenario, s);
         }

@@ -64,6 +64,15 @@ impl Requests {
         }
     }
 
+    /// A bare `GET path` (the bare server's route, which no client call names).
+    pub fn get(&self, path: &str) -> Req {
+        let mut request = Request::get(path)
+            .body(Full::new(Bytes::new()))
+            .expect("a valid path");
+        request.headers_mut().insert(HOST, self.host.clone());
+        request
+    }
+
     /// The request of `call`, with the `Host` header hyper's low-level client does not add.
     pub fn of<T: Reply>(&self, call: Call<T>) -> Req {
         let mut request = call

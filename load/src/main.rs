@@ -18,10 +18,21 @@
 //! | `classic`  | the same holds as spread, one Postgres transaction each (`SELECT … FOR UPDATE`, `UPDATE`) | `committed_holds_per_s` |
 //! | `stream`   | N queue streams (SSE) opened on a ramp and held, then R rounds admitting K each | `open_streams`; server RSS per stream; admission→event p50 / p99 |
 //! | `all`      | baseline, hot-seat, spread (+ classic), burst, poll | all of the above |
+//! | `bare`     | C connections on `GET /bare` of the bare server (`concert-bare`) | `ok_per_s`: the yardstick of `_over_bare` |
+//! | `guard`    | baseline, hot-seat, poll (`scripts/perf --quick`) | their ratios to bare, against `--reference` |
 //!
 //! `stream` runs alone (it pauses and re-rates the site room and holds up to every
 //! descriptor): it needs `--admin-key`; N defaults to the hard descriptor limit less 500;
 //! the server's pid comes from `--server-pid` or is found by the port.
+//!
+//! Unless `--bare off`, a bare phase runs right before every HTTP scenario, on a bare
+//! axum server (`concert-bare`: one route, a fixed poll-sized body, no middleware, the
+//! server's runtime and allocator) that this process starts for the run (`--bare auto`)
+//! or finds at `--bare <url>`; each report carries `ratio_to_bare`, and `health_over_bare`
+//! (baseline's `/health`) is the middleware's cost. `--rounds N` runs the plan N times,
+//! bare and real alternating, and reports each ratio as the median of its rounds;
+//! `--reference docs/performance.md` flags (and fails on) a ratio more than 10% below
+//! that document's reference table.
 //!
 //! Unless `--with-baseline false`, baseline runs first in the same invocation, and each
 //! report carries `ratio_to_baseline`; with `--baseline-each` baseline runs again before
@@ -52,6 +63,7 @@
 //!
 //! ```text
 //! concert-load all --quick --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load
+//! concert-load guard -c 48 -d 3s --rounds 3 --admin-key k --reference docs/performance.md
 //! concert-load poll -c 64 -d 20s --poll-tokens 1000000 --server-pid $(pgrep -n concert) --json poll.json
 //! concert-load burst --burst-tokens 200000 --save-tokens tokens.txt
 //! concert-load poll --tokens-file tokens.txt --poll-tokens 200000
@@ -67,6 +79,7 @@ mod client;
 mod driver;
 mod procfs;
 mod progress;
+mod reference;
 mod report;
 mod scenarios;
 mod sse;
@@ -79,7 +92,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use crate::cli::Cli;
+use crate::cli::{Bare, Cli};
 use crate::driver::Driver;
 use crate::progress::Progress;
 use crate::report::RunReport;
@@ -95,9 +108,15 @@ tokens), hot-seat (U admitted users storm one 50-seat session; exactly 50 winner
 spread (holds across many sessions; committed holds/s), classic (the same holds as one
 Postgres transaction each, SELECT … FOR UPDATE then UPDATE), all (baseline, hot-seat, spread,
 classic, burst, poll), stream (N queue streams held open: open streams, server memory per
-stream, admission→event p50/p99; alone, with --admin-key). Baseline runs first unless --with-baseline false (or before each HTTP
-scenario with --baseline-each), and every HTTP figure is also reported as a ratio to it;
-spread is also divided by classic. The machine is noisy: compare ratios.
+stream, admission→event p50/p99; alone, with --admin-key), bare (the bare server alone),
+guard (baseline, hot-seat, poll: scripts/perf --quick's set). A bare axum server
+(concert-bare, started for the run unless --bare off or --bare <url>) is measured right
+before every HTTP scenario, and every HTTP figure is reported as a ratio to it (baseline's
+/health over bare is the middleware's cost). Baseline runs first unless --with-baseline
+false (or before each HTTP scenario with --baseline-each), and every HTTP figure is also
+reported as a ratio to it; spread is also divided by classic. --rounds N repeats the plan
+and reports medians; --reference FILE flags ratios more than 10% below FILE's table. The
+machine is noisy: compare ratios.
 
 Every phase stops at a request count or a duration, whichever comes first. Only loopback
 targets are accepted. Run the server on a fresh Postgres database, e.g.
@@ -140,7 +159,29 @@ async fn run(cli: Cli) -> Result<bool> {
         (true, false) => scenarios::Baselines::First,
         (true, true) => scenarios::Baselines::Each,
     };
-    let steps = scenarios::plan(cli.scenario, baselines, opts.classic_db.is_some());
+    let steps = scenarios::plan(
+        cli.scenario,
+        baselines,
+        opts.classic_db.is_some(),
+        opts.bare != Bare::Off,
+        opts.rounds,
+    );
+    // Read before the load: a bad reference should not cost a whole run.
+    let reference = match &opts.reference {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let table = reference::parse(&text)?;
+            if table.is_empty() {
+                bail!(
+                    "no reference ratios (a table | ratio | reference |, rows | `key_over_bare` | 0.60 |) in {}",
+                    path.display()
+                );
+            }
+            Some(table)
+        }
+        None => None,
+    };
     let expected = scenarios::expected_server(&steps, &sizes);
 
     let names: Vec<&str> = steps.iter().map(|s| s.name()).collect();
@@ -163,6 +204,32 @@ async fn run(cli: Cli) -> Result<bool> {
         opts.seed,
         Progress::new(!opts.no_progress),
     );
+    // The bare server, only if a bare phase is planned; a started one lives as long as
+    // `_started` (this function).
+    let mut _started = None;
+    let bare_url = match (&opts.bare, steps.contains(&cli::Scenario::Bare)) {
+        (_, false) | (Bare::Off, _) => None,
+        (Bare::Url(url), true) => Some(url.clone()),
+        (Bare::Auto, true) => {
+            let started = scenarios::bare::start().await?;
+            let url = started.url.clone();
+            _started = Some(started);
+            Some(url)
+        }
+    };
+    if let Some(url) = &bare_url {
+        eprintln!("bare server (GET {}) at {url}", scenarios::bare::PATH);
+    }
+    let bare_driver = match &bare_url {
+        Some(url) => Some(Driver::new(
+            Target::parse(url)?,
+            sizes.connections,
+            opts.request_timeout,
+            opts.seed,
+            Progress::new(!opts.no_progress),
+        )),
+        None => None,
+    };
     let mut report = RunReport {
         tool: "concert-load",
         version: env!("CARGO_PKG_VERSION"),
@@ -179,11 +246,14 @@ async fn run(cli: Cli) -> Result<bool> {
         expected_server: expected,
         scenarios: Vec::new(),
         ratios: Default::default(),
+        ratio_rounds: Default::default(),
+        reference: Vec::new(),
         ok: false,
         failures: Vec::new(),
     };
     let json = opts.json.clone();
     let mut ctx = Ctx::new(driver, sizes, opts, run_id);
+    ctx.bare = bare_driver;
     for step in steps {
         eprintln!("== {}", step.name());
         match scenarios::run(step, &mut ctx).await {
@@ -195,6 +265,9 @@ async fn run(cli: Cli) -> Result<bool> {
         }
     }
     report.finish();
+    if let Some(table) = &reference {
+        report.compare_with(table);
+    }
     print!("{}", report.table());
     if let Some(path) = json {
         let text = serde_json::to_string_pretty(&report)?;

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::stats::Summary;
+use crate::reference::{self, Comparison, Verdict};
+use crate::stats::{Summary, median};
 
 /// A scenario's headline figure, the one its ratios are computed from.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -35,8 +36,10 @@ pub struct ScenarioReport {
     pub name: String,
     /// The headline figure.
     pub primary: Figure,
-    /// `primary` divided by baseline's, when baseline ran in the same invocation.
+    /// `primary` divided by baseline's (`GET /health`), when baseline ran before it.
     pub ratio_to_baseline: Option<f64>,
+    /// `primary` divided by the bare server's, measured just before it.
+    pub ratio_to_bare: Option<f64>,
     /// The measured phase: counts, throughput, latencies, statuses, errors.
     pub measured: Summary,
     /// Scenario-specific figures (setup sizes and rates, memory, …).
@@ -57,6 +60,7 @@ impl ScenarioReport {
                 value: primary,
             },
             ratio_to_baseline: None,
+            ratio_to_bare: None,
             measured,
             figures: BTreeMap::new(),
             checks: Vec::new(),
@@ -114,8 +118,13 @@ pub struct RunReport {
     pub expected_server: BTreeMap<String, String>,
     /// Each scenario, in the order run.
     pub scenarios: Vec<ScenarioReport>,
-    /// `<scenario>_over_baseline` and `spread_over_classic`.
+    /// `<figure>_over_bare`, `<figure>_over_baseline` and `spread_over_classic`: the
+    /// median over the rounds (`health` is baseline's `GET /health`).
     pub ratios: BTreeMap<String, f64>,
+    /// Each ratio's value in every round, in the order measured.
+    pub ratio_rounds: BTreeMap<String, Vec<f64>>,
+    /// The ratios beside the reference table (`--reference`), when one was given.
+    pub reference: Vec<Comparison>,
     /// True when every check passed and no scenario failed.
     pub ok: bool,
     /// Failed checks and scenarios that could not run.
@@ -125,41 +134,76 @@ pub struct RunReport {
 impl RunReport {
     /// Fills in the ratios and the verdict from the scenarios.
     pub fn finish(&mut self) {
-        // Each HTTP scenario is divided by the nearest baseline run before it (with
-        // --baseline-each, the one just before it; else the only one).
-        let classic = self
-            .scenarios
-            .iter()
-            .find(|s| s.name == "classic")
-            .map(|s| s.primary.value)
-            .filter(|v| *v > 0.0);
+        // Each scenario is divided by the nearest bare run and the nearest baseline run
+        // before it: with rounds, the ones of its own round.
+        let mut bare = None;
         let mut baseline = None;
-        let mut ratios = BTreeMap::new();
+        let mut rounds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut spreads = Vec::new();
+        let mut classics = Vec::new();
         for s in &mut self.scenarios {
+            let value = Some(s.primary.value).filter(|v| *v > 0.0);
             match s.name.as_str() {
-                "baseline" => {
-                    baseline = Some(s.primary.value).filter(|v| *v > 0.0);
+                "bare" => {
+                    bare = value;
                     continue;
                 }
-                "classic" => continue,
+                "classic" => {
+                    classics.extend(value);
+                    continue;
+                }
+                "stream" => continue,
+                "spread" => spreads.push(s.primary.value),
                 _ => {}
             }
-            if let Some(b) = baseline {
+            let key = ratio_key(&s.name);
+            if let Some(b) = bare {
+                let r = s.primary.value / b;
+                s.ratio_to_bare = Some(r);
+                rounds
+                    .entry(format!("{key}_over_bare"))
+                    .or_default()
+                    .push(r);
+            }
+            if s.name == "baseline" {
+                baseline = value;
+            } else if let Some(b) = baseline {
                 let r = s.primary.value / b;
                 s.ratio_to_baseline = Some(r);
-                ratios.insert(format!("{}_over_baseline", s.name.replace('-', "_")), r);
-            }
-            if s.name == "spread"
-                && let Some(c) = classic
-            {
-                ratios.insert("spread_over_classic".to_string(), s.primary.value / c);
+                rounds
+                    .entry(format!("{key}_over_baseline"))
+                    .or_default()
+                    .push(r);
             }
         }
-        self.ratios = ratios;
+        // Each spread against the classic run right after it (same round).
+        for (spread, classic) in spreads.iter().zip(&classics) {
+            rounds
+                .entry("spread_over_classic".to_string())
+                .or_default()
+                .push(spread / classic);
+        }
+        self.ratios = rounds
+            .iter()
+            .filter_map(|(k, v)| median(v).map(|m| (k.clone(), m)))
+            .collect();
+        self.ratio_rounds = rounds;
         for s in &self.scenarios {
             for c in s.checks.iter().filter(|c| !c.ok) {
                 self.failures
                     .push(format!("{}: {} ({})", s.name, c.name, c.detail));
+            }
+        }
+        self.ok = self.failures.is_empty();
+    }
+
+    /// Compares the ratios with the reference table: a ratio that fell more than the
+    /// tolerance below its reference is a failure of the run.
+    pub fn compare_with(&mut self, table: &BTreeMap<String, f64>) {
+        self.reference = reference::compare(table, &self.ratios, reference::TOLERANCE);
+        for c in &self.reference {
+            if c.verdict == Verdict::Fell {
+                self.failures.push(format!("regression: {}", c.line()));
             }
         }
         self.ok = self.failures.is_empty();
@@ -170,7 +214,7 @@ impl RunReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<9} {:>9} {:>9} {:>10} {:<22} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6}  statuses",
+            "{:<9} {:>9} {:>9} {:>10} {:<22} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}  statuses",
             "scenario",
             "requests",
             "answers/s",
@@ -181,7 +225,8 @@ impl RunReport {
             "p99.9ms",
             "max ms",
             "errors",
-            "/base"
+            "/base",
+            "/bare"
         );
         for s in &self.scenarios {
             let m = &s.measured;
@@ -189,7 +234,7 @@ impl RunReport {
                 m.statuses.iter().map(|(k, v)| format!("{k}:{v}")).collect();
             let _ = writeln!(
                 out,
-                "{:<9} {:>9} {:>9.0} {:>10.0} {:<22} {:>7.2} {:>7.2} {:>7.2} {:>7.1} {:>6} {:>6}  {}",
+                "{:<9} {:>9} {:>9.0} {:>10.0} {:<22} {:>7.2} {:>7.2} {:>7.2} {:>7.1} {:>6} {:>6} {:>6}  {}",
                 s.name,
                 m.requests,
                 m.throughput_per_s,
@@ -200,8 +245,8 @@ impl RunReport {
                 m.latency_ms.p999,
                 m.latency_ms.max,
                 m.errors,
-                s.ratio_to_baseline
-                    .map_or("-".to_string(), |r| format!("{r:.3}")),
+                fmt_ratio(s.ratio_to_baseline),
+                fmt_ratio(s.ratio_to_bare),
                 statuses.join(" "),
             );
         }
@@ -230,7 +275,28 @@ impl RunReport {
             }
         }
         for (k, v) in &self.ratios {
-            let _ = writeln!(out, "ratio {k} = {v:.3}");
+            let rounds = &self.ratio_rounds[k];
+            if rounds.len() > 1 {
+                let each: Vec<String> = rounds.iter().map(|r| format!("{r:.3}")).collect();
+                let _ = writeln!(
+                    out,
+                    "ratio {k} = {v:.3} (median of {}: {})",
+                    rounds.len(),
+                    each.join(", ")
+                );
+            } else {
+                let _ = writeln!(out, "ratio {k} = {v:.3}");
+            }
+        }
+        if !self.reference.is_empty() {
+            let _ = writeln!(
+                out,
+                "against the reference table (flagged: more than {:.0}% below):",
+                reference::TOLERANCE * 100.0
+            );
+            for c in &self.reference {
+                let _ = writeln!(out, "  {}", c.line());
+            }
         }
         for f in &self.failures {
             let _ = writeln!(out, "failed: {f}");
@@ -246,6 +312,18 @@ impl RunReport {
         );
         out
     }
+}
+
+/// A ratio's key for a scenario: baseline's figure is `GET /health`'s.
+fn ratio_key(scenario: &str) -> String {
+    match scenario {
+        "baseline" => "health".to_string(),
+        other => other.replace('-', "_"),
+    }
+}
+
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or("-".to_string(), |r| format!("{r:.3}"))
 }
 
 fn fmt_num(v: f64) -> String {
@@ -285,6 +363,8 @@ mod tests {
             expected_server: BTreeMap::new(),
             scenarios,
             ratios: BTreeMap::new(),
+            ratio_rounds: BTreeMap::new(),
+            reference: vec![],
             ok: false,
             failures: vec![],
         };
@@ -332,6 +412,84 @@ mod tests {
         ]);
         assert_eq!(r.ratios["burst_over_baseline"], 0.1);
         assert_eq!(r.ratios["poll_over_baseline"], 0.8);
+    }
+
+    fn primary(name: &str, value: f64) -> ScenarioReport {
+        ScenarioReport::new(name, "per_s", value, Summary::default())
+    }
+
+    #[test]
+    fn every_figure_over_the_bare_run_before_it_median_of_rounds() {
+        // Three rounds of bare, health, bare, poll; the bare server slows down in round 2
+        // (a busy minute) and the real one with it: the ratios hold.
+        let r = run(vec![
+            primary("bare", 1000.0),
+            primary("baseline", 800.0),
+            primary("bare", 1000.0),
+            primary("poll", 600.0),
+            primary("bare", 500.0),
+            primary("baseline", 420.0),
+            primary("bare", 500.0),
+            primary("poll", 250.0),
+            primary("bare", 1000.0),
+            primary("baseline", 780.0),
+            primary("bare", 900.0),
+            primary("poll", 990.0), // one wild round
+        ]);
+        assert_eq!(r.ratio_rounds["health_over_bare"], vec![0.8, 0.84, 0.78]);
+        assert_eq!(r.ratios["health_over_bare"], 0.8);
+        assert_eq!(r.ratio_rounds["poll_over_bare"], vec![0.6, 0.5, 1.1]);
+        assert_eq!(r.ratios["poll_over_bare"], 0.6);
+        // Against /health of its own round too: 600/800, 250/420, 990/780.
+        assert_eq!(r.ratio_rounds["poll_over_baseline"].len(), 3);
+        assert_eq!(r.ratios["poll_over_baseline"], 0.75);
+        assert!(!r.ratios.contains_key("bare_over_bare"));
+        assert!(!r.ratios.contains_key("health_over_baseline"));
+        assert_eq!(r.scenarios[3].ratio_to_bare, Some(0.6));
+        assert_eq!(r.scenarios[1].ratio_to_baseline, None);
+        let table = r.table();
+        assert!(table.contains("ratio poll_over_bare = 0.600 (median of 3: 0.600, 0.500, 1.100)"));
+    }
+
+    #[test]
+    fn no_bare_run_no_bare_ratio() {
+        let r = run(vec![primary("baseline", 800.0), primary("poll", 600.0)]);
+        assert_eq!(r.scenarios[1].ratio_to_bare, None);
+        assert!(r.ratios.keys().all(|k| !k.ends_with("_over_bare")));
+        assert_eq!(r.ratios["poll_over_baseline"], 0.75);
+    }
+
+    #[test]
+    fn spread_over_the_classic_run_of_its_round() {
+        let r = run(vec![
+            primary("spread", 500.0),
+            primary("classic", 100.0),
+            primary("spread", 300.0),
+            primary("classic", 150.0),
+        ]);
+        assert_eq!(r.ratio_rounds["spread_over_classic"], vec![5.0, 2.0]);
+        assert_eq!(r.ratios["spread_over_classic"], 3.5);
+    }
+
+    #[test]
+    fn a_ratio_fallen_below_the_reference_fails_the_run() {
+        let mut r = run(vec![
+            primary("bare", 1000.0),
+            primary("baseline", 700.0),
+            primary("bare", 1000.0),
+            primary("poll", 600.0),
+        ]);
+        assert!(r.ok);
+        let table: BTreeMap<String, f64> = [("health_over_bare", 0.80), ("poll_over_bare", 0.62)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        r.compare_with(&table);
+        assert!(!r.ok);
+        assert_eq!(r.failures.len(), 1, "{:?}", r.failures);
+        assert!(r.failures[0].starts_with("regression: health_over_bare"));
+        let text = r.table();
+        assert!(text.contains("FELL") && text.contains("result: FAILED"));
     }
 
     #[test]

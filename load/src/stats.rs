@@ -163,9 +163,39 @@ impl Summary {
     }
 }
 
+/// The median of `values` (the mean of the middle two for an even count), `None` when
+/// empty. Rounds of one figure are summarised by it: one disturbed round moves a mean,
+/// not a median.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    Some(if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[0.7]), Some(0.7));
+        // Odd: the middle one, whatever the order; one wild round does not move it.
+        assert_eq!(median(&[0.9, 0.1, 0.8]), Some(0.8));
+        assert_eq!(median(&[0.8, 0.81, 9.0]), Some(0.81));
+        // Even: the mean of the middle two.
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        // A ratio over a zero baseline (NaN, infinity) is no figure: left out.
+        assert_eq!(median(&[f64::NAN, 0.5, f64::INFINITY]), Some(0.5));
+    }
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

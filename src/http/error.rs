@@ -212,8 +212,9 @@ impl IntoResponse for ApiError {
 }
 
 /// Rewrites an error response that no handler built (so it lacks [`ContractBody`]) into
-/// the contract's shape, keeping its status and headers such as `Allow`.
-pub async fn ensure_contract_body<B>(response: axum::http::Response<B>) -> Response
+/// the contract's shape, keeping its status and headers such as `Allow`. Applied to
+/// every answer by [`observe`](super::observe).
+pub fn ensure_contract_body<B>(response: axum::http::Response<B>) -> Response
 where
     B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
     B::Error: Into<axum::BoxError>,
@@ -302,7 +303,7 @@ mod tests {
             bare = bare.header(header::ALLOW, allow);
         }
         let bare = bare.body(axum::body::Body::from("plain text")).unwrap();
-        let response = ensure_contract_body(bare).await;
+        let response = ensure_contract_body(bare);
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, 4096).await.unwrap();
         let body: ReadBack = serde_json::from_slice(&bytes).expect("a contract body");
@@ -362,9 +363,9 @@ mod tests {
             .status(200)
             .body(axum::body::Body::empty())
             .unwrap();
-        assert_eq!(ensure_contract_body(ok).await.status(), StatusCode::OK);
+        assert_eq!(ensure_contract_body(ok).status(), StatusCode::OK);
         let contract = ApiError::seat_already_reserved().into_response();
-        let passed = ensure_contract_body(contract).await;
+        let passed = ensure_contract_body(contract);
         let bytes = axum::body::to_bytes(passed.into_body(), 4096)
             .await
             .unwrap();

@@ -1,6 +1,6 @@
-//! What happens to a request before anything is asked of the engine: its `X-Request-Id`
-//! is kept only when it is short and plain, and its body is read in full, within the body
-//! timeout and the body limit, before the request counts against the in-flight limit.
+//! What happens to a request's body before anything is asked of the engine: it is read
+//! in full, within the body timeout and the body limit, before the request counts
+//! against the in-flight limit. (Its `X-Request-Id` is vetted by [`observe`](super::observe).)
 //!
 //! Reading first means a client trickling its body holds a connection (capped by the
 //! accept loop) but never one of the in-flight permits, and a request refused after this
@@ -15,11 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use super::REQUEST_ID;
 use super::error::ApiError;
-
-/// The longest `X-Request-Id` honoured.
-const MAX_REQUEST_ID_LEN: usize = 64;
 
 /// The body's limits: its size and how long it may take to arrive.
 #[derive(Debug, Clone, Copy)]
@@ -28,26 +24,6 @@ pub struct BodyIntake {
     pub limit: usize,
     /// A body not received in full within this time gets 408.
     pub timeout: Duration,
-}
-
-/// Drops an `X-Request-Id` that is longer than 64 characters or has any but
-/// `[A-Za-z0-9._-]`, so a new one is made in its place: a client's id is echoed and
-/// logged, and must not carry a payload or forge log lines.
-pub async fn sanitize_request_id(mut request: Request) -> Request {
-    let plain = |value: &[u8]| {
-        !value.is_empty()
-            && value.len() <= MAX_REQUEST_ID_LEN
-            && value
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    };
-    let headers = request.headers_mut();
-    let mut ids = headers.get_all(&REQUEST_ID).iter();
-    let keep = matches!((ids.next(), ids.next()), (Some(id), None) if plain(id.as_bytes()));
-    if !keep {
-        headers.remove(&REQUEST_ID);
-    }
-    request
 }
 
 /// Reads the body in full (within the limit and the timeout) and hands the request on
@@ -77,40 +53,5 @@ pub async fn read_body(State(intake): State<BodyIntake>, request: Request, next:
         }
         Ok(Err(_)) => ApiError::body_unreadable().into_response(),
         Err(_) => ApiError::request_timeout().into_response(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    async fn kept(ids: &[&str]) -> Option<String> {
-        let mut request = Request::new(Body::empty());
-        for id in ids {
-            request
-                .headers_mut()
-                .append(&REQUEST_ID, id.parse().unwrap());
-        }
-        let request = sanitize_request_id(request).await;
-        request
-            .headers()
-            .get(&REQUEST_ID)
-            .map(|v| v.to_str().unwrap().to_owned())
-    }
-
-    #[tokio::test]
-    async fn a_short_plain_request_id_is_kept() {
-        assert_eq!(kept(&["abc-1.2_Z"]).await.as_deref(), Some("abc-1.2_Z"));
-        let longest = "a".repeat(64);
-        assert_eq!(kept(&[&longest]).await, Some(longest));
-    }
-
-    #[tokio::test]
-    async fn a_long_odd_empty_or_repeated_request_id_is_dropped() {
-        assert_eq!(kept(&[&"a".repeat(65)]).await, None);
-        assert_eq!(kept(&["a b"]).await, None);
-        assert_eq!(kept(&["a/b"]).await, None);
-        assert_eq!(kept(&[""]).await, None);
-        assert_eq!(kept(&["a", "b"]).await, None);
     }
 }

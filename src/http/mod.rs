@@ -41,16 +41,16 @@ use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
 use self::balance::Charging;
 use self::door::{Door, DoorSettings};
-use self::error::{ApiError, ensure_contract_body};
+use self::error::ApiError;
 use self::intake::BodyIntake;
 use self::latency::LatencyWindow;
+use self::observe::ObserveLayer;
 use self::streams::StreamSettings;
 use crate::transport::ConnectionLimits;
 
@@ -266,16 +266,14 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         limit: settings.body_limit,
         timeout: settings.body_timeout,
     };
-    // Outermost first. A request id is vetted, then set before the request's span reads
-    // it; the span, its log line and the HTTP metrics (`observe`) see the final status, after `ensure_contract_body` has rewritten any bare
-    // error that a layer below produced (503 from the timeout). The body is read in full
-    // before the in-flight limit is asked for a permit.
+    // Outermost first. `observe` vets or makes the request id before the request's span
+    // reads it, and sees the final status: it gives the contract's body to any bare
+    // error a layer below produced (503 from the timeout) before it logs and counts the
+    // answer. One layer of our own for all of that: each layer costs every request
+    // (docs/performance.md). The body is read in full before the in-flight limit is
+    // asked for a permit.
     let outer = ServiceBuilder::new()
-        .layer(middleware::map_request(intake::sanitize_request_id))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-        .layer(middleware::from_fn_with_state(latency, observe::observe))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(middleware::map_response(ensure_contract_body))
+        .layer(ObserveLayer::new(latency))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             axum::response::IntoResponse::into_response(ApiError::internal())

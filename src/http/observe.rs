@@ -1,105 +1,301 @@
-//! The one middleware that watches every request: its tracing span (the request id in
-//! every line logged while it runs), the "answered" line, the HTTP metrics, and the
-//! dashboard's ten-second latency window ([`LatencyWindow`]).
+//! The one middleware that watches every request: its `X-Request-Id` (the client's when
+//! short and plain, else a new one; echoed on the answer), its tracing span (the request
+//! id in every line logged while it runs), the contract's error body on any bare error
+//! a layer below produced ([`ensure_contract_body`]), the "answered" line, the HTTP
+//! metrics, and the dashboard's ten-second latency window ([`LatencyWindow`]).
 //!
-//! One layer for all of them, not tower-http's `TraceLayer` plus a metrics layer: each
-//! layer costs on every request (issue 16 counts them), and all three need the same
-//! clock reading and the same final status. It sits outside `ensure_contract_body`, so
-//! it sees the status the client gets.
+//! One layer of our own for all of them, in place of two axum `map_*` middlewares, an
+//! axum `from_fn` and tower-http's two request-id layers: each layer cost a request
+//! about a microsecond of its own (issue 16; `docs/performance.md`, "The middleware's
+//! cost"), and all of them need the same id, clock reading and final status. It is the
+//! outermost layer, so it sees the status the client gets.
 //!
 //! The metrics' `route` label is axum's matched route (`/concert/seat/{sessionId}`),
 //! never the raw path: a label's values must stay few, or every session id and every
 //! scanner's guess would make a series of its own. A request no route matched is
-//! `unmatched`.
+//! `unmatched`. Their handles are resolved once per route (and status), then kept:
+//! building the labels and looking them up in the recorder's registry on every request
+//! cost more than the increment. The routes are the router's templates, so the cache
+//! is bounded by the router; handles are resolved under the recorder installed when a
+//! route is first answered, so the server installs its recorder before it serves.
 
-use std::sync::Arc;
-use std::time::Instant;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::BoxError;
+use axum::body::{Bytes, HttpBody};
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use dashmap::DashMap;
+use metrics::{Counter, Histogram, SharedString};
+use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use super::REQUEST_ID;
+use super::error::ensure_contract_body;
 use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
 
 /// The `route` label of a request no route matched (404s, and the fallbacks).
 const UNMATCHED: &str = "unmatched";
 
-/// Runs the request inside its span, then logs and counts its answer.
-pub async fn observe(
-    State(window): State<Arc<LatencyWindow>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let route = request.extensions().get::<MatchedPath>().cloned();
-    let span = make_span(&request);
-    let response = next.run(request).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    window.record(elapsed);
-    let status = response.status();
-    {
-        let _entered = span.enter();
-        span.record("status", status.as_u16());
-        span.record("latency_ms", elapsed.as_millis() as u64);
-        // Server-side failures stand out; client mistakes are routine.
-        if status.is_server_error() {
-            tracing::warn!("answered");
-        } else {
-            tracing::info!("answered");
+/// The longest `X-Request-Id` honoured.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// The statuses this API answers, with their labels: their counters are cached per
+/// route. Any other status (none is expected) is counted without a cache.
+const KNOWN_STATUSES: [(u16, &str); 15] = [
+    (200, "200"),
+    (201, "201"),
+    (204, "204"),
+    (400, "400"),
+    (401, "401"),
+    (403, "403"),
+    (404, "404"),
+    (405, "405"),
+    (408, "408"),
+    (409, "409"),
+    (413, "413"),
+    (422, "422"),
+    (429, "429"),
+    (500, "500"),
+    (503, "503"),
+];
+
+/// The layer: `http::router` puts it outermost.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    shared: Arc<Shared>,
+}
+
+impl ObserveLayer {
+    /// Feeds `window` with every answer's latency.
+    pub fn new(window: Arc<LatencyWindow>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                window,
+                routes: DashMap::new(),
+            }),
         }
     }
-    let route = route
-        .as_ref()
-        .map_or(UNMATCHED, MatchedPath::as_str)
-        .to_owned();
-    metrics::counter!(HTTP_REQUESTS, "route" => route.clone(), "status" => status_label(status.as_u16()))
-        .increment(1);
-    metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route)
-        .record(elapsed.as_secs_f64());
-    response
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// What every copy of the layer shares.
+struct Shared {
+    window: Arc<LatencyWindow>,
+    /// By route template (or [`UNMATCHED`]).
+    routes: DashMap<Box<str>, RouteMetrics>,
+}
+
+/// One route's metric handles.
+struct RouteMetrics {
+    route: SharedString,
+    duration: Histogram,
+    /// Index by [`KNOWN_STATUSES`]; each resolved when that status is first answered,
+    /// so a route shows only the statuses it gave.
+    answered: [OnceLock<Counter>; KNOWN_STATUSES.len()],
+}
+
+impl RouteMetrics {
+    fn new(route: &str) -> Self {
+        let route = SharedString::from(route.to_owned());
+        Self {
+            duration: metrics::histogram!(HTTP_REQUEST_DURATION_SECONDS, "route" => route.clone()),
+            route,
+            answered: Default::default(),
+        }
+    }
+
+    fn record(&self, status: StatusCode, elapsed: Duration) {
+        self.duration.record(elapsed.as_secs_f64());
+        let status = status.as_u16();
+        match KNOWN_STATUSES.iter().position(|(known, _)| *known == status) {
+            Some(index) => self.answered[index]
+                .get_or_init(|| {
+                    let label = SharedString::const_str(KNOWN_STATUSES[index].1);
+                    metrics::counter!(HTTP_REQUESTS, "route" => self.route.clone(), "status" => label)
+                })
+                .increment(1),
+            None => metrics::counter!(
+                HTTP_REQUESTS,
+                "route" => self.route.clone(),
+                "status" => status.to_string()
+            )
+            .increment(1),
+        }
+    }
+}
+
+impl Shared {
+    fn record(&self, route: &str, status: StatusCode, elapsed: Duration) {
+        self.window.record(elapsed);
+        if let Some(metrics) = self.routes.get(route) {
+            return metrics.record(status, elapsed);
+        }
+        self.routes
+            .entry(route.into())
+            .or_insert_with(|| RouteMetrics::new(route))
+            .record(status, elapsed);
+    }
+}
+
+/// The middleware around one route (axum layers each route apart).
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S, B> Service<Request> for Observe<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request) -> Self::Future {
+        let started = Instant::now();
+        let id = take_request_id(request.headers_mut());
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        let span = make_span(&request, &id);
+        // The clone that was made ready is the one that serves this request.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let Ok(response) = inner.call(request).instrument(span.clone()).await;
+            let mut response = ensure_contract_body(response);
+            response.headers_mut().entry(&REQUEST_ID).or_insert(id);
+            let elapsed = started.elapsed();
+            let status = response.status();
+            span.record("status", status.as_u16());
+            span.record("latency_ms", elapsed.as_millis() as u64);
+            {
+                let _entered = span.enter();
+                // Server-side failures stand out; client mistakes are routine.
+                if status.is_server_error() {
+                    tracing::warn!("answered");
+                } else {
+                    tracing::info!("answered");
+                }
+            }
+            let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+            shared.record(route, status, elapsed);
+            Ok(response)
+        })
+    }
+}
+
+/// The request's id, left on the request and returned for the answer: the client's
+/// single `X-Request-Id` when at most 64 characters of `[A-Za-z0-9._-]`, else a new
+/// UUID. A client's id is echoed and logged, so it must not carry a payload or forge
+/// log lines.
+fn take_request_id(headers: &mut HeaderMap) -> HeaderValue {
+    let plain = |value: &[u8]| {
+        !value.is_empty()
+            && value.len() <= MAX_REQUEST_ID_LEN
+            && value
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let mut ids = headers.get_all(&REQUEST_ID).iter();
+    if let (Some(id), None) = (ids.next(), ids.next())
+        && plain(id.as_bytes())
+    {
+        return id.clone();
+    }
+    // Written into a stack buffer: the header value is the one allocation.
+    let mut buffer = uuid::Uuid::encode_buffer();
+    let made = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
+    let id = HeaderValue::from_str(made).expect("a UUID is a valid header value");
+    headers.insert(&REQUEST_ID, id.clone());
+    id
 }
 
 /// One span per request. Only method, path and request id: headers (the queue token, the
 /// admin key) and the query are never recorded.
-fn make_span(request: &Request) -> Span {
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default();
+fn make_span(request: &Request, id: &HeaderValue) -> Span {
     tracing::info_span!(
         "request",
         method = %request.method(),
         path = %request.uri().path(),
-        request_id,
+        // Plain ASCII: `take_request_id` made sure.
+        request_id = id.to_str().unwrap_or_default(),
         status = tracing::field::Empty,
         error = tracing::field::Empty,
         latency_ms = tracing::field::Empty,
     )
 }
 
-/// The status as a label without an allocation for the statuses this API answers.
-fn status_label(status: u16) -> metrics::SharedString {
-    let known = match status {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        408 => "408",
-        409 => "409",
-        413 => "413",
-        422 => "422",
-        429 => "429",
-        500 => "500",
-        503 => "503",
-        other => return metrics::SharedString::from(other.to_string()),
-    };
-    metrics::SharedString::const_str(known)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
+        let mut headers = HeaderMap::new();
+        for id in ids {
+            headers.append(&REQUEST_ID, id.parse().unwrap());
+        }
+        let id = take_request_id(&mut headers);
+        let left = headers
+            .get_all(&REQUEST_ID)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        (id, left)
+    }
+
+    #[test]
+    fn a_short_plain_request_id_is_kept() {
+        let (id, left) = kept(&["abc-1.2_Z"]);
+        assert_eq!(
+            (id.to_str().unwrap(), left),
+            ("abc-1.2_Z", vec!["abc-1.2_Z".into()])
+        );
+        let longest = "a".repeat(64);
+        assert_eq!(kept(&[&longest]).0, longest.as_str());
+    }
+
+    #[test]
+    fn a_long_odd_empty_or_repeated_request_id_is_replaced_by_a_uuid() {
+        for ids in [
+            &[&*"a".repeat(65)][..],
+            &["a b"],
+            &["a/b"],
+            &[""],
+            &["a", "b"],
+        ] {
+            let (id, left) = kept(ids);
+            let id = id.to_str().unwrap();
+            assert!(uuid::Uuid::parse_str(id).is_ok(), "{ids:?} gave {id}");
+            assert_eq!(left, vec![id.to_owned()], "the request carries the new id");
+        }
+        assert_eq!(kept(&[]).0.len(), 36, "none sent: one made");
+    }
 }

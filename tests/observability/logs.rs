@@ -1,5 +1,6 @@
 //! `--log-format json`: every line the binary prints is one JSON object, and every
-//! line logged while a request runs names the request's id.
+//! line logged while a request runs names the request's id; the last line, logged at
+//! exit, is written too.
 
 use actors::backend_tests;
 use actors::testkit::TestDb;
@@ -56,6 +57,13 @@ async fn json_logs_parse_line_by_line_and_carry_the_request_id(db: TestDb) {
             .as_str()
             .is_some_and(|t| t.starts_with("sqlx"))),
         "the query made during the request carries its id: {printed}"
+    );
+    // Lines are written by a thread of their own: the last one logged, as the process
+    // ends, is still written (the writer's guard lives to the end of `main`).
+    assert_eq!(
+        lines.last().map(|line| &line["message"]),
+        Some(&Value::from("shutdown complete")),
+        "{printed}"
     );
     // Every line logged inside a request's span names that request.
     for line in &lines {

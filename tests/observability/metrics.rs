@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 use actors::backend_tests;
 use actors::metrics as engine;
 use actors::testkit::TestDb;
-use concert::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS, SSE_STREAMS};
+use concert::metrics::{
+    HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS, LOG_LINES_DROPPED, SSE_STREAMS,
+};
 use concert_client::{Client, ErrorCode};
 
 use crate::binary::Server;
@@ -34,6 +36,7 @@ const EVERY_METRIC: &[&str] = &[
     HTTP_REQUESTS,
     HTTP_REQUEST_DURATION_SECONDS,
     SSE_STREAMS,
+    LOG_LINES_DROPPED,
 ];
 
 /// A server with its metrics on a port of their own; one admitted at a time, and a
@@ -118,6 +121,11 @@ async fn a_scripted_sale_moves_each_metric_by_what_happened(db: TestDb) {
     for name in EVERY_METRIC {
         assert!(after.has(name), "{name} missing from\n{}", after.text);
     }
+    assert_eq!(
+        after.value(LOG_LINES_DROPPED, &[]),
+        0.0,
+        "a server logging at info drops no line of a quiet sale"
+    );
     let site = [("room", "site")];
     let moved = |name: &str, labels: &[(&str, &str)]| delta(&before, &after, name, labels);
     assert_eq!(

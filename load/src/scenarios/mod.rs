@@ -1,5 +1,6 @@
 //! The scenarios, what each needs from the server, and the order `all` runs them in.
 
+pub mod bare;
 pub mod baseline;
 pub mod burst;
 pub mod classic;
@@ -32,8 +33,10 @@ pub struct Ctx {
     pub opts: Options,
     /// Prefix of every user id this run creates.
     pub run_id: String,
-    /// Tokens burst issued, reused by poll in the same run.
+    /// Tokens burst (or an earlier round's poll) issued, reused by poll in the same run.
     pub issued: Vec<String>,
+    /// Sends the bare phases, to the bare server (`None`: `--bare off`).
+    pub bare: Option<Driver>,
     users: Option<Arc<Vec<String>>>,
 }
 
@@ -46,6 +49,7 @@ impl Ctx {
             opts,
             run_id,
             issued: Vec::new(),
+            bare: None,
             users: None,
         }
     }
@@ -99,19 +103,31 @@ pub enum Baselines {
 ///
 /// `all` runs the admitted-user scenarios before burst and poll: those two leave up to
 /// a million tokens waiting in line, and users issued after them would never be admitted.
-pub fn plan(scenario: Scenario, baselines: Baselines, classic: bool) -> Vec<Scenario> {
+/// With `bare`, a bare phase runs right before every HTTP scenario (the two alternate,
+/// so drift over the run moves both); the whole plan is repeated `rounds` times.
+pub fn plan(
+    scenario: Scenario,
+    baselines: Baselines,
+    classic: bool,
+    bare: bool,
+    rounds: u32,
+) -> Vec<Scenario> {
     use Scenario::*;
     let body = match scenario {
-        Baseline => return vec![Baseline],
-        Classic => return vec![Classic],
+        Baseline => vec![Baseline],
+        Bare => return vec![Bare],
         // Alone: it pauses and re-rates the site room, and holds every descriptor.
         Stream => return vec![Stream],
+        Classic => return vec![Classic],
+        // /health is one of the guard's figures: its baseline is in the body.
+        Guard => vec![Baseline, HotSeat, Poll],
         Spread if classic => vec![Spread, Classic],
         All if classic => vec![HotSeat, Spread, Classic, Burst, Poll],
         All => vec![HotSeat, Spread, Burst, Poll],
         other => vec![other],
     };
-    match baselines {
+    let body = match baselines {
+        _ if matches!(scenario, Baseline | Guard) => body,
         Baselines::None => body,
         Baselines::First => std::iter::once(Baseline).chain(body).collect(),
         Baselines::Each => body
@@ -124,7 +140,20 @@ pub fn plan(scenario: Scenario, baselines: Baselines, classic: bool) -> Vec<Scen
                 }
             })
             .collect(),
-    }
+    };
+    let body: Vec<Scenario> = if bare {
+        body.into_iter()
+            .flat_map(|s| if s == Classic { vec![s] } else { vec![Bare, s] })
+            .collect()
+    } else {
+        body
+    };
+    let rounds = rounds.max(1) as usize;
+    body.iter()
+        .copied()
+        .cycle()
+        .take(body.len() * rounds)
+        .collect()
 }
 
 /// Runs one scenario. Besides its own checks, every request of the measured phase must
@@ -142,6 +171,7 @@ pub async fn run(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
 
 async fn run_only(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
     match scenario {
+        Scenario::Bare => bare::run(ctx).await,
         Scenario::Baseline => baseline::run(ctx).await,
         Scenario::Burst => burst::run(ctx).await,
         Scenario::Poll => poll::run(ctx).await,
@@ -149,7 +179,7 @@ async fn run_only(scenario: Scenario, ctx: &mut Ctx) -> Result<ScenarioReport> {
         Scenario::Spread => spread::run(ctx).await,
         Scenario::Classic => classic::run(ctx).await,
         Scenario::Stream => stream::run(ctx).await,
-        Scenario::All => bail!("`all` is a plan, not a scenario"),
+        Scenario::All | Scenario::Guard => bail!("`{}` is a plan, not a scenario", scenario.name()),
     }
 }
 
@@ -159,7 +189,9 @@ pub fn expected_server(steps: &[Scenario], sizes: &Sizes) -> BTreeMap<String, St
     let needs_users = steps
         .iter()
         .any(|s| matches!(s, Scenario::HotSeat | Scenario::Spread));
-    let http = steps.iter().any(|s| *s != Scenario::Classic);
+    let http = steps
+        .iter()
+        .any(|s| !matches!(s, Scenario::Classic | Scenario::Bare));
     if !http {
         return env;
     }
@@ -220,25 +252,56 @@ mod tests {
     #[test]
     fn plans() {
         use Baselines::{Each, First};
-        assert_eq!(plan(Poll, First, false), vec![Baseline, Poll]);
-        assert_eq!(plan(Poll, Baselines::None, false), vec![Poll]);
-        assert_eq!(plan(Spread, First, true), vec![Baseline, Spread, Classic]);
-        assert_eq!(plan(Classic, First, true), vec![Classic]);
-        assert_eq!(plan(Baseline, Each, false), vec![Baseline]);
-        assert_eq!(plan(Stream, First, false), vec![Stream]);
+        let plan4 = |s, b, c| plan(s, b, c, false, 1);
+        assert_eq!(plan4(Poll, First, false), vec![Baseline, Poll]);
+        assert_eq!(plan4(Poll, Baselines::None, false), vec![Poll]);
+        assert_eq!(plan4(Spread, First, true), vec![Baseline, Spread, Classic]);
+        assert_eq!(plan4(Classic, First, true), vec![Classic]);
+        assert_eq!(plan4(Baseline, Each, false), vec![Baseline]);
+        assert_eq!(plan4(Stream, First, false), vec![Stream]);
         assert_eq!(
-            plan(All, First, true),
+            plan4(All, First, true),
             vec![Baseline, HotSeat, Spread, Classic, Burst, Poll]
         );
         assert_eq!(
-            plan(All, Baselines::None, false),
+            plan4(All, Baselines::None, false),
             vec![HotSeat, Spread, Burst, Poll]
         );
         assert_eq!(
-            plan(All, Each, true),
+            plan4(All, Each, true),
             vec![
                 Baseline, HotSeat, Baseline, Spread, Classic, Baseline, Burst, Baseline, Poll
             ]
+        );
+    }
+
+    #[test]
+    fn bare_before_every_http_scenario_and_rounds_alternate() {
+        assert_eq!(
+            plan(Poll, Baselines::First, false, true, 1),
+            vec![Bare, Baseline, Bare, Poll]
+        );
+        // Classic talks to Postgres, not HTTP: no bare phase before it.
+        assert_eq!(
+            plan(Spread, Baselines::None, true, true, 1),
+            vec![Bare, Spread, Classic]
+        );
+        assert_eq!(
+            plan(Guard, Baselines::First, false, true, 2),
+            vec![
+                Bare, Baseline, Bare, HotSeat, Bare, Poll, Bare, Baseline, Bare, HotSeat, Bare,
+                Poll
+            ]
+        );
+        assert_eq!(
+            plan(Baseline, Baselines::Each, false, true, 3),
+            vec![Bare, Baseline, Bare, Baseline, Bare, Baseline]
+        );
+        assert_eq!(plan(Bare, Baselines::First, false, true, 2), vec![Bare]);
+        assert_eq!(plan(Stream, Baselines::First, false, true, 2), vec![Stream]);
+        assert_eq!(
+            plan(Guard, Baselines::None, false, false, 1),
+            vec![Baseline, HotSeat, Poll]
         );
     }
 }

@@ -95,7 +95,10 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         )
         .await?;
         setup_rate = Some(issued.outcome.summary().status_rate(200));
-        tokens.extend(issued.tickets.into_iter().map(|t| t.token));
+        let new: Vec<String> = issued.tickets.into_iter().map(|t| t.token).collect();
+        // A later round (--rounds) polls the same line instead of growing it.
+        ctx.issued.extend(new.iter().cloned());
+        tokens.extend(new);
     }
     let setup_s = setup_start.elapsed().as_secs_f64();
     let issued_in_setup = tokens.len() - before_setup;
