@@ -41,6 +41,7 @@
 //! | `sql/rooms.rs` | the rooms' statements: reads, `save_room` with its `room_limits` row, the draw |
 //! | `common.rs` | records rows decode into, error classification, pool options (compiled once) |
 //! | `rooms.rs` | [`RoomRow`] and the record it decodes from (compiled once) |
+//! | `fence.rs` | cluster mode: the epoch check a fenced Postgres store runs first in every write transaction (`owner_epochs`; its one home) |
 //! | `postgres.rs`, `sqlite.rs` | connecting and migrating; the dialect: how a write transaction begins, which single writes need one, the few SQL fragments that differ, how a token is bound |
 //! | `postgres/tokens.rs`, `sqlite/tokens.rs` | inserting new tokens and renumbering a draw: arrays on Postgres, multi-row `INSERT`s and a JSON array on SQLite |
 //! | `postgres/batch.rs`, `sqlite/batch.rs` | [`Store::apply_batch`]: one-statement batches and multi-row runs on Postgres; a savepoint per op on SQLite |
