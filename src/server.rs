@@ -5,10 +5,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use actors::engine::StreamCount;
 use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor, LockError, NodeLock};
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
+use crate::transport::ConnectionLimits;
 use crate::{metrics, transport};
 
 /// What the server is started with, apart from the store and the listener.
@@ -133,37 +136,26 @@ impl Application {
         } = self;
         // Stops with the app, whichever way `run_until` returns.
         let _metrics = metrics.map(|listener| {
-            let header_timeout = settings.http.connections.header_timeout;
-            let handle = metrics::install();
-            AbortOnDrop(tokio::spawn(metrics::serve(
+            serve_metrics(
                 listener,
-                handle,
                 engine.open_streams(),
-                header_timeout,
-                std::future::pending(),
-            )))
+                settings.http.connections.header_timeout,
+            )
         });
         let router = http::router(engine.clone(), &settings.http);
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
         let streams = engine.clone();
-        let server = transport::serve(listener, router, settings.http.connections, async move {
-            shutdown.await;
-            tracing::info!("shutdown: no new connections; finishing in-flight requests");
-            // An open stream is a request that never finishes on its own: end them,
-            // so their connections drain with the rest instead of holding the grace.
-            streams.close_streams();
-            let _ = signalled_tx.send(());
-        });
-        let grace_over = async move {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(settings.shutdown_grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
+        // An open stream is a request that never finishes on its own: end them, so
+        // their connections drain with the rest instead of holding the grace.
+        let served = drain_on(
+            listener,
+            router,
+            settings.http.connections,
+            settings.shutdown_grace,
+            shutdown,
+            move || streams.close_streams(),
+        );
         tokio::select! {
-            () = server => {}
-            () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
+            () = served => {}
             _ = monitor.stopped() => {
                 tracing::error!("the engine's supervisor stopped while serving; exiting");
                 return Err(ServeError::EngineStopped);
@@ -189,8 +181,58 @@ async fn lock_taken(lock: Option<&NodeLock>) -> LockError {
     }
 }
 
+/// Serves `GET /metrics` on `listener` (never the public one) until the returned
+/// guard is dropped: the one home of the metrics listener for both node kinds.
+pub(crate) fn serve_metrics(
+    listener: TcpListener,
+    streams: StreamCount,
+    header_timeout: Duration,
+) -> AbortOnDrop {
+    let handle = metrics::install();
+    AbortOnDrop(tokio::spawn(metrics::serve(
+        listener,
+        handle,
+        streams,
+        header_timeout,
+        std::future::pending(),
+    )))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains: no new
+/// connections, `before_drain` runs (end what never ends on its own: open streams),
+/// and in-flight requests have `grace` to finish. Resolves when they have, or when the
+/// grace is over (they are dropped). The one home of the graceful stop for both kinds
+/// of node.
+pub(crate) async fn drain_on(
+    listener: TcpListener,
+    router: Router,
+    connections: ConnectionLimits,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    before_drain: impl FnOnce() + Send + 'static,
+) {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = transport::serve(listener, router, connections, async move {
+        shutdown.await;
+        tracing::info!("shutdown: no new connections; finishing in-flight requests");
+        before_drain();
+        let _ = signalled_tx.send(());
+    });
+    let grace_over = async move {
+        if signalled_rx.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = server => {}
+        () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
+    }
+}
+
 /// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

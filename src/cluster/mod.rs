@@ -38,8 +38,7 @@ use self::forward::Forwarder;
 use self::owner::{Ownership, Term};
 use crate::http::error::ApiError;
 use crate::http::{self, web};
-use crate::server::{ServeError, Settings};
-use crate::{metrics, transport};
+use crate::server::{self, ServeError, Settings};
 
 /// How a cluster node is run, apart from the engine's and the HTTP layer's settings.
 pub struct ClusterSettings {
@@ -151,38 +150,24 @@ impl Started {
         // Stops with the node, whichever way this returns. The stream gauge reads a
         // count of its own: streams are the owner's, per term.
         let _metrics = metrics_listener.map(|listener| {
-            let handle = metrics::install();
-            AbortOnDrop(tokio::spawn(metrics::serve(
-                listener,
-                handle,
-                Default::default(),
-                connections.header_timeout,
-                std::future::pending(),
-            )))
+            server::serve_metrics(listener, Default::default(), connections.header_timeout)
         });
         let streams = current.clone();
         let node = Node { current, forwarder };
-        let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = transport::serve(listener, router(node), connections, async move {
-            shutdown.await;
-            tracing::info!("shutdown: no new connections; finishing in-flight requests");
-            // Open streams never end on their own: end them, so their connections drain.
-            if let Some(term) = streams.borrow().clone() {
-                term.engine.close_streams();
-            }
-            let _ = signalled_tx.send(());
-        });
-        let grace_over = async move {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            () = server => {}
-            () = grace_over => tracing::warn!("shutdown: grace period over, dropping in-flight requests"),
-        }
+        // Open streams never end on their own: end them, so their connections drain.
+        server::drain_on(
+            listener,
+            router(node),
+            connections,
+            grace,
+            shutdown,
+            move || {
+                if let Some(term) = streams.borrow().clone() {
+                    term.engine.close_streams();
+                }
+            },
+        )
+        .await;
         // Stop the engine (if owned) and release the lease for the next owner.
         let _ = stop_tx.send(true);
         let _ = owning.await;
@@ -218,13 +203,4 @@ async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> 
 /// The push routes (SSE): `…/stream`.
 fn is_stream(path: &str) -> bool {
     path.ends_with("/stream")
-}
-
-/// Aborts a background task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -8,14 +8,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use super::HeldFlag;
-use crate::domain::{ConcertTitle, QueueToken, RoomId};
-use crate::store::{
-    BatchResult, ConcertRow, Decorator, Limits, NewSession, RoomRow, SessionRow, Store, StoreError,
-    WriteOp, WriteOutcome,
-};
+use crate::store::{Decorator, Store, StoreError};
 
 /// What a refused call is told.
 const LOST: &str = "the database lock is lost (taking it again)";
@@ -30,14 +25,6 @@ impl Gated {
     pub(crate) fn wrap(inner: Arc<dyn Store>, held: HeldFlag) -> Arc<dyn Store> {
         Arc::new(Self { inner, held })
     }
-
-    fn check(&self) -> Result<(), StoreError> {
-        if self.held.is_held() {
-            Ok(())
-        } else {
-            Err(StoreError::Unavailable(LOST.into()))
-        }
-    }
 }
 
 #[async_trait]
@@ -46,59 +33,26 @@ impl Decorator for Gated {
         &*self.inner
     }
 
+    /// Every write the [`Decorator`] defaults forward asks this first.
+    fn may_write(&self) -> Result<(), StoreError> {
+        if self.held.is_held() {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(LOST.into()))
+        }
+    }
+
+    /// Not ready while the lock is not held: `/ready` says why.
     async fn ping(&self) -> Result<(), StoreError> {
-        self.check()?;
+        self.may_write()?;
         self.inner.ping().await
-    }
-
-    async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        self.check()?;
-        self.inner.apply(op).await
-    }
-
-    async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
-        self.check()?;
-        self.inner.apply_batch(ops).await
-    }
-
-    async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
-        self.check()?;
-        self.inner.create_concert(title).await
-    }
-
-    async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
-        self.check()?;
-        self.inner.create_session(session).await
-    }
-
-    async fn record_limits(
-        &self,
-        limits: &Limits,
-        started_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.record_limits(limits, started_at).await
-    }
-
-    async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.save_room(row, at).await
-    }
-
-    async fn draw_room(
-        &self,
-        room: RoomId,
-        drawn: &[(QueueToken, i64)],
-        at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.draw_room(room, drawn, at).await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ConcertTitle;
     use crate::testkit;
 
     #[tokio::test]
@@ -108,6 +62,11 @@ mod tests {
         let closed = Gated::wrap(db.store.clone(), HeldFlag::detached(false));
         assert_eq!(
             closed.create_concert(&title).await.unwrap_err(),
+            StoreError::Unavailable(LOST.into())
+        );
+        // Batches too: group commit's writes reach the store as batches.
+        assert_eq!(
+            closed.apply_batch(&[]).await.unwrap_err(),
             StoreError::Unavailable(LOST.into())
         );
         assert_eq!(

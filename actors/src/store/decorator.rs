@@ -35,6 +35,13 @@ pub trait Decorator: Send + Sync + 'static {
     /// The store this one wraps.
     fn inner(&self) -> &dyn Store;
 
+    /// Whether a write may go on now: every write method below asks it first, so a
+    /// decorator that refuses writes (the node lock's gate) says so once, here, and
+    /// reads pass. An override of a write method asks it itself, if it should.
+    fn may_write(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// [`Store::ping`].
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner().ping().await
@@ -42,21 +49,25 @@ pub trait Decorator: Send + Sync + 'static {
 
     /// [`Store::apply`]: every single write.
     async fn apply(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        self.may_write()?;
         self.inner().apply(op).await
     }
 
     /// [`Store::apply_batch`].
     async fn apply_batch(&self, ops: &[WriteOp]) -> BatchResult {
+        self.may_write()?;
         self.inner().apply_batch(ops).await
     }
 
     /// [`Store::create_concert`].
     async fn create_concert(&self, title: &ConcertTitle) -> Result<ConcertRow, StoreError> {
+        self.may_write()?;
         self.inner().create_concert(title).await
     }
 
     /// [`Store::create_session`].
     async fn create_session(&self, session: &NewSession) -> Result<SessionRow, StoreError> {
+        self.may_write()?;
         self.inner().create_session(session).await
     }
 
@@ -71,6 +82,7 @@ pub trait Decorator: Send + Sync + 'static {
         limits: &Limits,
         started_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.may_write()?;
         self.inner().record_limits(limits, started_at).await
     }
 
@@ -143,6 +155,7 @@ pub trait Decorator: Send + Sync + 'static {
     /// [`Store::save_room`]: its own transaction, never batched (a room's settings
     /// change rarely, and the operator waits for the answer).
     async fn save_room(&self, row: &RoomRow, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.may_write()?;
         self.inner().save_room(row, at).await
     }
 
@@ -153,6 +166,7 @@ pub trait Decorator: Send + Sync + 'static {
         drawn: &[(QueueToken, i64)],
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.may_write()?;
         self.inner().draw_room(room, drawn, at).await
     }
 }
