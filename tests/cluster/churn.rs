@@ -20,8 +20,8 @@ const MIX: Mix = Mix {
     buyers: 6,
     liners: 2,
 };
-/// How long the kills go on (the whole test, with starting and the audit, takes ~80 s).
-const CHURN: Duration = Duration::from_secs(55);
+/// How long the kills go on (the whole test, with starting and the audit, takes ~65 s).
+const CHURN: Duration = Duration::from_secs(60);
 /// From one kill to the next, at least: a failover (~3.5 s) and a restart fit in it.
 const PERIOD: Duration = Duration::from_secs(5);
 /// Every `NON_OWNER_EVERY`th kill is of a node that does not own the engine.
@@ -53,7 +53,7 @@ async fn kills_and_restarts_every_few_seconds_lose_nothing() {
     let mut failovers: Vec<Failover> = Vec::new();
     while Instant::now() < churn_until {
         let (owner, _) = cluster.owner().await.expect("an owner between kills");
-        let victim = if (failovers.len() + 1) % NON_OWNER_EVERY == 0 {
+        let victim = if (failovers.len() + 1).is_multiple_of(NON_OWNER_EVERY) {
             let others: Vec<String> = live.ids().into_iter().filter(|id| *id != owner).collect();
             others[rng.between(0, others.len() as u64 - 1) as usize].clone()
         } else {
