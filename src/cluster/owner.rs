@@ -142,7 +142,7 @@ impl Ownership {
         }));
         tracing::info!(epoch = epoch.get(), "owner: serving the engine");
         let ended = tokio::select! {
-            status = lease.ended() => {
+            status = lease_ended(&lease) => {
                 tracing::warn!(?status, "engine lease lost: stopping the engine now");
                 Ended::Over
             }
@@ -180,4 +180,36 @@ impl Ownership {
             other => other,
         }
     }
+}
+
+/// The lease's end, as the loop sees it. Under the test-only fault
+/// `CONCERT_TEST_IGNORE_LEASE_LOSS=1` the loss is logged and never returned: the node
+/// keeps serving its engine past its lease, as a node whose stop is slow or broken
+/// would, so a drill (`tests/cluster/stale_write.rs`) can show its writes refused by
+/// the next owner's fence rather than merely never sent.
+async fn lease_ended(lease: &Lease) -> LeaseStatus {
+    let status = lease.ended().await;
+    if ignores_lease_loss() {
+        tracing::error!(
+            ?status,
+            "test fault CONCERT_TEST_IGNORE_LEASE_LOSS: the engine lease is lost, \
+             and this node keeps serving (its writes must meet the fence)"
+        );
+        std::future::pending::<()>().await;
+    }
+    status
+}
+
+/// Whether the fault above is on. Compiled in only with debug assertions: `cargo
+/// test` builds the binary that way, so the drill needs no flag (a cargo feature would
+/// have to be named on every test run, or the drill would skip unseen), while a
+/// release build, what operators run, cannot be told to serve without its lease.
+#[cfg(debug_assertions)]
+fn ignores_lease_loss() -> bool {
+    std::env::var("CONCERT_TEST_IGNORE_LEASE_LOSS").is_ok_and(|v| v == "1")
+}
+
+#[cfg(not(debug_assertions))]
+fn ignores_lease_loss() -> bool {
+    false
 }

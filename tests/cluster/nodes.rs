@@ -72,17 +72,71 @@ impl Cluster {
 
     /// Starts node `id`, reaching NATS at `nats_url` (the cluster's, or a proxy's).
     pub async fn add(&mut self, id: &str, nats_url: &str, scratch: &Scratch) -> Api {
+        self.add_with(id, nats_url, &[], scratch).await
+    }
+
+    /// [`Cluster::add`] with `extra` settings on top of the cluster's (they win).
+    pub async fn add_with(
+        &mut self,
+        id: &str,
+        nats_url: &str,
+        extra: &[(&'static str, String)],
+        scratch: &Scratch,
+    ) -> Api {
+        let node = self.spawn(id, nats_url, extra, scratch).await;
+        let api = node.api.clone();
+        self.nodes.push(Some(node));
+        api
+    }
+
+    /// Starts node `id` again (same id, same log, the cluster's NATS), as a supervisor
+    /// restarting the process would, in the slot a [`Cluster::kill`] emptied (the
+    /// drills kill one node at a time).
+    pub async fn restart(&mut self, id: &str, scratch: &Scratch) -> Api {
+        let url = self.nats_url.clone();
+        let node = self.spawn(id, &url, &[], scratch).await;
+        let api = node.api.clone();
+        let slot = self
+            .nodes
+            .iter_mut()
+            .find(|slot| slot.is_none())
+            .expect("a killed node's slot");
+        *slot = Some(node);
+        api
+    }
+
+    async fn spawn(
+        &self,
+        id: &str,
+        nats_url: &str,
+        extra: &[(&'static str, String)],
+        scratch: &Scratch,
+    ) -> Node {
         let mut env = self.env(id);
-        env.retain(|(key, _)| *key != "CONCERT_NATS_URL");
         env.push(("CONCERT_NATS_URL", nats_url.to_owned()));
+        env.extend_from_slice(extra);
+        // The last setting of a key wins: keep only that one.
+        let mut seen = std::collections::HashSet::new();
+        env.reverse();
+        env.retain(|(key, _)| seen.insert(*key));
         let server = Server::start(&self.db.url, &env, &scratch.path(id)).await;
         let api = Api::new(&server.base, Duration::from_secs(20));
-        self.nodes.push(Some(Node {
+        Node {
             id: id.to_owned(),
             server,
-            api: api.clone(),
-        }));
-        api
+            api,
+        }
+    }
+
+    /// The engine's epoch recorded in Postgres (0 before the first claim), whoever
+    /// holds it, live or killed.
+    pub async fn epoch(&self) -> i64 {
+        query_i64(
+            &self.db,
+            "SELECT COALESCE((SELECT epoch FROM owner_epochs WHERE thing = 'engine'), 0)",
+        )
+        .await
+        .expect("read the engine's epoch")
     }
 
     /// The live nodes' clients.
