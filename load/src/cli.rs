@@ -69,14 +69,20 @@ impl Scenario {
 /// Options shared by all scenarios.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
-    /// Server to load; loopback only (127.0.0.0/8, [::1], localhost).
+    /// Server to load; loopback only (127.0.0.0/8, [::1], localhost). Repeat it (or list
+    /// several, comma-separated) to load the nodes of a cluster: each connection is pinned
+    /// to one node, round-robin, and every report names the nodes; one-off setup requests
+    /// (creating a concert, the admin calls) go to the first.
     #[arg(
-        long,
+        long = "target",
+        visible_alias = "url",
         global = true,
         env = "CONCERT_LOAD_URL",
+        value_delimiter = ',',
+        action = ArgAction::Append,
         default_value = "http://127.0.0.1:8080"
     )]
-    pub url: String,
+    pub targets: Vec<String>,
     /// Keep-alive connections (and, for classic, Postgres connections) [default: 64; quick: 16].
     #[arg(short, long, global = true, env = "CONCERT_LOAD_CONNECTIONS")]
     pub connections: Option<usize>,
@@ -369,6 +375,34 @@ mod tests {
         assert_eq!(
             cli.opts.json.as_deref(),
             Some(std::path::Path::new("/tmp/x.json"))
+        );
+    }
+
+    #[test]
+    fn targets_repeat_or_list() {
+        let default = parse(&["poll"]).opts.targets;
+        assert_eq!(default, ["http://127.0.0.1:8080"]);
+        let repeated = parse(&[
+            "poll",
+            "--target",
+            "http://127.0.0.1:1",
+            "--target",
+            "http://127.0.0.1:2",
+            "--url",
+            "http://127.0.0.1:3",
+        ]);
+        assert_eq!(
+            repeated.opts.targets,
+            [
+                "http://127.0.0.1:1",
+                "http://127.0.0.1:2",
+                "http://127.0.0.1:3"
+            ]
+        );
+        let listed = parse(&["--target", "http://127.0.0.1:1,http://127.0.0.1:2", "poll"]);
+        assert_eq!(
+            listed.opts.targets,
+            ["http://127.0.0.1:1", "http://127.0.0.1:2"]
         );
     }
 

@@ -3,7 +3,8 @@
 //! Each worker owns its connection outright (hyper's low-level `conn::http1`), so there is
 //! no pool, no lock and no connection hand-off per request: on 2 cores shared with the
 //! server, every cycle the generator does not spend is one the server gets. What goes on
-//! the wire is `concert-client`'s sans-IO [`Call`]s; this module only adds the `Host`.
+//! the wire is `concert-client`'s sans-IO [`Call`]s; this module only adds the `Host`,
+//! per connection: with several targets, the node each connection is pinned to.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -45,20 +46,17 @@ impl Failure {
     }
 }
 
-/// Turns the client's calls into requests for one target (it knows the `Host` header).
+/// Turns the client's calls into requests (the connection adds the `Host` header).
 #[derive(Debug, Clone)]
 pub struct Requests {
-    /// Parsed once: a clone per request shares its bytes.
-    host: HeaderValue,
     /// With a spread, each request names the next of that many client addresses.
     forwarded_for: Option<(u32, Arc<AtomicU32>)>,
 }
 
 impl Requests {
-    /// Requests for `target`.
+    /// Requests for `target` (its `X-Forwarded-For` spread).
     pub fn new(target: &Target) -> Self {
         Self {
-            host: HeaderValue::from_str(&target.host_header).expect("a valid Host header"),
             forwarded_for: (target.forwarded_for_spread > 0)
                 .then(|| (target.forwarded_for_spread, Arc::new(AtomicU32::new(0)))),
         }
@@ -66,19 +64,16 @@ impl Requests {
 
     /// A bare `GET path` (the bare server's route, which no client call names).
     pub fn get(&self, path: &str) -> Req {
-        let mut request = Request::get(path)
+        Request::get(path)
             .body(Full::new(Bytes::new()))
-            .expect("a valid path");
-        request.headers_mut().insert(HOST, self.host.clone());
-        request
+            .expect("a valid path")
     }
 
-    /// The request of `call`, with the `Host` header hyper's low-level client does not add.
+    /// The request of `call`.
     pub fn of<T: Reply>(&self, call: Call<T>) -> Req {
         let mut request = call
             .into_request()
             .expect("tokens and keys the server gave are valid header values");
-        request.headers_mut().insert(HOST, self.host.clone());
         if let Some((spread, next)) = &self.forwarded_for {
             let n = next.fetch_add(1, Ordering::Relaxed) % spread;
             let [_, a, b, c] = n.to_be_bytes();
@@ -93,6 +88,9 @@ impl Requests {
 /// One keep-alive connection, reopened after any failure.
 pub struct Conn {
     target: Arc<Target>,
+    /// The target's `Host`, which hyper's low-level client does not add; parsed once, a
+    /// clone per request shares its bytes.
+    host: HeaderValue,
     sender: Option<SendRequest<Full<Bytes>>>,
     /// How many times this connection had to be (re)opened after the first.
     pub reconnects: u64,
@@ -103,18 +101,21 @@ impl Conn {
     pub async fn open(target: Arc<Target>) -> Result<Self, Failure> {
         let sender = Some(handshake(&target).await?);
         Ok(Self {
+            host: HeaderValue::from_str(&target.host_header).expect("a valid Host header"),
             target,
             sender,
             reconnects: 0,
         })
     }
 
-    /// Sends `req` and reads the whole answer, within `timeout` (connect included).
+    /// Sends `req` (with this connection's `Host`) and reads the whole answer, within
+    /// `timeout` (connect included).
     pub async fn send(
         &mut self,
-        req: Req,
+        mut req: Req,
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), Failure> {
+        req.headers_mut().insert(HOST, self.host.clone());
         match tokio::time::timeout(timeout, self.exchange(req)).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(f)) => {

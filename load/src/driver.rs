@@ -1,5 +1,7 @@
 //! The load loop: C workers, each with its own keep-alive connection, sending requests
 //! back to back until a count bound or a time bound is reached, whichever comes first.
+//! With several targets (the nodes of a cluster), connection `i` is pinned to node
+//! `i mod nodes` for its whole life, and each node's answers are also counted apart.
 //!
 //! It is a closed loop: each connection has one request outstanding, so latencies are the
 //! service time under C concurrent requests (no coordinated-omission correction; the
@@ -16,6 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::client::{Conn, Failure, Req, Requests};
 use crate::progress::Progress;
+use crate::report::NodeReport;
 use crate::stats::{Recorder, Summary};
 use crate::target::Target;
 
@@ -50,6 +53,18 @@ pub struct Outcome<L> {
     pub locals: Vec<L>,
     /// Connections reopened after a failure or a server-side close.
     pub reconnects: u64,
+    /// Per node, in `--target` order: its URL, its connections and its answers.
+    pub nodes: Vec<NodeOutcome>,
+}
+
+/// One node's share of a phase.
+pub struct NodeOutcome {
+    /// The node's URL as given.
+    pub url: String,
+    /// Connections pinned to it.
+    pub connections: usize,
+    /// Its answers and failures.
+    pub recorder: Recorder,
 }
 
 impl<L> Outcome<L> {
@@ -57,12 +72,35 @@ impl<L> Outcome<L> {
     pub fn summary(&self) -> Summary {
         self.recorder.summary(self.elapsed)
     }
+
+    /// Each node's figures over the phase's interval, when there is more than one node
+    /// (with one, they are [`Outcome::summary`]'s).
+    pub fn node_reports(&self) -> Vec<NodeReport> {
+        if self.nodes.len() < 2 {
+            return Vec::new();
+        }
+        self.nodes
+            .iter()
+            .map(|n| NodeReport {
+                url: n.url.clone(),
+                connections: n.connections,
+                measured: n.recorder.summary(self.elapsed),
+            })
+            .collect()
+    }
 }
 
-/// Runs load phases against one target.
+/// The node connection `index` is pinned to, of `nodes`: round-robin, so the nodes'
+/// shares of any number of connections differ by at most one.
+pub fn node_of(index: usize, nodes: usize) -> usize {
+    index % nodes.max(1)
+}
+
+/// Runs load phases against one target, or spread over several.
 #[derive(Clone)]
 pub struct Driver {
-    target: Arc<Target>,
+    /// Never empty; the first also takes the one-off requests ([`Driver::send_one`]).
+    targets: Arc<[Arc<Target>]>,
     /// Request builder for this target.
     pub requests: Requests,
     connections: usize,
@@ -72,17 +110,19 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// A driver with `connections` workers per phase.
+    /// A driver with `connections` workers per phase, pinned round-robin to `targets`
+    /// (at least one).
     pub fn new(
-        target: Target,
+        targets: Vec<Target>,
         connections: usize,
         request_timeout: Duration,
         seed: u64,
         progress: Progress,
     ) -> Self {
+        assert!(!targets.is_empty(), "a driver needs a target");
         Self {
-            requests: Requests::new(&target),
-            target: Arc::new(target),
+            requests: Requests::new(&targets[0]),
+            targets: targets.into_iter().map(Arc::new).collect(),
             connections,
             request_timeout,
             seed,
@@ -90,9 +130,9 @@ impl Driver {
         }
     }
 
-    /// The server under load.
+    /// The server under load; with several, the first (the one setup requests go to).
     pub fn target(&self) -> &Target {
-        &self.target
+        &self.targets[0]
     }
 
     /// The configured number of connections.
@@ -127,7 +167,17 @@ impl Driver {
         let phase_seed = self.seed ^ fnv1a(label.as_bytes());
 
         let mut tasks = JoinSet::new();
-        for (w, conn) in conns.into_iter().enumerate() {
+        let mut nodes: Vec<NodeOutcome> = self
+            .targets
+            .iter()
+            .map(|t| NodeOutcome {
+                url: t.url.clone(),
+                connections: 0,
+                recorder: Recorder::default(),
+            })
+            .collect();
+        for (w, (node, conn)) in conns.into_iter().enumerate() {
+            nodes[node].connections += 1;
             let ctx = WorkerCtx {
                 workload: workload.clone(),
                 next: next.clone(),
@@ -137,7 +187,7 @@ impl Driver {
                 timeout: self.request_timeout,
                 seed: phase_seed.wrapping_add((w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
             };
-            tasks.spawn(worker(ctx, conn));
+            tasks.spawn(async move { (node, worker(ctx, conn).await) });
         }
 
         let mut recorder = Recorder::default();
@@ -145,8 +195,9 @@ impl Driver {
         let mut reconnects = 0;
         let mut last = start;
         while let Some(joined) = tasks.join_next().await {
-            let (rec, local, rc, finished) = joined?;
+            let (node, (rec, local, rc, finished)) = joined?;
             recorder.merge(&rec);
+            nodes[node].recorder.merge(&rec);
             locals.push(local);
             reconnects += rc;
             last = last.max(finished);
@@ -157,34 +208,44 @@ impl Driver {
             elapsed: last - start,
             locals,
             reconnects,
+            nodes,
         })
     }
 
-    /// Sends one request on a fresh connection (setup steps such as creating a concert).
+    /// Sends one request on a fresh connection to the first target (setup steps such as
+    /// creating a concert).
     pub async fn send_one(&self, req: Req, timeout: Duration) -> Result<(StatusCode, Bytes)> {
-        let mut conn = self.open(1).await?.pop().expect("one connection");
+        let (_, mut conn) = self.open(1).await?.pop().expect("one connection");
         conn.send(req, timeout.min(self.request_timeout))
             .await
-            .map_err(|f| anyhow::anyhow!("{} failed: {}", self.target.url, f.name()))
+            .map_err(|f| anyhow::anyhow!("{} failed: {}", self.target().url, f.name()))
     }
 
-    async fn open(&self, n: usize) -> Result<Vec<Conn>> {
+    /// Opens `n` connections, connection `i` to node [`node_of`]`(i)`; each comes with
+    /// its node's index. Fails if a node that should get connections takes none.
+    async fn open(&self, n: usize) -> Result<Vec<(usize, Conn)>> {
         let mut set = JoinSet::new();
-        for _ in 0..n {
-            let target = self.target.clone();
-            set.spawn(async move { Conn::open(target).await });
+        for i in 0..n {
+            let node = node_of(i, self.targets.len());
+            let target = self.targets[node].clone();
+            set.spawn(async move { (node, Conn::open(target).await) });
         }
         let mut conns = Vec::with_capacity(n);
-        while let Some(c) = set.join_next().await {
-            if let Ok(conn) = c? {
-                conns.push(conn);
+        while let Some(joined) = set.join_next().await {
+            if let (node, Ok(conn)) = joined? {
+                conns.push((node, conn));
             }
         }
-        if conns.is_empty() {
-            bail!(
-                "cannot connect to {} (is the server running? `cargo run --release` in the workspace)",
-                self.target.url
-            );
+        // Grouped by node, so that a worker's number (and its seed) does not depend on
+        // which connection happened to open first.
+        conns.sort_by_key(|(node, _)| *node);
+        for (node, target) in self.targets.iter().enumerate().take(n) {
+            if !conns.iter().any(|(k, _)| *k == node) {
+                bail!(
+                    "cannot connect to {} (is the server running? `cargo run --release` in the workspace)",
+                    target.url
+                );
+            }
         }
         if conns.len() < n {
             eprintln!("warning: opened only {} of {n} connections", conns.len());
@@ -243,3 +304,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     })
 }
+
+#[cfg(test)]
+mod tests;

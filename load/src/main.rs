@@ -59,6 +59,13 @@
 //!
 //! Each invocation prints the settings its scenarios expect.
 //!
+//! # Several nodes
+//!
+//! `--target URL` (alias `--url`) repeated loads the nodes of a cluster: connection `i` is
+//! pinned to node `i mod nodes` for the whole run, one-off setup requests (creating a
+//! concert, admin calls) go to the first, and each scenario reports every node's share
+//! (connections, answers/s, p50 / p99) beside the total (`scripts/cluster-bench`).
+//!
 //! # Examples
 //!
 //! ```text
@@ -68,6 +75,7 @@
 //! concert-load burst --burst-tokens 200000 --save-tokens tokens.txt
 //! concert-load poll --tokens-file tokens.txt --poll-tokens 200000
 //! concert-load spread --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load --seed 7
+//! concert-load poll --target http://127.0.0.1:8081 --target http://127.0.0.1:8082 --target http://127.0.0.1:8083
 //! concert-load stream --admin-key k --streams 19500 --admit 100 --admit-rounds 5 -d 10s --with-baseline false
 //! ```
 //!
@@ -119,7 +127,8 @@ and reports medians; --reference FILE flags ratios more than 10% below FILE's ta
 machine is noisy: compare ratios.
 
 Every phase stops at a request count or a duration, whichever comes first. Only loopback
-targets are accepted. Run the server on a fresh Postgres database, e.g.
+targets are accepted; --target repeated spreads the connections round-robin over the nodes
+of a cluster (setup requests go to the first) and reports each node's share. Run the server on a fresh Postgres database, e.g.
   CONCERT_ADMIN_KEY=k CONCERT_MAX_ACTIVE=1000 CONCERT_WAITING_IDLE=24h CONCERT_ADMITTED_IDLE=24h \\
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/concert_load cargo run --release
 then e.g.: concert-load all --quick --admin-key k --classic-db postgres://postgres@127.0.0.1/concert_load";
@@ -144,8 +153,8 @@ fn main() -> ExitCode {
 /// Runs the planned scenarios; `Ok(false)` when one failed or a check did not hold.
 async fn run(cli: Cli) -> Result<bool> {
     let opts = cli.opts;
-    let mut target = Target::parse(&opts.url)?;
-    target.forwarded_for_spread = opts.forwarded_for;
+    let targets = target::parse_all(&opts.targets, opts.forwarded_for)?;
+    let urls: Vec<String> = targets.iter().map(|t| t.url.clone()).collect();
     if let Some(db) = &opts.classic_db {
         target::classic_db(db)?;
     }
@@ -189,7 +198,7 @@ async fn run(cli: Cli) -> Result<bool> {
         "concert-load {}: {} against {} (run {run_id}, seed {})",
         env!("CARGO_PKG_VERSION"),
         names.join(", "),
-        target.url,
+        urls.join(" + "),
         opts.seed
     );
     if !expected.is_empty() {
@@ -198,7 +207,7 @@ async fn run(cli: Cli) -> Result<bool> {
     }
 
     let driver = Driver::new(
-        target.clone(),
+        targets,
         sizes.connections,
         opts.request_timeout,
         opts.seed,
@@ -222,7 +231,7 @@ async fn run(cli: Cli) -> Result<bool> {
     }
     let bare_driver = match &bare_url {
         Some(url) => Some(Driver::new(
-            Target::parse(url)?,
+            vec![Target::parse(url)?],
             sizes.connections,
             opts.request_timeout,
             opts.seed,
@@ -234,7 +243,7 @@ async fn run(cli: Cli) -> Result<bool> {
         tool: "concert-load",
         version: env!("CARGO_PKG_VERSION"),
         scenario: cli.scenario.name().to_string(),
-        url: target.url.clone(),
+        targets: urls,
         connections: sizes.connections,
         threads: opts.threads,
         seed: opts.seed,

@@ -29,6 +29,17 @@ pub struct Check {
     pub detail: String,
 }
 
+/// One node's share of a scenario's measured phase.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeReport {
+    /// The node's URL as given.
+    pub url: String,
+    /// Connections pinned to it.
+    pub connections: usize,
+    /// Its answers over the phase's interval.
+    pub measured: Summary,
+}
+
 /// Everything one scenario measured.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ScenarioReport {
@@ -42,6 +53,9 @@ pub struct ScenarioReport {
     pub ratio_to_bare: Option<f64>,
     /// The measured phase: counts, throughput, latencies, statuses, errors.
     pub measured: Summary,
+    /// The measured phase per node, when several were loaded (`--target` repeated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeReport>,
     /// Scenario-specific figures (setup sizes and rates, memory, …).
     pub figures: BTreeMap<String, f64>,
     /// Verifications.
@@ -62,6 +76,7 @@ impl ScenarioReport {
             ratio_to_baseline: None,
             ratio_to_bare: None,
             measured,
+            nodes: Vec::new(),
             figures: BTreeMap::new(),
             checks: Vec::new(),
             notes: Vec::new(),
@@ -100,8 +115,8 @@ pub struct RunReport {
     pub version: &'static str,
     /// The scenario asked for.
     pub scenario: String,
-    /// Server URL.
-    pub url: String,
+    /// The nodes loaded, in `--target` order (the first also took the setup requests).
+    pub targets: Vec<String>,
     /// Connections per phase.
     pub connections: usize,
     /// Generator worker threads.
@@ -212,6 +227,13 @@ impl RunReport {
     /// The human-readable table.
     pub fn table(&self) -> String {
         let mut out = String::new();
+        if self.targets.len() > 1 {
+            let _ = writeln!(
+                out,
+                "nodes (connections round-robin; setup on the first): {}",
+                self.targets.join(", ")
+            );
+        }
         let _ = writeln!(
             out,
             "{:<9} {:>9} {:>9} {:>10} {:<22} {:>7} {:>7} {:>7} {:>7} {:>6} {:>6} {:>6}  statuses",
@@ -258,6 +280,20 @@ impl RunReport {
                 .collect();
             if !figures.is_empty() {
                 let _ = writeln!(out, "  {}: {}", s.name, figures.join("  "));
+            }
+            for n in &s.nodes {
+                let m = &n.measured;
+                let _ = writeln!(
+                    out,
+                    "  {} @ {}: {} connections, {:.0} answers/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                    s.name,
+                    n.url,
+                    n.connections,
+                    m.throughput_per_s,
+                    m.latency_ms.p50,
+                    m.latency_ms.p99,
+                    m.errors
+                );
             }
             if !s.measured.error_kinds.is_empty() {
                 let _ = writeln!(out, "  {}: errors {:?}", s.name, s.measured.error_kinds);
@@ -353,7 +389,7 @@ mod tests {
             tool: "concert-load",
             version: "0",
             scenario: "all".into(),
-            url: "http://127.0.0.1:8080".into(),
+            targets: vec!["http://127.0.0.1:8080".into()],
             connections: 4,
             threads: 1,
             seed: 1,
@@ -400,6 +436,49 @@ mod tests {
         let table = r.table();
         assert!(table.contains("failed: hot-seat: winners (49 of 50)"));
         assert!(table.contains("result: FAILED"));
+    }
+
+    #[test]
+    fn nodes_are_named_in_the_table_and_the_json() {
+        let mut poll = ScenarioReport::new("poll", "polls_per_s", 300.0, summary(200, 300, 1));
+        poll.nodes = vec![
+            NodeReport {
+                url: "http://127.0.0.1:1".into(),
+                connections: 2,
+                measured: summary(200, 200, 1),
+            },
+            NodeReport {
+                url: "http://127.0.0.1:2".into(),
+                connections: 1,
+                measured: summary(200, 100, 1),
+            },
+        ];
+        let mut r = run(vec![poll]);
+        r.targets = vec!["http://127.0.0.1:1".into(), "http://127.0.0.1:2".into()];
+        let table = r.table();
+        assert!(
+            table.starts_with("nodes (connections round-robin; setup on the first): http://127.0.0.1:1, http://127.0.0.1:2\n")
+                && table.contains("poll @ http://127.0.0.1:1: 2 connections, 200 answers/s")
+                && table.contains("poll @ http://127.0.0.1:2: 1 connections, 100 answers/s"),
+            "{table}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["scenarios"][0]["nodes"][1]["url"],
+            "http://127.0.0.1:2"
+        );
+        // A run against one node keeps its JSON as it was: no `nodes` key.
+        let one = run(vec![ScenarioReport::new(
+            "poll",
+            "polls_per_s",
+            1.0,
+            summary(200, 1, 1),
+        )]);
+        assert!(
+            serde_json::to_value(&one).unwrap()["scenarios"][0]
+                .get("nodes")
+                .is_none()
+        );
     }
 
     #[test]

@@ -58,6 +58,24 @@ impl Target {
     }
 }
 
+/// Parses every `--target` (each as [`Target::parse`]) for a run: at least one, none
+/// twice (a node named twice would silently get twice its share of the connections).
+pub fn parse_all(urls: &[String], forwarded_for_spread: u32) -> Result<Vec<Target>> {
+    if urls.is_empty() {
+        bail!("no --target given");
+    }
+    let mut targets: Vec<Target> = Vec::with_capacity(urls.len());
+    for url in urls {
+        let mut target = Target::parse(url)?;
+        if let Some(same) = targets.iter().find(|t| t.addr == target.addr) {
+            bail!("--target {url} names the same node as {}", same.url);
+        }
+        target.forwarded_for_spread = forwarded_for_spread;
+        targets.push(target);
+    }
+    Ok(targets)
+}
+
 /// The loopback address a host names, or `None` if it names anything else.
 /// Names other than `localhost` are not resolved: resolution could leave the machine.
 fn loopback_ip(host: &str) -> Option<IpAddr> {
@@ -110,6 +128,18 @@ mod tests {
         ] {
             assert!(Target::parse(url).is_err(), "{url} accepted");
         }
+    }
+
+    #[test]
+    fn several_targets() {
+        let urls = |u: &[&str]| u.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let t = parse_all(&urls(&["http://127.0.0.1:1", "http://localhost:2"]), 5).unwrap();
+        assert_eq!(t.iter().map(|t| t.addr.port()).collect::<Vec<_>>(), [1, 2]);
+        assert!(t.iter().all(|t| t.forwarded_for_spread == 5));
+        assert!(parse_all(&[], 0).is_err());
+        assert!(parse_all(&urls(&["http://127.0.0.1:1", "http://10.0.0.1:2"]), 0).is_err());
+        let twice = parse_all(&urls(&["http://127.0.0.1:1", "http://localhost:1/"]), 0);
+        assert!(twice.unwrap_err().to_string().contains("same node"));
     }
 
     #[test]

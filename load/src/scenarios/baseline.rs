@@ -40,5 +40,6 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
     let m = outcome.summary();
     let mut report = ScenarioReport::new("baseline", "ok_per_s", m.status_rate(200), m);
     report.figure("reconnects", outcome.reconnects as f64);
+    report.nodes = outcome.node_reports();
     Ok(report)
 }

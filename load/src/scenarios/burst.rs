@@ -38,6 +38,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
                 .unwrap_or(0) as f64,
         )
         .figure("reconnects", issued.outcome.reconnects as f64);
+    report.nodes = issued.outcome.node_reports();
     report.check(
         "one token per user",
         distinct == tokens.len(),

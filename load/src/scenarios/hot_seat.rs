@@ -95,6 +95,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .figure("winners", winners as f64)
         .figure("distinct_seats_won", per_seat.len() as f64)
         .figure("reconnects", outcome.reconnects as f64);
+    report.nodes = outcome.node_reports();
     report.check(
         "exactly 50 winners",
         winners == u64::from(HOT_SEATS),

@@ -131,6 +131,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .figure("tokens_issued_in_setup", issued_in_setup as f64)
         .figure("setup_s", setup_s)
         .figure("reconnects", outcome.reconnects as f64);
+    report.nodes = outcome.node_reports();
     if let Some(rate) = setup_rate {
         report.figure("setup_tokens_per_s", rate);
     }

@@ -74,6 +74,7 @@ pub fn ordered<T>(outcome: Outcome<Vec<(u64, T)>>) -> (Vec<T>, Outcome<()>) {
         elapsed,
         locals,
         reconnects,
+        nodes,
     } = outcome;
     let mut all: Vec<(u64, T)> = locals.into_iter().flatten().collect();
     all.sort_unstable_by_key(|(i, _)| *i);
@@ -82,6 +83,7 @@ pub fn ordered<T>(outcome: Outcome<Vec<(u64, T)>>) -> (Vec<T>, Outcome<()>) {
         elapsed,
         locals: Vec::new(),
         reconnects,
+        nodes,
     };
     (all.into_iter().map(|(_, t)| t).collect(), rest)
 }

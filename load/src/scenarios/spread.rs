@@ -82,6 +82,7 @@ pub async fn run(ctx: &mut Ctx) -> Result<ScenarioReport> {
         .figure("seats_per_session", f64::from(seats))
         .figure("holds_committed", m.status(201) as f64)
         .figure("reconnects", outcome.reconnects as f64);
+    report.nodes = outcome.node_reports();
     // Each seat of a fresh session is asked for once, by a user under the per-user
     // limit: a 4xx is the server's mistake, not contention. (A 503 is overload: noted.)
     let refused: u64 = (400..500).map(|s| m.status(s)).sum();

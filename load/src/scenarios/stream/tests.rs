@@ -43,7 +43,7 @@ async fn run_against(addr: SocketAddr, streams: u64) -> ScenarioReport {
     let sizes = cli.opts.sizes();
     let target = Target::parse(&url).unwrap();
     let driver = Driver::new(
-        target,
+        vec![target],
         sizes.connections,
         cli.opts.request_timeout,
         1,
