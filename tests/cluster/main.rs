@@ -12,6 +12,8 @@
 //!   acknowledged is lost, no seat is sold twice, `concert check` is clean.
 //! - `nats_cut`: the owner cut off from NATS stops serving at its lease's deadline, the
 //!   other node owns, and the cut node serves again by itself once NATS is back.
+//! - `replica`: polls answered on every node from its replica of the line, agreeing with
+//!   the owner within a second, across an admission and a failover.
 
 mod failover;
 mod nats_cut;
@@ -20,6 +22,7 @@ mod nodes;
 #[allow(dead_code)]
 #[path = "../drills/proxy.rs"]
 mod proxy;
+mod replica;
 mod start;
 // The drills' toolbox (the binary as a child process, the typed client wrapped, `concert
 // check`); not all of it is used here.
