@@ -8,9 +8,9 @@
 //!   carries no token: it may issue one) is forwarded to the owner, as before.
 //! - A gap (a message number skipped, a consumer recreated) or a new owner's term
 //!   joined midway makes the node forget its pictures (polls forward meanwhile) and ask
-//!   the owner for whole pictures, every second until it has them; a new owner's term
-//!   starts with them anyway. Messages of an older epoch than the newest seen are
-//!   dropped: a stale owner cannot move a replica.
+//!   the owner for whole pictures at once, then every second until it has them; a new
+//!   owner's term starts with them anyway. Messages of an older epoch than the newest
+//!   seen are dropped: a stale owner cannot move a replica.
 //! - The report of answered polls is bounded ([`MAX_SEEN`] tokens a second): past it a
 //!   poll is forwarded, so the owner still sees it.
 
@@ -35,7 +35,7 @@ use crate::http::queue::{QueueAnswer, QueueQuery};
 pub const REPLICA_HEADER: &str = "x-concert-replica";
 /// Tokens whose polls were answered here, reported each [`REPORT_EVERY`], at most.
 pub const MAX_SEEN: usize = 65_536;
-/// How often answered polls are reported, and missing pictures asked for.
+/// How often answered polls are reported, and missing pictures asked for again.
 const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// This node's replicas and what it owes the owner.
@@ -91,8 +91,15 @@ impl LineFollower {
         Some(response)
     }
 
-    /// Takes a message of the stream: see the module docs.
-    fn take(&self, epoch: u64, number: u64, payload: &[u8]) {
+    /// Takes a message of the stream (see the module docs); true if it left this node
+    /// wanting a whole picture it did not want before.
+    fn take(&self, epoch: u64, number: u64, payload: &[u8]) -> bool {
+        let wanted = !self.replicas.all_ready();
+        self.apply(epoch, number, payload);
+        !wanted && !self.replicas.all_ready()
+    }
+
+    fn apply(&self, epoch: u64, number: u64, payload: &[u8]) {
         let mut position = self.position.lock().unwrap_or_else(PoisonError::into_inner);
         let (followed, next) = *position;
         if epoch < followed {
@@ -131,12 +138,11 @@ pub fn spawn(
     subjects: LineSubjects,
     follower: Arc<LineFollower>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let js = jetstream::new(nats.clone());
     let following = {
-        let (subjects, follower) = (subjects.clone(), follower.clone());
+        let (nats, subjects, follower) = (nats.clone(), subjects.clone(), follower.clone());
         tokio::spawn(async move {
             loop {
-                if let Err(error) = follow(&js, &subjects, &follower).await {
+                if let Err(error) = follow(&nats, &subjects, &follower).await {
                     tracing::warn!(%error, "following the line's stream failed; again in 1 s");
                 }
                 follower.restart();
@@ -155,10 +161,11 @@ pub fn spawn(
 }
 
 async fn follow(
-    js: &jetstream::Context,
+    nats: &async_nats::Client,
     subjects: &LineSubjects,
     follower: &LineFollower,
 ) -> Result<(), async_nats::Error> {
+    let js = jetstream::new(nats.clone());
     let stream = match js.create_stream(subjects.stream_config()).await {
         Ok(stream) => stream,
         Err(_) => js.get_stream(&subjects.stream).await?,
@@ -174,7 +181,14 @@ async fn follow(
     while let Some(message) = messages.next().await {
         let message = message?;
         match line_wire::epoch_and_number(message.headers.as_ref()) {
-            Some((epoch, number)) => follower.take(epoch, number, &message.payload),
+            Some((epoch, number)) => {
+                if follower.take(epoch, number, &message.payload) {
+                    // Not a second later: this node's polls are forwarded meanwhile.
+                    let _ = nats
+                        .publish(subjects.resync.clone(), Default::default())
+                        .await;
+                }
+            }
             None => tracing::warn!("a line message without epoch or number"),
         }
     }

@@ -17,9 +17,9 @@ use super::line_wire::{self, LineSubjects, MESSAGE_BYTES};
 /// Batches of changes the engine may hand over before the publisher takes them; past
 /// it a room's batch is dropped and its next is a whole picture (`LineSink`).
 pub const LINE_BATCHES: usize = 4096;
-/// The least time between two whole pictures asked for by replicas: a replica asks
-/// every second while it misses one, and every node may be asking.
-const REPUBLISH_EVERY: Duration = Duration::from_secs(2);
+/// The least time between two whole pictures asked for by replicas: every node may be
+/// asking, and a picture costs the owner a pass over each line.
+const REPUBLISH_EVERY: Duration = Duration::from_millis(500);
 
 /// The engine's sink for a new term, and what the publisher reads.
 pub fn sink() -> (LineSink, mpsc::Receiver<LineBatch>) {
@@ -52,11 +52,19 @@ pub async fn start(
     let publishing = tokio::spawn(publish(js, subjects.changes.clone(), epoch, batches, limit));
     let republisher = engine.clone();
     let republishing = tokio::spawn(async move {
-        while resync.next().await.is_some() {
+        let mut asked = resync.next().await.is_some();
+        while asked {
             republisher.republish_lines();
             tokio::time::sleep(REPUBLISH_EVERY).await;
-            // The asks that came meanwhile are answered by the pictures just sent.
-            while let Some(Some(_)) = futures::FutureExt::now_or_never(resync.next()) {}
+            // Asks that came meanwhile (perhaps from a node that started following
+            // after those pictures) get one more, at once; then wait for the next.
+            asked = false;
+            while let Some(Some(_)) = futures::FutureExt::now_or_never(resync.next()) {
+                asked = true;
+            }
+            if !asked {
+                asked = resync.next().await.is_some();
+            }
         }
     });
     let touching = tokio::spawn(async move {
