@@ -232,7 +232,7 @@ pub(crate) async fn drain_on(
 }
 
 /// Aborts a background task when dropped.
-pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

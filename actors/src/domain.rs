@@ -61,8 +61,9 @@ id_type!(
 /// A waiting room: the site-wide one, or a concert's own (`docs/operations.md`).
 ///
 /// Stored as one integer, `room_id`: 0 for the site-wide room, the concert's id for a
-/// concert's room (concert ids start at 1, so the two never meet).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// concert's room (concert ids start at 1, so the two never meet), and so on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "i64", try_from = "i64")]
 pub enum RoomId {
     /// The site-wide room: the seed's `GET /concert/wating` without `concertId`. Its
     /// tokens act on concerts without a room of their own.
@@ -95,6 +96,20 @@ impl RoomId {
             RoomId::Site => None,
             RoomId::Concert(concert) => Some(concert),
         }
+    }
+}
+
+impl From<RoomId> for i64 {
+    fn from(room: RoomId) -> i64 {
+        room.as_i64()
+    }
+}
+
+impl TryFrom<i64> for RoomId {
+    type Error = InvalidValue;
+
+    fn try_from(value: i64) -> Result<Self, InvalidValue> {
+        RoomId::from_i64(value).ok_or_else(|| InvalidValue("a room id is 0 or more".into()))
     }
 }
 

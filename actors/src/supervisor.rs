@@ -25,7 +25,7 @@ use crate::registry::Registry;
 use crate::rooms::{MAX_ROOMS, RoomDirectory};
 use crate::session::{HoldConfig, SessionActor, SessionArgs};
 use crate::store::{RoomRow, Store};
-use crate::waiting_room::{RoomConfig, WaitingRoom};
+use crate::waiting_room::{LineSink, RoomConfig, WaitingRoom};
 use crate::wallet::{Wallet, WalletMsg};
 
 /// How long to wait before trying again to start a child that could not start.
@@ -46,6 +46,8 @@ pub struct SupervisorArgs {
     pub catalog: Arc<Catalog>,
     /// Admission rules every room shares.
     pub room: RoomConfig,
+    /// Where the rooms' line changes go for replicas (cluster mode); `None`: nowhere.
+    pub line_sink: Option<LineSink>,
     /// Hold rules.
     pub holds: HoldConfig,
     /// A wallet stops after this long without a message.
@@ -336,6 +338,7 @@ async fn start(
                 clock: args.clock,
                 config: args.room.clone(),
                 published,
+                line_sink: args.line_sink.clone(),
             };
             Actor::spawn_linked(None, actor, (), supervisor)
                 .await

@@ -8,14 +8,21 @@
 //! | `answer` | the owner's side of forwarding: the subscriber that runs forwarded requests through the router |
 //! | `forward` | the other nodes' side: the request over NATS request/reply, bounded |
 //! | `wire` | how a request and its answer travel as NATS headers and payload |
+//! | `line_wire` | how the line's changes, the asks for whole pictures and the answered polls travel |
+//! | `line_owner` | the owner's side of the line's replicas: publish the changes, picture the rooms whole on demand, take answered polls as seen |
+//! | `line_follow` | every node's side: follow the changes into replicas, answer queue polls from them, report them to the owner |
 //!
 //! What a node answers itself: `/health`, the web pages and their files, `/metrics`
-//! (its own listener). Everything else goes to this term's router when this node owns,
+//! (its own listener), and the queue polls its replica of the line can answer (header
+//! `x-concert-replica`; `docs/scale-out.md`, "The line on every node"). Everything else goes to this term's router when this node owns,
 //! and to the owner otherwise; a stream (SSE) is served by the owner only: elsewhere
 //! it is 503 `STREAM_NOT_HERE`, and the pages fall back to polling.
 
 mod answer;
 mod forward;
+mod line_follow;
+mod line_owner;
+mod line_wire;
 mod owner;
 mod wire;
 
@@ -35,10 +42,12 @@ use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
 use self::forward::Forwarder;
+use self::line_follow::LineFollower;
+use self::line_wire::LineSubjects;
 use self::owner::{Ownership, Term};
 use crate::http::error::ApiError;
 use crate::http::{self, web};
-use crate::server::{self, ServeError, Settings};
+use crate::server::{self, AbortOnDrop, ServeError, Settings};
 
 /// How a cluster node is run, apart from the engine's and the HTTP layer's settings.
 pub struct ClusterSettings {
@@ -73,6 +82,7 @@ pub enum ClusterStartError {
 struct Node {
     current: watch::Receiver<Option<Term>>,
     forwarder: Arc<Forwarder>,
+    line: Arc<LineFollower>,
 }
 
 /// Opens the shared database and NATS; fails at once if either cannot be.
@@ -122,6 +132,16 @@ impl Started {
             cluster,
         } = self;
         let subject = format!("concert.{}.owner", cluster.lease.bucket);
+        let line_subjects = LineSubjects::of(cluster.lease.bucket.as_str());
+        let line = Arc::new(LineFollower::new(
+            settings.engine.line_replicas(),
+            cluster.lease.node.as_str(),
+        ));
+        let _following: Vec<AbortOnDrop> =
+            line_follow::spawn(nats.clone(), line_subjects.clone(), line.clone())
+                .into_iter()
+                .map(AbortOnDrop)
+                .collect();
         let claim_every = (cluster.lease.timing.lease_ttl() / 10).max(Duration::from_millis(100));
         let (current_tx, current) = watch::channel(None);
         let (stop_tx, stop) = watch::channel(false);
@@ -139,6 +159,7 @@ impl Started {
             leases,
             nats,
             subject,
+            line_subjects,
             database,
             database_url: cluster.database_url.clone(),
             node: cluster.lease.node.clone(),
@@ -153,7 +174,11 @@ impl Started {
             server::serve_metrics(listener, Default::default(), connections.header_timeout)
         });
         let streams = current.clone();
-        let node = Node { current, forwarder };
+        let node = Node {
+            current,
+            forwarder,
+            line,
+        };
         // Open streams never end on their own: end them, so their connections drain.
         server::drain_on(
             listener,
@@ -193,6 +218,9 @@ async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> 
     let term = node.current.borrow().clone();
     if let Some(term) = term {
         return term.router.oneshot(request).await.into_response();
+    }
+    if let Some(answer) = node.line.answer(&request) {
+        return answer;
     }
     if is_stream(request.uri().path()) {
         return ApiError::stream_elsewhere().into_response();

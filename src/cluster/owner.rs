@@ -14,7 +14,8 @@ use cluster::{ClusterError, Lease, LeaseStatus, Leases, NodeId, Thing};
 use sqlx::Connection;
 use tokio::sync::watch;
 
-use super::answer;
+use super::line_wire::LineSubjects;
+use super::{answer, line_owner};
 use crate::server::Settings;
 
 /// The engine this node runs while it owns it, and the router over it.
@@ -32,6 +33,8 @@ pub struct Ownership {
     pub nats: async_nats::Client,
     /// The subject the owner answers forwarded requests on.
     pub subject: String,
+    /// Where the owner publishes its rooms' lines for the replicas.
+    pub line_subjects: LineSubjects,
     pub database: ClusterDatabase,
     pub database_url: String,
     pub node: NodeId,
@@ -100,15 +103,18 @@ impl Ownership {
             return Ended::NotWon;
         }
         let fence = Fence::new(Thing::Engine.key(), epoch.as_i64());
-        let (engine, monitor) =
-            match Engine::start(self.database.fenced(fence), self.settings.engine.clone()).await {
-                Ok(started) => started,
-                Err(error) => {
-                    tracing::warn!(%error, "the engine did not start; releasing the lease");
-                    let _ = lease.release().await;
-                    return Ended::NotWon;
-                }
-            };
+        // The rooms record their lines' changes for the other nodes' replicas.
+        let (line_sink, line_batches) = line_owner::sink();
+        let mut config = self.settings.engine.clone();
+        config.line_sink = Some(line_sink);
+        let (engine, monitor) = match Engine::start(self.database.fenced(fence), config).await {
+            Ok(started) => started,
+            Err(error) => {
+                tracing::warn!(%error, "the engine did not start; releasing the lease");
+                let _ = lease.release().await;
+                return Ended::NotWon;
+            }
+        };
         if self.settings.demo && matches!(engine.seed_demo().await, Ok(true)) {
             tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
         }
@@ -125,6 +131,24 @@ impl Ownership {
             Ok(task) => task,
             Err(error) => {
                 tracing::warn!(%error, "cannot answer forwarded requests; releasing the lease");
+                engine.shutdown().await;
+                let _ = lease.release().await;
+                return Ended::NotWon;
+            }
+        };
+        let _line = match line_owner::start(
+            &self.nats,
+            &self.line_subjects,
+            epoch.get(),
+            line_batches,
+            engine.clone(),
+        )
+        .await
+        {
+            Ok(line) => line,
+            Err(error) => {
+                tracing::warn!(%error, "cannot publish the line; releasing the lease");
+                answering.abort();
                 engine.shutdown().await;
                 let _ = lease.release().await;
                 return Ended::NotWon;

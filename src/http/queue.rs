@@ -89,6 +89,12 @@ impl From<Ticket> for QueueResponse {
     }
 }
 
+impl From<Ticket> for QueueAnswer {
+    fn from(ticket: Ticket) -> Self {
+        Self(ticket.into())
+    }
+}
+
 /// The poll's answer as JSON. The hottest route's body is about 170 bytes: written
 /// into a buffer that fits it, where axum's `Json` starts at 128 and grows.
 pub struct QueueAnswer(QueueResponse);

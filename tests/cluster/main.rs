@@ -16,6 +16,8 @@
 //!   within the bound; the same audit.
 //! - `nats_cut`: the owner cut off from NATS stops serving at its lease's deadline, the
 //!   other node owns, and the cut node serves again by itself once NATS is back.
+//! - `replica`: polls answered on every node from its replica of the line, agreeing with
+//!   the owner within a second, across an admission and a failover.
 //! - `stale_write`: the same cut, the owner kept serving past its lease by a test fault
 //!   (`CONCERT_TEST_IGNORE_LEASE_LOSS`, debug builds only): once the other node fenced a
 //!   newer epoch, its hold and charge are refused by Postgres (503, "fenced") and
@@ -38,6 +40,7 @@ mod partition;
 #[allow(dead_code)]
 #[path = "../drills/proxy.rs"]
 mod proxy;
+mod replica;
 mod stale_write;
 mod start;
 // The drills' toolbox (the binary as a child process, the typed client wrapped, `concert

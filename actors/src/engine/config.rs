@@ -4,7 +4,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use crate::store::Limits;
-use crate::waiting_room::RoomConfig;
+use crate::waiting_room::{LineSink, RoomConfig};
 
 /// Every tunable of the engine. The defaults are the contract's.
 #[derive(Debug, Clone)]
@@ -46,6 +46,9 @@ pub struct EngineConfig {
     /// A stream with nothing to say sends a keep-alive this often, so proxies and
     /// clients see it alive (and a gone client is noticed by the failed write).
     pub stream_keep_alive: Duration,
+    /// Where the rooms hand the changes of their lines, for read replicas on other
+    /// nodes (cluster mode); `None` (the default): nothing is recorded.
+    pub line_sink: Option<LineSink>,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +71,7 @@ impl Default for EngineConfig {
             restart_window: Duration::from_secs(10),
             max_streams: 10_000,
             stream_keep_alive: Duration::from_secs(15),
+            line_sink: None,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! | `admin` | [`Engine::create_concert`], [`Engine::create_session`], [`Engine::seed_demo`]; [`check`] (`concert check`) |
 //! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
 //! | `readiness` | [`Engine::readiness`]: the database answers and every actor is up ([`NotReady`] says why not) |
+//! | `replication` | the line's read replicas: [`EngineConfig::line_replicas`], [`Engine::republish_lines`], [`Engine::touch_tokens`] |
 //! | `streams` | [`Engine::queue_stream`], [`Engine::seat_stream`]: the push routes' watches ([`QueueWatch`], [`SeatWatch`]), the cap on open streams, [`Engine::open_streams`] |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
@@ -33,6 +34,7 @@ mod faults;
 mod queue;
 mod queue_watch;
 mod readiness;
+mod replication;
 mod reservations;
 mod rooms;
 mod start;
@@ -59,7 +61,10 @@ pub use crate::catalog::{ConcertSummary, SeatTotals, SessionSummary};
 pub use crate::invariants::{CheckError, Code, Limits, Report, Tally, Violation, check};
 pub use crate::session::board::{SEAT_CHANGES_CAPACITY, SeatChange};
 pub use crate::session::{HoldReceipt, SeatsView};
-pub use crate::waiting_room::{RoomPoster, RoomSchedule, RoomState, RoomStatus, Ticket};
+pub use crate::waiting_room::{
+    LineBatch, LineChange, LineReplicas, LineSink, RoomPoster, RoomSchedule, RoomState, RoomStatus,
+    TOKENS_PER_CHANGE, Ticket, WaiterStage,
+};
 
 use crate::catalog::Catalog;
 use crate::clock::Clock;

@@ -174,6 +174,7 @@ impl Engine {
             rooms: rooms.clone(),
             catalog: catalog.clone(),
             room: config.room_config(),
+            line_sink: config.line_sink.clone(),
             holds: HoldConfig {
                 hold_ttl: config.hold_ttl,
                 max_holds_per_user: config.max_holds_per_user,

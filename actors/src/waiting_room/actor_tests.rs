@@ -69,6 +69,7 @@ impl Room {
             clock,
             config: config(),
             published: published.clone(),
+            line_sink: None,
         };
         let (actor, _) = Actor::spawn(None, actor, ()).await.expect("room starts");
         let mailbox = Mailbox::new(actor.clone(), 64);

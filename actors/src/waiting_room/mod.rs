@@ -33,12 +33,14 @@
 #[cfg(all(test, feature = "testkit"))]
 mod actor_tests;
 mod admin;
+mod changes;
 mod draw;
 mod joining;
 pub mod line;
 mod opening;
 mod pace;
 mod published;
+mod replica;
 mod room;
 mod schedule;
 mod signals;
@@ -54,7 +56,9 @@ use std::time::Duration;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 
+pub use changes::{LineBatch, LineChange, LineSink, TOKENS_PER_CHANGE, WaiterStage};
 pub use published::{PublishedRoom, RoomPoster};
+pub use replica::LineReplicas;
 use room::Room;
 use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
@@ -158,6 +162,8 @@ pub enum WaitingRoomMsg {
     Admit,
     /// A batch of joining tokens' rows was written (or not): each token's outcome.
     Stored(Vec<(QueueToken, Result<(), StoreError>)>),
+    /// The next batch of the line's changes is a whole picture (a replica asked).
+    Republish,
     /// Test-only fault injection: the actor panics while handling this message,
     /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
@@ -181,6 +187,8 @@ pub struct WaitingRoom {
     pub config: RoomConfig,
     /// Where the actor publishes its room and admissions for polls and token checks.
     pub published: Arc<PublishedRoom>,
+    /// Where the line's changes go for replicas on other nodes; `None`: not recorded.
+    pub line_sink: Option<LineSink>,
 }
 
 /// The WaitingRoom's state: the answers owed to joining users and the writes in
@@ -222,10 +230,13 @@ impl Actor for WaitingRoom {
         let now = self.clock.now();
         let active_ttl = self.config.active_ttl;
         let clock = self.clock;
-        let (room, overdue) = Room::restore(self.config.clone(), stored, live, max_seq, now, |row| {
+        let (mut room, overdue) = Room::restore(self.config.clone(), stored, live, max_seq, now, |row| {
             let admitted_at = row.admitted_at.unwrap_or(row.issued_at);
             clock.instant_at(admitted_at) + active_ttl
         });
+        if self.line_sink.is_some() {
+            room.record_changes();
+        }
         if !overdue.is_empty() {
             self.store
                 .end_tokens(self.room, &overdue, TokenState::Expired, self.clock.now_utc())
@@ -248,6 +259,7 @@ impl Actor for WaitingRoom {
         }
         self.published
             .install(room, now, self.config.admitted_idle);
+        self.send_line_changes();
         let idle = self.config.waiting_idle.min(self.config.admitted_idle);
         myself.send_interval(sweep_period(idle), || WaitingRoomMsg::Sweep);
         // Pruning is one pass over every room's ended tokens: the site room's job.
@@ -364,12 +376,14 @@ impl Actor for WaitingRoom {
                 }
                 self.admit_ready(&myself, state).await;
             }
+            WaitingRoomMsg::Republish => self.room().write().want_whole_picture(),
             #[cfg(feature = "testkit")]
             WaitingRoomMsg::Crash { reply } => {
                 let _unanswered = reply;
                 panic!("test-only fault injected into the waiting room")
             }
         }
+        self.send_line_changes();
         // One read of counts the room keeps anyway: cheap next to the message itself.
         let room = self.room().read();
         state
@@ -380,6 +394,23 @@ impl Actor for WaitingRoom {
 }
 
 impl WaitingRoom {
+    /// Hands the line's changes made by this message to the sink, if there is one. A
+    /// batch the sink cannot take is lost, and the next is a whole picture, made only
+    /// once the sink has room (so a stalled publisher costs the actor nothing).
+    fn send_line_changes(&self) {
+        let Some(sink) = &self.line_sink else {
+            return;
+        };
+        if !sink.has_room() {
+            self.room().write().want_whole_picture();
+            return;
+        }
+        let changes = self.room().write().take_changes();
+        if !changes.is_empty() && !sink.offer(LineBatch { room: self.room, changes }) {
+            self.room().write().want_whole_picture();
+        }
+    }
+
     async fn end_admission(
         &self,
         myself: &ActorRef<WaitingRoomMsg>,

@@ -189,6 +189,19 @@ impl PublishedRoom {
         }
     }
 
+    /// Records a poll answered elsewhere (a replica): the waiter keeps its place, the
+    /// admission its activity. True if the room holds the token.
+    pub fn touch(&self, token: QueueToken, now: Instant) -> bool {
+        self.touch_admission(token, now);
+        let in_line = self.room.read().is_ok_and(|published| {
+            published.as_ref().is_some_and(|room| {
+                room.touch(token, now);
+                room.holds(token)
+            })
+        });
+        in_line || self.admitted.contains_key(&token)
+    }
+
     /// True if the token's published admission is over at `now` (the actor is to
     /// write its end before anyone is told so).
     pub(super) fn admission_is_over(&self, token: QueueToken, now: Instant) -> bool {

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
+use super::changes::{ChangeLog, LineChange, WaiterStage as Stage, whole_picture};
 use super::line::{Line, Slot};
 use super::pace::Pace;
 use super::schedule::{RoomSettings, Totals};
@@ -118,18 +119,6 @@ struct Waiter {
     stage: Stage,
 }
 
-/// Where a waiter is in its life; only a `Waiting` one is answered by a poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Stage {
-    /// Its row is still being written: it holds its place but is not yet live.
-    Joining,
-    /// Stored and in line.
-    Waiting,
-    /// Idle, and its eviction is being written: a poll now must wait for the
-    /// actor, which answers it once the eviction is decided.
-    Leaving,
-}
-
 impl Waiter {
     /// Records a poll at `seen` (seconds since the epoch); never moves back.
     fn seen_at(&self, seen: u32) {
@@ -167,6 +156,9 @@ pub struct Room {
     admitted_users: HashMap<UserId, QueueToken>,
     next_seq: i64,
     pace: Pace,
+    /// The changes recorded for the line's replicas, if anyone replicates it
+    /// (`changes.rs`).
+    log: Option<ChangeLog>,
 }
 
 impl std::fmt::Debug for Room {
@@ -206,6 +198,7 @@ impl Room {
             admitted_users: HashMap::new(),
             next_seq: max_seq + 1,
             pace: Pace::default(),
+            log: None,
         };
         let mut overdue = Vec::new();
         for row in live {
@@ -252,6 +245,9 @@ impl Room {
     /// max-active ends no admission: those past it are honoured until they end.
     pub fn set_settings(&mut self, settings: RoomSettings) {
         debug_assert_eq!(settings.room, self.settings.room, "one room's settings");
+        self.record(|| LineChange::Settings {
+            settings: settings.clone(),
+        });
         self.settings = settings;
     }
 
@@ -306,6 +302,10 @@ impl Room {
             self.push_waiter(waiter);
         }
         self.settings.drawn_at = Some(at);
+        // The whole line moved: its replicas get it whole.
+        if let Some(log) = &mut self.log {
+            log.want_whole();
+        }
     }
 
     /// Waiting tokens (joining ones included).
@@ -427,6 +427,10 @@ impl Room {
             self.live_token_of(&user_id).is_none(),
             "one live token per user"
         );
+        self.record(|| LineChange::Joined {
+            token,
+            user_id: user_id.clone(),
+        });
         self.push_waiter(Waiter {
             token,
             user_id,
@@ -457,6 +461,7 @@ impl Room {
         {
             waiter.stage = Stage::Waiting;
             *waiter.last_seen_secs.get_mut() = seen;
+            self.record(|| LineChange::Confirmed { token });
         }
     }
 
@@ -465,6 +470,7 @@ impl Room {
     pub fn abandon(&mut self, token: QueueToken) {
         if self.is_joining(token) {
             self.take_waiter(token);
+            self.record(|| LineChange::Abandoned { token });
         }
     }
 
@@ -516,27 +522,38 @@ impl Room {
 
     /// Moves (already stored) admissions from the line to the admitted set.
     pub fn admit(&mut self, tokens: &[QueueToken], now: Instant) {
-        let mut admitted = 0;
-        for token in tokens {
-            let Some(waiter) = self.take_waiter(*token) else {
-                continue;
-            };
-            admitted += 1;
-            let until = now + self.config.active_ttl;
-            self.admitted_users
-                .insert(waiter.user_id.clone(), waiter.token);
-            let user_id = waiter.user_id;
-            self.admitted
-                .insert(waiter.token, Admission { user_id, until });
-        }
-        self.pace.record(now, admitted);
-        self.totals.admitted += admitted as u64;
+        self.admit_waiters(tokens, now);
         // A restart may bring back more admissions than a lowered max-active allows;
         // they are honoured until they end, but no admission is ever added past the cap.
         assert!(
             tokens.is_empty() || self.admitted.len() <= self.max_active(),
             "admitted tokens exceed max-active"
         );
+    }
+
+    /// Moves admissions from the line to the admitted set (no cap checked: a
+    /// replica takes what its owner did).
+    pub(super) fn admit_waiters(&mut self, tokens: &[QueueToken], now: Instant) {
+        let mut admitted = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            let Some(waiter) = self.take_waiter(*token) else {
+                continue;
+            };
+            admitted.push(waiter.token);
+            self.admit_user(waiter.token, waiter.user_id, now);
+        }
+        self.pace.record(now, admitted.len());
+        self.totals.admitted += admitted.len() as u64;
+        if let Some(log) = &mut self.log {
+            log.push_tokens(&admitted, |tokens| LineChange::Admitted { tokens });
+        }
+    }
+
+    /// An admission, from `now` for the active TTL.
+    pub(super) fn admit_user(&mut self, token: QueueToken, user_id: UserId, now: Instant) {
+        let until = now + self.config.active_ttl;
+        self.admitted_users.insert(user_id.clone(), token);
+        self.admitted.insert(token, Admission { user_id, until });
     }
 
     /// True if the token is admitted and its time is up at `now`.
@@ -553,6 +570,7 @@ impl Room {
     pub fn end_admission(&mut self, token: QueueToken) {
         if let Some(admission) = self.admitted.remove(&token) {
             self.admitted_users.remove(&admission.user_id);
+            self.record(|| LineChange::AdmissionEnded { token });
         }
     }
 
@@ -581,18 +599,27 @@ impl Room {
     /// does not answer them (it waits for the actor), so none is told it waits while
     /// its eviction is written. Returns them; the others were polled meanwhile.
     pub fn start_leaving(&mut self, tokens: &[QueueToken], now: Instant) -> Vec<QueueToken> {
-        let mut leaving = Vec::with_capacity(tokens.len());
+        let idle: Vec<QueueToken> = tokens
+            .iter()
+            .copied()
+            .filter(|token| self.waiter(*token).is_some_and(|w| self.is_idle(w, now)))
+            .collect();
+        self.mark_leaving(&idle);
+        idle
+    }
+
+    /// These waiters start leaving (their eviction is being written).
+    pub(super) fn mark_leaving(&mut self, tokens: &[QueueToken]) {
         for token in tokens {
-            let Some(slot) = self.slot_of(*token) else {
-                continue;
-            };
-            let idle = self.line.get(slot).is_some_and(|w| self.is_idle(w, now));
-            if let (true, Some(waiter)) = (idle, self.line.get_mut(slot)) {
+            if let Some(slot) = self.slot_of(*token)
+                && let Some(waiter) = self.line.get_mut(slot)
+            {
                 waiter.stage = Stage::Leaving;
-                leaving.push(*token);
             }
         }
-        leaving
+        if let Some(log) = &mut self.log {
+            log.push_tokens(tokens, |tokens| LineChange::Leaving { tokens });
+        }
     }
 
     /// The eviction of these leaving tokens was not stored: they wait again.
@@ -604,6 +631,9 @@ impl Room {
             {
                 waiter.stage = Stage::Waiting;
             }
+        }
+        if let Some(log) = &mut self.log {
+            log.push_tokens(tokens, |tokens| LineChange::Stayed { tokens });
         }
     }
 
@@ -619,6 +649,9 @@ impl Room {
                 self.totals.evicted += 1;
             }
         }
+        if let Some(log) = &mut self.log {
+            log.push_tokens(tokens, |tokens| LineChange::Evicted { tokens });
+        }
     }
 
     /// Every admitted token, its user and the end of its admission.
@@ -631,6 +664,59 @@ impl Room {
     /// Every admitted token and when its admission ends.
     pub fn admitted_deadlines(&self) -> impl Iterator<Item = (QueueToken, Instant)> + '_ {
         self.admitted.iter().map(|(token, a)| (*token, a.until))
+    }
+
+    /// From now on, records every change for the line's replicas; the first batch
+    /// is a whole picture.
+    pub fn record_changes(&mut self) {
+        self.log = Some(ChangeLog::starting());
+    }
+
+    /// The next batch of changes is a whole picture (a batch was lost, or a replica
+    /// asked for one). Nothing if no change is recorded.
+    pub fn want_whole_picture(&mut self) {
+        if let Some(log) = &mut self.log {
+            log.want_whole();
+        }
+    }
+
+    /// The changes recorded since the last call (a whole picture if one is due);
+    /// nothing if no change is recorded.
+    pub fn take_changes(&mut self) -> Vec<LineChange> {
+        let Some(log) = &mut self.log else {
+            return Vec::new();
+        };
+        if let Some(changes) = log.take() {
+            return changes;
+        }
+        let waiters = self
+            .line
+            .iter()
+            .map(|(_, w)| (w.token, w.user_id.clone(), w.stage));
+        let admissions = self.admissions().map(|(token, user, _)| (token, user));
+        whole_picture(&self.settings, self.totals, waiters, admissions)
+    }
+
+    /// An empty room with these settings: a replica's, after a whole picture's reset.
+    pub(super) fn empty(config: RoomConfig, settings: RoomSettings, totals: Totals, now: Instant) -> Self {
+        Self::restore(config, (settings, totals), Vec::new(), 0, now, |_| now).0
+    }
+
+    /// Puts a waiter of a whole picture at the back, in its stage (a replica's).
+    pub(super) fn push_restored(&mut self, token: QueueToken, user_id: UserId, stage: Stage, now: Instant) {
+        let seen = self.secs_since_epoch(now);
+        self.push_waiter(Waiter {
+            token,
+            user_id,
+            last_seen_secs: AtomicU32::new(seen),
+            stage,
+        });
+    }
+
+    fn record(&mut self, change: impl FnOnce() -> LineChange) {
+        if let Some(log) = &mut self.log {
+            log.push(change());
+        }
     }
 
     /// Seconds since the epoch, rounded up (see `Waiter::last_seen_secs`).

@@ -104,8 +104,9 @@ pub enum Phase {
     Open,
 }
 
-/// A room's settings, as stored in its `rooms` row (counters aside).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A room's settings, as stored in its `rooms` row (counters aside), and as its
+/// line's replicas receive them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RoomSettings {
     /// The room.
     pub room: RoomId,
@@ -207,7 +208,7 @@ impl RoomSettings {
 }
 
 /// A room's durable counters, as stored in its row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Totals {
     /// Admissions ever made.
     pub admitted: u64,

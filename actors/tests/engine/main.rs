@@ -11,6 +11,7 @@ mod lost_replies;
 mod payments;
 mod queue;
 mod readiness;
+mod replication;
 mod rooms;
 mod streams;
 mod supervision;
