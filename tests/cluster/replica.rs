@@ -50,8 +50,9 @@ async fn agree(
     replica: &str,
     tokens: &[String],
     last: &mut HashMap<(String, String), i64>,
-    since: Instant,
+    after: &str,
 ) {
+    let since = Instant::now();
     loop {
         let mut agreed = true;
         for token in tokens {
@@ -69,6 +70,10 @@ async fn agree(
             agreed &= answered_by.is_some() && place(&theirs) == place(&ours);
         }
         if agreed {
+            say(format!(
+                "replica agreed {:?} after {after}",
+                since.elapsed()
+            ));
             return;
         }
         assert!(
@@ -132,20 +137,15 @@ async fn polls_are_answered_on_every_node_from_its_replica_of_the_line() {
     }
     let mut last = HashMap::new();
     let replica_base = base(&others[0]);
-    let started = Instant::now();
     agree(
         &http,
         &owner_base,
         &replica_base,
         &tokens,
         &mut last,
-        started,
+        "the joins",
     )
     .await;
-    say(format!(
-        "replica agreed {:?} after the joins",
-        started.elapsed()
-    ));
     let (body, by) = poll(&http, &replica_base, &tokens[USERS - 1]).await;
     assert_eq!(
         place(&body),
@@ -156,20 +156,15 @@ async fn polls_are_answered_on_every_node_from_its_replica_of_the_line() {
 
     // An admission: two more are let in; every place moves up by two.
     rerate(&http, &owner_base, 4).await;
-    let started = Instant::now();
     agree(
         &http,
         &owner_base,
         &replica_base,
         &tokens,
         &mut last,
-        started,
+        "an admission",
     )
     .await;
-    say(format!(
-        "replica agreed {:?} after an admission",
-        started.elapsed()
-    ));
     let (body, _) = poll(&http, &replica_base, &tokens[USERS - 1]).await;
     assert_eq!(place(&body), (false, Some(USERS as i64 - 4)));
 
@@ -182,20 +177,15 @@ async fn polls_are_answered_on_every_node_from_its_replica_of_the_line() {
         "{new_owner} owns {:?} after the kill",
         killed.elapsed()
     ));
-    let started = Instant::now();
     agree(
         &http,
         &base(&new_owner),
         &base(survivor),
         &tokens,
         &mut last,
-        started,
+        "the failover",
     )
     .await;
-    say(format!(
-        "replica agreed {:?} after the failover",
-        started.elapsed()
-    ));
     let (body, by) = poll(&http, &base(survivor), &tokens[USERS - 1]).await;
     assert_eq!(place(&body), (false, Some(USERS as i64 - 4)));
     assert_eq!(by.as_deref(), Some(survivor.as_str()));
