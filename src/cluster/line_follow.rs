@@ -1,6 +1,7 @@
 //! Every node's side of the line's replicas: it follows the owner's changes on the
-//! stream into its [`LineReplicas`], answers queue polls from them, and reports the
-//! tokens it answered to the owner (which would otherwise evict them as idle).
+//! stream into its [`LineReplicas`], answers queue polls and serves queue streams
+//! (SSE) from them, and reports the tokens it answered to the owner (which would
+//! otherwise evict them as idle).
 //!
 //! Decided (`docs/scale-out.md`, "The line on every node"):
 //! - A poll the replica cannot answer (a room not pictured yet, a token it does not
@@ -13,13 +14,18 @@
 //!   seen are dropped: a stale owner cannot move a replica.
 //! - The report of answered polls is bounded ([`MAX_SEEN`] tokens a second): past it a
 //!   poll is forwarded, so the owner still sees it.
+//! - A queue stream whose token the replica answers is served here
+//!   ([`ReplicaStreams`]): the owner's events and wire format, each look at the ticket
+//!   reported as a poll (past [`MAX_SEEN`] a look goes unreported that second; the
+//!   stream looks again within a third of the idle time). Any other queue stream is
+//!   the owner's, as before (503 `STREAM_NOT_HERE` on this node).
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actors::domain::{QueueToken, RoomId};
-use actors::engine::LineReplicas;
+use actors::engine::{EngineConfig, LineReplicas, ReplicaStreams};
 use async_nats::jetstream::{self, consumer};
 use axum::body::Body;
 use axum::extract::Query;
@@ -29,7 +35,9 @@ use futures::StreamExt;
 use tokio::time::Instant;
 
 use super::line_wire::{self, LineSubjects, SEEN_PER_MESSAGE};
+use crate::http::error::ApiError;
 use crate::http::queue::{QueueAnswer, QueueQuery};
+use crate::http::streams::{StreamQuery, StreamSettings, event_stream};
 
 /// The header a poll answered from this node's replica carries: the node's id.
 pub const REPLICA_HEADER: &str = "x-concert-replica";
@@ -41,6 +49,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(1);
 /// This node's replicas and what it owes the owner.
 pub struct LineFollower {
     replicas: LineReplicas,
+    /// The queue streams served from `replicas`.
+    streams: ReplicaStreams,
     node: HeaderValue,
     /// Tokens answered since the last report.
     seen: Mutex<HashSet<QueueToken>>,
@@ -49,10 +59,11 @@ pub struct LineFollower {
 }
 
 impl LineFollower {
-    /// A follower with empty replicas.
-    pub fn new(replicas: LineReplicas, node: &str) -> Self {
+    /// A follower with empty replicas, by the engine's rules (`config`).
+    pub fn new(config: &EngineConfig, node: &str) -> Self {
         Self {
-            replicas,
+            replicas: config.line_replicas(),
+            streams: config.replica_streams(),
             node: HeaderValue::from_str(node).unwrap_or(HeaderValue::from_static("node")),
             seen: Mutex::new(HashSet::new()),
             position: Mutex::new((0, 0)),
@@ -77,18 +88,67 @@ impl LineFollower {
         let header = request.headers().get("authorization")?.to_str().ok()?;
         let token = QueueToken::parse(header).ok()?;
         let ticket = self.replicas.poll(asked, token, Instant::now())?;
-        {
-            let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
-            if seen.len() >= MAX_SEEN && !seen.contains(&token) {
-                return None;
-            }
-            seen.insert(token);
+        if !self.saw(token) {
+            return None;
         }
-        let mut response = QueueAnswer::from(ticket).into_response();
+        Some(self.served_here(QueueAnswer::from(ticket).into_response()))
+    }
+
+    /// The queue stream served from the replica, if it holds the stream's token (see
+    /// the module docs); `None`: the owner's.
+    pub fn stream(
+        self: &Arc<Self>,
+        request: &Request<Body>,
+        settings: StreamSettings,
+    ) -> Option<Response<Body>> {
+        let path = request.uri().path();
+        if request.method() != Method::GET
+            || !matches!(path, "/concert/wating/stream" | "/concert/waiting/stream")
+        {
+            return None;
+        }
+        // As the owner's route reads it: the header wins over `?token=`.
+        let header = request.headers().get("authorization");
+        let token = match header {
+            Some(header) => QueueToken::parse(header.to_str().ok()?).ok()?,
+            None => {
+                let Query(query) = Query::<StreamQuery>::try_from_uri(request.uri()).ok()?;
+                QueueToken::parse(query.token.as_deref()?).ok()?
+            }
+        };
+        let follower = self.clone();
+        let seen = Arc::new(move |token| {
+            follower.saw(token);
+        });
+        let response = match self.streams.open(&self.replicas, token, seen)? {
+            Ok(watch) => event_stream(watch, settings),
+            Err(error) => ApiError::from(error).into_response(),
+        };
+        Some(self.served_here(response))
+    }
+
+    /// Ends the queue streams served here (the node's drain).
+    pub fn close_streams(&self) {
+        self.streams.close();
+    }
+
+    /// Records a poll of `token` answered here, for the next report; false if the
+    /// report is full.
+    fn saw(&self, token: QueueToken) -> bool {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        if seen.len() >= MAX_SEEN && !seen.contains(&token) {
+            return false;
+        }
+        seen.insert(token);
+        true
+    }
+
+    /// `response`, marked as this node's.
+    fn served_here(&self, mut response: Response<Body>) -> Response<Body> {
         response
             .headers_mut()
             .insert(REPLICA_HEADER, self.node.clone());
-        Some(response)
+        response
     }
 
     /// Takes a message of the stream (see the module docs); true if it left this node

@@ -10,13 +10,15 @@
 //! | `wire` | how a request and its answer travel as NATS headers and payload |
 //! | `line_wire` | how the line's changes, the asks for whole pictures and the answered polls travel |
 //! | `line_owner` | the owner's side of the line's replicas: publish the changes, picture the rooms whole on demand, take answered polls as seen |
-//! | `line_follow` | every node's side: follow the changes into replicas, answer queue polls from them, report them to the owner |
+//! | `line_follow` | every node's side: follow the changes into replicas, answer queue polls and serve queue streams from them, report them to the owner |
 //!
 //! What a node answers itself: `/health`, the web pages and their files, `/metrics`
-//! (its own listener), and the queue polls its replica of the line can answer (header
-//! `x-concert-replica`; `docs/scale-out.md`, "The line on every node"). Everything else goes to this term's router when this node owns,
-//! and to the owner otherwise; a stream (SSE) is served by the owner only: elsewhere
-//! it is 503 `STREAM_NOT_HERE`, and the pages fall back to polling.
+//! (its own listener), and the queue polls and queue streams (SSE) its replica of the
+//! line can answer (header `x-concert-replica`; `docs/scale-out.md`, "The line on every
+//! node"). Everything else goes to this term's router when this node owns, and to the
+//! owner otherwise; any other stream is served by the owner only: elsewhere it is 503
+//! `STREAM_NOT_HERE`, and the pages fall back to polling. The drain ends this node's
+//! streams, the owner's and the replica's.
 
 mod answer;
 mod forward;
@@ -46,6 +48,7 @@ use self::line_follow::LineFollower;
 use self::line_wire::LineSubjects;
 use self::owner::{Ownership, Term};
 use crate::http::error::ApiError;
+use crate::http::streams::StreamSettings;
 use crate::http::{self, web};
 use crate::server::{self, AbortOnDrop, ServeError, Settings};
 
@@ -83,6 +86,8 @@ struct Node {
     current: watch::Receiver<Option<Term>>,
     forwarder: Arc<Forwarder>,
     line: Arc<LineFollower>,
+    /// The push routes' settings, for the queue streams served from the replica.
+    streams: StreamSettings,
 }
 
 /// Opens the shared database and NATS; fails at once if either cannot be.
@@ -134,7 +139,7 @@ impl Started {
         let subject = format!("concert.{}.owner", cluster.lease.bucket);
         let line_subjects = LineSubjects::of(cluster.lease.bucket.as_str());
         let line = Arc::new(LineFollower::new(
-            settings.engine.line_replicas(),
+            &settings.engine,
             cluster.lease.node.as_str(),
         ));
         let _following: Vec<AbortOnDrop> =
@@ -146,6 +151,7 @@ impl Started {
         let (current_tx, current) = watch::channel(None);
         let (stop_tx, stop) = watch::channel(false);
         let connections = settings.http.connections;
+        let http_streams = settings.http.streams;
         let grace = settings.shutdown_grace;
         let forwarder = Arc::new(Forwarder {
             nats: nats.clone(),
@@ -174,10 +180,12 @@ impl Started {
             server::serve_metrics(listener, Default::default(), connections.header_timeout)
         });
         let streams = current.clone();
+        let replica_streams = line.clone();
         let node = Node {
             current,
             forwarder,
             line,
+            streams: http_streams,
         };
         // Open streams never end on their own: end them, so their connections drain.
         server::drain_on(
@@ -190,6 +198,7 @@ impl Started {
                 if let Some(term) = streams.borrow().clone() {
                     term.engine.close_streams();
                 }
+                replica_streams.close_streams();
             },
         )
         .await;
@@ -221,6 +230,9 @@ async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> 
     }
     if let Some(answer) = node.line.answer(&request) {
         return answer;
+    }
+    if let Some(stream) = node.line.stream(&request, node.streams) {
+        return stream;
     }
     if is_stream(request.uri().path()) {
         return ApiError::stream_elsewhere().into_response();

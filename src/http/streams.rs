@@ -229,7 +229,7 @@ pub struct SseEvent {
 }
 
 /// The `text/event-stream` answer, fed by a task forwarding `frames`.
-fn event_stream(frames: impl Frames, settings: StreamSettings) -> Response {
+pub(crate) fn event_stream(frames: impl Frames, settings: StreamSettings) -> Response {
     let (sender, receiver) = mpsc::channel(FRAMES_BUFFERED);
     tokio::spawn(forward(frames, sender, settings.send_timeout));
     let mut response = (StatusCode::OK, Body::new(EventBody(receiver))).into_response();

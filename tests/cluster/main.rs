@@ -18,6 +18,8 @@
 //!   other node owns, and the cut node serves again by itself once NATS is back.
 //! - `replica`: polls answered on every node from its replica of the line, agreeing with
 //!   the owner within a second, across an admission and a failover.
+//! - `replica_stream`: a queue stream (SSE) on a node that does not own the engine is
+//!   served from its replica: its place, then its admission as the last event.
 //! - `stale_write`: the same cut, the owner kept serving past its lease by a test fault
 //!   (`CONCERT_TEST_IGNORE_LEASE_LOSS`, debug builds only): once the other node fenced a
 //!   newer epoch, its hold and charge are refused by Postgres (503, "fenced") and
@@ -41,6 +43,7 @@ mod partition;
 #[path = "../drills/proxy.rs"]
 mod proxy;
 mod replica;
+mod replica_stream;
 mod stale_write;
 mod start;
 // The drills' toolbox (the binary as a child process, the typed client wrapped, `concert

@@ -17,7 +17,11 @@ const USERS: usize = 10;
 const AGREE_WITHIN: Duration = Duration::from_secs(1);
 
 /// A poll's answer: its body, and the node whose replica answered it, if one did.
-async fn poll(http: &reqwest::Client, base: &str, token: &str) -> (Value, Option<String>) {
+pub(crate) async fn poll(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> (Value, Option<String>) {
     let response = http
         .get(format!("{base}/concert/wating"))
         .header("authorization", token)
@@ -34,7 +38,7 @@ async fn poll(http: &reqwest::Client, base: &str, token: &str) -> (Value, Option
 }
 
 /// (isProcessing, watingNumber) of an answer.
-fn place(body: &Value) -> (bool, Option<i64>) {
+pub(crate) fn place(body: &Value) -> (bool, Option<i64>) {
     (
         body["isProcessing"].as_bool().expect("isProcessing"),
         body["watingNumber"].as_i64(),
@@ -84,7 +88,7 @@ async fn agree(
     }
 }
 
-async fn rerate(http: &reqwest::Client, base: &str, max_active: u32) {
+pub(crate) async fn rerate(http: &reqwest::Client, base: &str, max_active: u32) {
     let response = http
         .patch(format!("{base}/admin/room"))
         .header("x-admin-key", ADMIN_KEY)

@@ -18,6 +18,7 @@
 //! | `rooms` | the on-sale's controls: [`Engine::schedule_room`], [`Engine::pause_room`], [`Engine::resume_room`], [`Engine::rerate_room`], [`Engine::room_status`] |
 //! | `readiness` | [`Engine::readiness`]: the database answers and every actor is up ([`NotReady`] says why not) |
 //! | `replication` | the line's read replicas: [`EngineConfig::line_replicas`], [`Engine::republish_lines`], [`Engine::touch_tokens`] |
+//! | `replica_streams` | queue streams served from a node's replica of the line: [`ReplicaStreams`], [`EngineConfig::replica_streams`] |
 //! | `streams` | [`Engine::queue_stream`], [`Engine::seat_stream`]: the push routes' watches ([`QueueWatch`], [`SeatWatch`]), the cap on open streams, [`Engine::open_streams`] |
 //! | `faults` (testkit) | `Engine::inject_fault`, `Engine::running_wallets` |
 //!
@@ -34,6 +35,7 @@ mod faults;
 mod queue;
 mod queue_watch;
 mod readiness;
+mod replica_streams;
 mod replication;
 mod reservations;
 mod rooms;
@@ -51,8 +53,10 @@ pub use self::config::EngineConfig;
 #[cfg(feature = "testkit")]
 pub use self::faults::FaultTarget;
 pub use self::queue::{Admitted, Caller, CallerStatus, Live};
+pub(crate) use self::queue_watch::{Look, TicketSource};
 pub use self::queue_watch::{QueueEvent, QueueWatch};
 pub use self::readiness::{NotReady, READY_DB_TIMEOUT};
+pub use self::replica_streams::{ReplicaStreams, SeenHook};
 pub use self::reservations::{Payer, PaymentReceipt};
 pub use self::start::{ClusterDatabase, Database, EngineMonitor, EngineStop, OpenError};
 pub use self::streams::{SeatEvent, SeatWatch, StreamCount};

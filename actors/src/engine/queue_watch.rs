@@ -1,5 +1,7 @@
 //! A queue stream's watch: one token's ticket, pushed as it changes, read from the
-//! room its WaitingRoom publishes (never a message to the actor once open).
+//! room its WaitingRoom publishes (never a message to the actor once open), or on a
+//! node that does not own the engine, from its replica of the room's line (see
+//! `replica_streams`): both are a [`TicketSource`], with the same signals.
 //!
 //! The stream waits on the room's version (bumped by the actor after each change
 //! that moves positions or ends tokens), its token's admission signal, a position
@@ -29,7 +31,7 @@ use super::streams::StreamSlot;
 use crate::clock::Clock;
 use crate::domain::{QueueToken, RoomId};
 use crate::error::{EngineError, EngineResult};
-use crate::waiting_room::{PublishedRoom, Ticket, WaitingRoomMsg};
+use crate::waiting_room::{PublishedRoom, StreamSignals, Ticket, WaitingRoomMsg};
 
 /// A stream sends a new position at most this often (an admission or an end at once).
 pub const POSITION_EVERY: Duration = Duration::from_secs(1);
@@ -54,10 +56,36 @@ pub enum QueueEvent {
     Expired(EngineError),
 }
 
+/// Where a queue stream reads its ticket, and what wakes it.
+pub(crate) trait TicketSource: Send + Sync {
+    /// The version and the admission signals the stream waits on.
+    fn signals(&self) -> &StreamSignals;
+    /// The token's ticket now, as a poll reads it.
+    fn look(&self, token: QueueToken, now: Instant) -> Look;
+}
+
+impl TicketSource for PublishedRoom {
+    fn signals(&self) -> &StreamSignals {
+        PublishedRoom::signals(self)
+    }
+
+    fn look(&self, token: QueueToken, now: Instant) -> Look {
+        // As a poll, this keeps the token in line.
+        if let Some(ticket) = self.poll(token, now) {
+            return Look::Ticket(ticket);
+        }
+        if self.is_up() && !self.holds(token) {
+            Look::Ended
+        } else {
+            Look::Undecided
+        }
+    }
+}
+
 /// One token's place in line, live: see the module docs and [`Engine::queue_stream`].
 pub struct QueueWatch {
     token: QueueToken,
-    published: Arc<PublishedRoom>,
+    source: Arc<dyn TicketSource>,
     changes: watch::Receiver<u64>,
     /// The token's admission signal.
     admission: watch::Receiver<()>,
@@ -78,13 +106,13 @@ pub struct QueueWatch {
     _slot: StreamSlot,
 }
 
-/// What a look at the published room found.
-enum Look {
+/// What a look at the room found.
+pub(crate) enum Look {
     Ticket(Ticket),
-    /// The room is up and no longer holds the token.
+    /// The room is up (pictured) and no longer holds the token.
     Ended,
-    /// Being written (leaving, an admission ending) or the room is down: the actor
-    /// bumps the version once that is decided.
+    /// Being written (leaving, an admission ending) or the room is down (not pictured):
+    /// the version is bumped once that is decided.
     Undecided,
 }
 
@@ -100,14 +128,14 @@ enum Wake {
 impl QueueWatch {
     pub(super) fn new(
         first: Ticket,
-        published: Arc<PublishedRoom>,
+        source: Arc<dyn TicketSource>,
         clock: Clock,
         timing: Timing,
         closing: watch::Receiver<bool>,
         slot: StreamSlot,
     ) -> Self {
-        let mut changes = published.signals().subscribe();
-        let mut admission = published.signals().watch_token(first.token);
+        let mut changes = source.signals().subscribe();
+        let mut admission = source.signals().watch_token(first.token);
         // The first ticket was read before these subscriptions: look once more at
         // once, so an admission or a change in between is not missed.
         changes.mark_changed();
@@ -115,7 +143,7 @@ impl QueueWatch {
         let now = clock.now();
         Self {
             token: first.token,
-            published,
+            source,
             changes,
             admission,
             closing,
@@ -182,7 +210,7 @@ impl QueueWatch {
                 // This look sees every change so far: whatever moved is sent now, or
                 // at its second (pending until then).
                 self.changes.borrow_and_update();
-                match self.look(now) {
+                match self.source.look(self.token, now) {
                     Look::Ended => {
                         self.done = true;
                         return Some(QueueEvent::Expired(EngineError::TokenExpired));
@@ -215,18 +243,6 @@ impl QueueWatch {
         self.next_keep_alive_at = now + self.timing.keep_alive;
         QueueEvent::Ticket(ticket)
     }
-
-    /// Reads the token's ticket as a poll does (and, as a poll, keeps it in line).
-    fn look(&self, now: Instant) -> Look {
-        if let Some(ticket) = self.published.poll(self.token, now) {
-            return Look::Ticket(ticket);
-        }
-        if self.published.is_up() && !self.published.holds(self.token) {
-            Look::Ended
-        } else {
-            Look::Undecided
-        }
-    }
 }
 
 /// True if the token's place changed: its position, or the pre-queue's draw. An
@@ -238,7 +254,7 @@ fn moved(last: &Ticket, now: &Ticket) -> bool {
 
 impl Drop for QueueWatch {
     fn drop(&mut self) {
-        self.published.signals().unwatch_token(self.token);
+        self.source.signals().unwatch_token(self.token);
     }
 }
 

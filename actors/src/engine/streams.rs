@@ -68,7 +68,7 @@ impl Streams {
     }
 
     /// A place for one more stream, or `Overloaded` at the cap.
-    fn take_slot(&self) -> EngineResult<StreamSlot> {
+    pub(super) fn take_slot(&self) -> EngineResult<StreamSlot> {
         let max = self.max;
         (self.open.0)
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
@@ -76,6 +76,21 @@ impl Streams {
             })
             .map(|_| StreamSlot(self.open.clone()))
             .map_err(|_| EngineError::Overloaded)
+    }
+
+    /// The open streams' counter.
+    pub(super) fn count(&self) -> StreamCount {
+        self.open.clone()
+    }
+
+    /// The signal that ends every stream, for one more.
+    pub(super) fn closing(&self) -> watch::Receiver<bool> {
+        self.closing.subscribe()
+    }
+
+    /// Ends every open stream; streams opened afterwards end at once.
+    pub(super) fn close(&self) {
+        self.closing.send_replace(true);
     }
 }
 
@@ -144,8 +159,8 @@ impl Engine {
             ticket,
             published,
             self.inner.clock,
-            self.stream_timing(),
-            self.inner.streams.closing.subscribe(),
+            self.inner.config.stream_timing(),
+            self.inner.streams.closing(),
             slot,
         ))
     }
@@ -169,7 +184,7 @@ impl Engine {
             first: Some(first),
             changes,
             keep_alive: self.inner.config.stream_keep_alive,
-            closing: self.inner.streams.closing.subscribe(),
+            closing: self.inner.streams.closing(),
             _slot: slot,
         })
     }
@@ -183,11 +198,14 @@ impl Engine {
     /// connection, and the graceful drain, until the grace period ran out). Streams
     /// opened afterwards end at once.
     pub fn close_streams(&self) {
-        self.inner.streams.closing.send_replace(true);
+        self.inner.streams.close();
     }
+}
 
-    fn stream_timing(&self) -> super::queue_watch::Timing {
-        let config = &self.inner.config;
+impl super::EngineConfig {
+    /// How often a queue stream speaks when nothing happens, and looks at its token.
+    pub(super) fn stream_timing(&self) -> super::queue_watch::Timing {
+        let config = self;
         super::queue_watch::Timing {
             keep_alive: config.stream_keep_alive,
             // Three looks per idle time: the token is never idle while watched.

@@ -59,6 +59,8 @@ use tokio::time::Instant;
 pub use changes::{LineBatch, LineChange, LineSink, TOKENS_PER_CHANGE, WaiterStage};
 pub use published::{PublishedRoom, RoomPoster};
 pub use replica::LineReplicas;
+pub(crate) use replica::ReplicaRoom;
+pub(crate) use signals::StreamSignals;
 use room::Room;
 use upkeep::{prune_period, sweep_period};
 pub use room::{Identity, LiveStatus, RoomConfig, Ticket};
