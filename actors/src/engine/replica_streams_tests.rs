@@ -118,13 +118,14 @@ async fn a_picture_in_parts_ends_no_stream_until_whole_then_an_eviction_does() {
         Instant::now(),
     );
     assert_eq!(position(watch.next().await), (Some(1), false));
-    replicas.apply(
-        RoomId::Site,
-        &[LineChange::Evicted {
-            tokens: vec![tokens[1]],
-        }],
-        Instant::now(),
-    );
+    // Its eviction, as the owner writes it: leaving, then evicted.
+    let evicted = vec![tokens[1]];
+    let leaving = LineChange::Leaving {
+        tokens: evicted.clone(),
+    };
+    replicas.apply(RoomId::Site, &[leaving], Instant::now());
+    let evicted = LineChange::Evicted { tokens: evicted };
+    replicas.apply(RoomId::Site, &[evicted], Instant::now());
     assert_eq!(
         watch.next().await,
         Some(QueueEvent::Expired(EngineError::TokenExpired))
