@@ -205,7 +205,8 @@ async fn holds_under_savepoint(
 /// Inserts `holds` with one statement, in their order (ids ascend with it), and
 /// returns the rows that went in. `ON CONFLICT DO NOTHING` skips exactly the rows
 /// the live-seat index refuses (the only unique index a new hold can hit: ids come
-/// from the sequence); a foreign key, a CHECK or anything else fails the whole
+/// from the sequence); the seat check (`migrations/postgres/0007_…`: one query
+/// over the statement's new rows), a CHECK or anything else fails the whole
 /// statement. [`claim`] says which hold each row answers.
 async fn insert_holds(
     conn: &mut PgConnection,
@@ -213,7 +214,7 @@ async fn insert_holds(
 ) -> Result<Vec<ReservationRecord>, sqlx::Error> {
     let seats: Vec<i32> = holds
         .iter()
-        // A seat number past i32 is no seat: the foreign key refuses it.
+        // A seat number past i32 is no seat: the seat check refuses it.
         .map(|h| i32::try_from(h.seat_number.0).unwrap_or(i32::MAX))
         .collect();
     let sql = sqlx::AssertSqlSafe(format!(
