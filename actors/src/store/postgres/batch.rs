@@ -26,17 +26,17 @@
 //! of the server's time in this store's socket writes and transaction set-up, on
 //! batches of about six holds. If that statement is refused as a whole, nothing was
 //! written, and the batch takes the transaction path above, which answers each op.
+//! If its outcome is unknown (the connection broke), the batch fails with
+//! `Unavailable`, as when a `COMMIT`'s reply is lost. A fenced store (cluster mode)
+//! never skips it: its fence check must share the writes' transaction.
 //!
 //! That lone insert of holds has no `ON CONFLICT` clause ([`IfTaken::Fail`]): the
 //! SessionActor never asks for a seat it knows is taken, so a conflict is rare, and
 //! arbitrating one costs every row a probe of both unique indexes before its insert
-//! and a WAL record confirming the speculative insertion (statements of 20 holds took
-//! ~30% longer with it, `EXPLAIN ANALYZE` in one sitting, docs/performance.md). A seat
+//! and a WAL record confirming the speculative insertion (~7% of Postgres's CPU per
+//! hold in statements of 20, docs/performance.md, "Spread: Postgres's share"). A seat
 //! taken after all fails the statement with a unique violation, nothing is written,
 //! and the transaction path's insert, which skips taken seats, answers every hold.
-//! If its outcome is unknown (the connection broke), the batch fails with
-//! `Unavailable`, as when a `COMMIT`'s reply is lost. A fenced store (cluster mode)
-//! never skips it: its fence check must share the writes' transaction.
 
 use std::collections::HashMap;
 
