@@ -223,9 +223,9 @@ enum IfTaken {
 /// Inserts `holds` with one statement, in their order (ids ascend with it), and
 /// returns the rows that went in. With [`IfTaken::Skip`], `ON CONFLICT DO NOTHING`
 /// skips exactly the rows the live-seat index refuses (the only unique index a new
-/// hold can hit: ids come from the sequence); the seat check (`migrations/postgres/0007_…`: one query
-/// over the statement's new rows), a CHECK or anything else fails the whole
-/// statement. [`claim`] says which hold each row answers.
+/// hold can hit: ids come from the sequence); the seat check (one query over the
+/// statement's new rows, `migrations/postgres/0007_…`), a CHECK or anything else
+/// fails the whole statement. [`claim`] says which hold each row answers.
 async fn insert_holds(
     conn: &mut PgConnection,
     holds: &[&NewHold],
