@@ -238,6 +238,12 @@ async fn follow(
         })
         .await?;
     let mut messages = consumer.messages().await?;
+    // Ask for whole pictures once following: a node (re)started while the line is
+    // quiet has heard of no room, so `all_ready` holds on its empty replicas and the
+    // report below would never ask; asked after subscribing, no picture is missed.
+    let _ = nats
+        .publish(subjects.resync.clone(), Default::default())
+        .await;
     while let Some(message) = messages.next().await {
         let message = message?;
         match line_wire::epoch_and_number(message.headers.as_ref()) {

@@ -193,4 +193,24 @@ async fn polls_are_answered_on_every_node_from_its_replica_of_the_line() {
     let (body, by) = poll(&http, &base(survivor), &tokens[USERS - 1]).await;
     assert_eq!(place(&body), (false, Some(USERS as i64 - 4)));
     assert_eq!(by.as_deref(), Some(survivor.as_str()));
+
+    // The killed node comes back while the line is quiet (no change to carry its
+    // rooms to it): it asks for the pictures itself and answers from its replica.
+    cluster.restart(&owner, &scratch).await;
+    let restarted = cluster
+        .nodes
+        .iter()
+        .flatten()
+        .find(|n| n.id == owner)
+        .map(|n| n.server.base.clone())
+        .expect("the restarted node");
+    agree(
+        &http,
+        &base(&new_owner),
+        &restarted,
+        &tokens,
+        &mut last,
+        "a restart on a quiet line",
+    )
+    .await;
 }

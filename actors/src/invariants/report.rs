@@ -15,9 +15,9 @@ pub enum Code {
     SeatDoubleBooked,
     /// A session has more live reservations than seats.
     SessionOversold,
-    /// A reservation names a seat outside `1..=seat_count`. (Schema: foreign key to `seats`.)
+    /// A reservation names a seat outside `1..=seat_count`. (Schema: seat check against `seats`.)
     SeatOutOfRange,
-    /// A reservation names a session that does not exist. (Schema: foreign key.)
+    /// A reservation names a session that does not exist. (Schema: the same seat check.)
     UnknownSession,
     /// A session's seat rows are not exactly `1..=seat_count`.
     SeatRowsMismatch,

@@ -95,7 +95,7 @@ impl ReservationStatus {
 pub struct NewHold {
     /// The session.
     pub session_id: SessionId,
-    /// The seat (within the session's seat count: a foreign key checks it).
+    /// The seat (within the session's seat count: the schema checks it against `seats`).
     pub seat_number: SeatNumber,
     /// Who holds it.
     pub user_id: UserId,

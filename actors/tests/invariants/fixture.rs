@@ -205,19 +205,27 @@ pub async fn without(db: &TestDb, relax: Relax, sql: &str) {
         (Relax::ForeignKeys(_), true) => vec![format!("PRAGMA foreign_keys = OFF; {sql}")],
         (Relax::Checks(_), true) => vec![format!("PRAGMA ignore_check_constraints = ON; {sql}")],
         (Relax::Index(index), _) => vec![format!("DROP INDEX {index}"), sql.to_owned()],
-        (Relax::ForeignKeys(constraint) | Relax::Checks(constraint), false) => {
+        (Relax::Trigger(_), true) => vec![sql.to_owned()],
+        (
+            Relax::ForeignKeys(constraint) | Relax::Checks(constraint) | Relax::Trigger(constraint),
+            false,
+        ) => {
             vec![format!("ALTER TABLE {constraint}"), sql.to_owned()]
         }
     };
     plant(db, &statements).await;
 }
 
-/// What to turn off. Postgres' variants carry `<table> DROP CONSTRAINT <name>`.
+/// What to turn off. Postgres' variants carry what follows `ALTER TABLE`:
+/// `<table> DROP CONSTRAINT <name>`, or `<table> DISABLE TRIGGER <name>` for a rule
+/// Postgres keeps with a trigger (SQLite's foreign keys then stand in for it).
 #[derive(Clone, Copy)]
 pub enum Relax {
     ForeignKeys(&'static str),
     Checks(&'static str),
     Index(&'static str),
+    /// A trigger only Postgres has: on SQLite the statement runs as it is.
+    Trigger(&'static str),
 }
 
 /// A reservation row for `user` on `seat`, held at `held` seconds for five minutes.

@@ -7,6 +7,7 @@ backend_tests! {
     a_batch_commits_what_it_can_and_answers_each_op_as_its_own_method,
     a_run_of_holds_is_answered_as_one_hold_at_a_time,
     a_batch_of_only_holds_is_answered_as_one_hold_at_a_time,
+    taken_seats_in_a_batch_of_only_holds_refuse_only_themselves,
     a_run_of_new_tokens_is_answered_as_one_token_at_a_time,
     an_empty_batch_answers_nothing,
     a_batch_of_refusals_commits_nothing,
@@ -216,6 +217,39 @@ async fn a_batch_of_only_holds_is_answered_as_one_hold_at_a_time(db: TestDb) {
         db.store.live_reservations(session.id).await.unwrap().len(),
         5
     );
+}
+
+/// Every seat exists but some are taken (one before the batch, one by an earlier op
+/// of it): those holds are answered `SeatTaken`, every other one commits. (Postgres
+/// sends such a batch as one statement that refuses taken seats as a whole, then
+/// again skipping them: `store/postgres/batch.rs`.)
+async fn taken_seats_in_a_batch_of_only_holds_refuse_only_themselves(db: TestDb) {
+    async fn setup(store: &dyn Store) -> Vec<WriteOp> {
+        let session = seed_session(store, 10, 300).await;
+        hold(store, &session, 1, "alice").await;
+        let h = |seat, who: &str| WriteOp::InsertHold(new_hold(&session, seat, &user(who), at(5)));
+        vec![
+            h(2, "bob"),
+            h(1, "bob"),
+            h(3, "carol"),
+            h(2, "dave"),
+            h(4, "dave"),
+        ]
+    }
+    let BatchedAndAlone {
+        batched,
+        one_by_one,
+        single,
+        ..
+    } = batched_and_alone(&db, |store| setup(store).boxed()).await;
+    assert_eq!(without_ids(&batched), without_ids(&one_by_one));
+    assert_eq!(batched[1], Err(StoreError::SeatTaken));
+    assert_eq!(batched[3], Err(StoreError::SeatTaken));
+    let won: Vec<bool> = batched.iter().map(Result::is_ok).collect();
+    assert_eq!(won, [true, false, true, false, true]);
+    assert_eq!(state_of(&db).await, state_of(&single).await);
+    let held = "SELECT COUNT(*) FROM reservations WHERE status = 'held'";
+    assert_eq!(count(&db, held).await, 4);
 }
 
 /// Consecutive token inserts (Postgres writes them with one statement): one that

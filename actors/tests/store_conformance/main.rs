@@ -12,4 +12,5 @@ mod money;
 mod races;
 mod room_migration;
 mod rooms;
+mod seat_check;
 mod tokens;

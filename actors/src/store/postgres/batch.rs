@@ -29,6 +29,14 @@
 //! If its outcome is unknown (the connection broke), the batch fails with
 //! `Unavailable`, as when a `COMMIT`'s reply is lost. A fenced store (cluster mode)
 //! never skips it: its fence check must share the writes' transaction.
+//!
+//! That lone insert of holds has no `ON CONFLICT` clause ([`IfTaken::Fail`]): the
+//! SessionActor never asks for a seat it knows is taken, so a conflict is rare, and
+//! arbitrating one costs every row a probe of both unique indexes before its insert
+//! and a WAL record confirming the speculative insertion (~7% of Postgres's CPU per
+//! hold in statements of 20, docs/performance.md, "Spread: Postgres's share"). A seat
+//! taken after all fails the statement with a unique violation, nothing is written,
+//! and the transaction path's insert, which skips taken seats, answers every hold.
 
 use std::collections::HashMap;
 
@@ -116,7 +124,7 @@ async fn as_one_statement(
     let tokens: Option<Vec<&[TokenRow]>> = ops.iter().map(token_rows_of).collect();
     if let Some(holds) = holds {
         let mut conn = pool.acquire().await.map_err(store_error)?;
-        return match insert_holds(&mut conn, &holds).await {
+        return match insert_holds(&mut conn, &holds, IfTaken::Fail).await {
             // The rows are committed: answers that cannot be matched to them leave
             // the holds' outcome unknown, which is not a refusal.
             Ok(records) => match claim(&holds, records) {
@@ -186,7 +194,7 @@ async fn holds_under_savepoint(
     holds: &[&NewHold],
 ) -> Result<Option<Vec<Result<ReservationRow, StoreError>>>, StoreError> {
     let mut savepoint = conn.begin().await.map_err(store_error)?;
-    let answered = insert_holds(&mut savepoint, holds)
+    let answered = insert_holds(&mut savepoint, holds, IfTaken::Skip)
         .await
         .map_err(store_error)
         .and_then(|records| claim(holds, records));
@@ -202,20 +210,36 @@ async fn holds_under_savepoint(
     }
 }
 
+/// What an insert of holds does with a hold whose seat has a live reservation.
+#[derive(Debug, Clone, Copy)]
+enum IfTaken {
+    /// Skips it (`ON CONFLICT DO NOTHING`); [`claim`] answers it `SeatTaken`.
+    Skip,
+    /// Fails the whole statement (a unique violation): cheaper per row when no seat
+    /// is expected to be taken (see the module docs).
+    Fail,
+}
+
 /// Inserts `holds` with one statement, in their order (ids ascend with it), and
-/// returns the rows that went in. `ON CONFLICT DO NOTHING` skips exactly the rows
-/// the live-seat index refuses (the only unique index a new hold can hit: ids come
-/// from the sequence); a foreign key, a CHECK or anything else fails the whole
-/// statement. [`claim`] says which hold each row answers.
+/// returns the rows that went in. With [`IfTaken::Skip`], `ON CONFLICT DO NOTHING`
+/// skips exactly the rows the live-seat index refuses (the only unique index a new
+/// hold can hit: ids come from the sequence); the seat check (one query over the
+/// statement's new rows, `migrations/postgres/0007_…`), a CHECK or anything else
+/// fails the whole statement. [`claim`] says which hold each row answers.
 async fn insert_holds(
     conn: &mut PgConnection,
     holds: &[&NewHold],
+    if_taken: IfTaken,
 ) -> Result<Vec<ReservationRecord>, sqlx::Error> {
     let seats: Vec<i32> = holds
         .iter()
-        // A seat number past i32 is no seat: the foreign key refuses it.
+        // A seat number past i32 is no seat: the seat check refuses it.
         .map(|h| i32::try_from(h.seat_number.0).unwrap_or(i32::MAX))
         .collect();
+    let on_conflict = match if_taken {
+        IfTaken::Skip => "ON CONFLICT DO NOTHING",
+        IfTaken::Fail => "",
+    };
     let sql = sqlx::AssertSqlSafe(format!(
         "INSERT INTO reservations \
          (session_id, seat_number, user_id, price, status, held_at, expires_at) \
@@ -223,7 +247,7 @@ async fn insert_holds(
          FROM UNNEST($1::int8[], $2::int4[], $3::text[], $4::int8[], \
                      $5::timestamptz[], $6::timestamptz[]) WITH ORDINALITY \
               AS v (session_id, seat_number, user_id, price, held_at, expires_at, ord) \
-         ORDER BY ord ON CONFLICT DO NOTHING RETURNING {RESERVATION_COLUMNS}"
+         ORDER BY ord {on_conflict} RETURNING {RESERVATION_COLUMNS}"
     ));
     sqlx::query_as(sql)
         .bind(holds.iter().map(|h| h.session_id.0).collect::<Vec<_>>())
