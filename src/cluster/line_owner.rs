@@ -10,9 +10,9 @@ use actors::engine::{LineBatch, LineSink};
 use async_nats::jetstream;
 use futures::StreamExt;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::line_wire::{self, LineSubjects, MESSAGE_BYTES};
+use crate::server::AbortOnDrop;
 
 /// Batches of changes the engine may hand over before the publisher takes them; past
 /// it a room's batch is dropped and its next is a whole picture (`LineSink`).
@@ -27,14 +27,8 @@ pub fn sink() -> (LineSink, mpsc::Receiver<LineBatch>) {
 }
 
 /// The owner's line tasks for one term; they stop when this is dropped.
-pub struct OwnerLine(Vec<JoinHandle<()>>);
-
-impl Drop for OwnerLine {
-    fn drop(&mut self) {
-        for task in &self.0 {
-            task.abort();
-        }
-    }
+pub struct OwnerLine {
+    _tasks: Vec<AbortOnDrop>,
 }
 
 /// Starts publishing `batches` as the owner at `epoch`, and answering the replicas.
@@ -72,7 +66,12 @@ pub async fn start(
             engine.touch_tokens(&line_wire::decode_seen(&message.payload));
         }
     });
-    Ok(OwnerLine(vec![publishing, republishing, touching]))
+    Ok(OwnerLine {
+        _tasks: [publishing, republishing, touching]
+            .into_iter()
+            .map(AbortOnDrop)
+            .collect(),
+    })
 }
 
 /// Publishes the batches in order, as many as are waiting packed into each message
