@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use actors::{ClusterDatabase, Engine, EngineStop, Fence};
+use actors::{ClusterDatabase, Engine, EngineMonitor, EngineStop, Fence};
 use axum::Router;
 use cluster::fence::{fence_claim, max_epoch};
 use cluster::{ClusterError, Lease, LeaseStatus, Leases, NodeId, Thing};
@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::line_wire::LineSubjects;
 use super::{answer, line_owner};
-use crate::server::Settings;
+use crate::server::{AbortOnDrop, Settings};
 
 /// The engine this node runs while it owns it, and the router over it.
 #[derive(Clone)]
@@ -53,6 +53,28 @@ enum Ended {
     Over,
     /// The node is shutting down.
     Shutdown,
+}
+
+/// A term's running parts, stopped together by [`Serving::stop`].
+struct Serving {
+    term: Term,
+    answering: AbortOnDrop,
+    line: line_owner::OwnerLine,
+}
+
+impl Serving {
+    /// Stops answering forwarded requests, then the engine, then the line's tasks (last,
+    /// so that what the engine commits while it stops can still go out).
+    async fn stop(self) {
+        let Serving {
+            term,
+            answering,
+            line,
+        } = self;
+        drop(answering);
+        term.engine.shutdown().await;
+        drop(line);
+    }
 }
 
 impl Ownership {
@@ -97,73 +119,20 @@ impl Ownership {
         };
         let epoch = lease.epoch();
         tracing::info!(epoch = epoch.get(), "engine lease won; starting the engine");
-        if let Err(error) = self.record_epoch(&lease).await {
-            tracing::warn!(%error, "recording the epoch failed; releasing the lease");
-            let _ = lease.release().await;
-            return Ended::NotWon;
-        }
-        let fence = Fence::new(Thing::Engine.key(), epoch.as_i64());
-        // The rooms record their lines' changes for the other nodes' replicas.
-        let (line_sink, line_batches) = line_owner::sink();
-        let mut config = self.settings.engine.clone();
-        config.line_sink = Some(line_sink);
-        let (engine, monitor) = match Engine::start(self.database.fenced(fence), config).await {
+        let (serving, monitor) = match self.start_serving(&lease).await {
             Ok(started) => started,
-            Err(error) => {
-                tracing::warn!(%error, "the engine did not start; releasing the lease");
-                let _ = lease.release().await;
-                return Ended::NotWon;
-            }
-        };
-        if self.settings.demo && matches!(engine.seed_demo().await, Ok(true)) {
-            tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
-        }
-        let router = crate::http::router(engine.clone(), &self.settings.http);
-        let answering = match answer::start(
-            &self.nats,
-            &self.subject,
-            router.clone(),
-            self.settings.http.max_in_flight,
-            self.forward_timeout,
-        )
-        .await
-        {
-            Ok(task) => task,
-            Err(error) => {
-                tracing::warn!(%error, "cannot answer forwarded requests; releasing the lease");
-                engine.shutdown().await;
-                let _ = lease.release().await;
-                return Ended::NotWon;
-            }
-        };
-        let _line = match line_owner::start(
-            &self.nats,
-            &self.line_subjects,
-            epoch.get(),
-            line_batches,
-            engine.clone(),
-        )
-        .await
-        {
-            Ok(line) => line,
-            Err(error) => {
-                tracing::warn!(%error, "cannot publish the line; releasing the lease");
-                answering.abort();
-                engine.shutdown().await;
+            Err(why) => {
+                tracing::warn!(%why, "releasing the lease");
                 let _ = lease.release().await;
                 return Ended::NotWon;
             }
         };
         if !lease.is_held() {
             // Started too slowly: the deadline passed before serving anything.
-            answering.abort();
-            engine.shutdown().await;
+            serving.stop().await;
             return Ended::Over;
         }
-        current.send_replace(Some(Term {
-            router,
-            engine: engine.clone(),
-        }));
+        current.send_replace(Some(serving.term.clone()));
         tracing::info!(epoch = epoch.get(), "owner: serving the engine");
         let ended = tokio::select! {
             status = lease_ended(&lease) => {
@@ -180,12 +149,71 @@ impl Ownership {
         };
         // No request reaches the engine from here on, local or forwarded.
         current.send_replace(None);
-        answering.abort();
-        engine.shutdown().await;
+        serving.stop().await;
         if !matches!(lease.status(), LeaseStatus::Lost(_)) {
             let _ = lease.release().await;
         }
         ended
+    }
+
+    /// All a term serves with: its epoch recorded, the engine started on the database
+    /// fenced at that epoch, forwarded requests answered and the line published. On a
+    /// failure, what had started is stopped before the reason returns: the one place a
+    /// half-started term is taken down.
+    async fn start_serving(&self, lease: &Lease) -> Result<(Serving, EngineMonitor), String> {
+        self.record_epoch(lease)
+            .await
+            .map_err(|error| format!("recording the epoch failed: {error}"))?;
+        let epoch = lease.epoch();
+        let fence = Fence::new(Thing::Engine.key(), epoch.as_i64());
+        // The rooms record their lines' changes for the other nodes' replicas.
+        let (line_sink, line_batches) = line_owner::sink();
+        let mut config = self.settings.engine.clone();
+        config.line_sink = Some(line_sink);
+        let (engine, monitor) = Engine::start(self.database.fenced(fence), config)
+            .await
+            .map_err(|error| format!("the engine did not start: {error}"))?;
+        if self.settings.demo && matches!(engine.seed_demo().await, Ok(true)) {
+            tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
+        }
+        let router = crate::http::router(engine.clone(), &self.settings.http);
+        let attached = async {
+            let answering = answer::start(
+                &self.nats,
+                &self.subject,
+                router.clone(),
+                self.settings.http.max_in_flight,
+                self.forward_timeout,
+            )
+            .await
+            .map_err(|error| format!("cannot answer forwarded requests: {error}"))?;
+            // Aborted if the line below cannot start, or when the term stops.
+            let answering = AbortOnDrop(answering);
+            let line = line_owner::start(
+                &self.nats,
+                &self.line_subjects,
+                epoch.get(),
+                line_batches,
+                engine.clone(),
+            )
+            .await
+            .map_err(|error| format!("cannot publish the line: {error}"))?;
+            Ok::<_, String>((answering, line))
+        };
+        match attached.await {
+            Ok((answering, line)) => Ok((
+                Serving {
+                    term: Term { router, engine },
+                    answering,
+                    line,
+                },
+                monitor,
+            )),
+            Err(why) => {
+                engine.shutdown().await;
+                Err(why)
+            }
+        }
     }
 
     /// Records the lease's epoch in Postgres; a bucket behind the recorded epochs (made
