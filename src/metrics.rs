@@ -11,10 +11,9 @@
 //! no-op for that actor's life.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use actors::engine::StreamCount;
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -133,7 +132,12 @@ fn describe() {
     set_log_lines_dropped();
 }
 
-/// Sets the number of Server-Sent Event streams open now: read from the engine's count
+/// Where a scrape reads the number of streams open now: the engine's count on a single
+/// node; on a cluster node, the streams its replica serves plus its engine's while it
+/// owns (`cluster`).
+pub type OpenStreams = Arc<dyn Fn() -> usize + Send + Sync>;
+
+/// Sets the number of Server-Sent Event streams open now: read from the streams' count
 /// at each scrape (the count is an atomic the streams keep; nothing on their path
 /// touches the recorder).
 fn set_sse_streams(open: usize) {
@@ -162,11 +166,11 @@ pub fn parse_metrics_addr(value: &str) -> Result<MetricsAddr, String> {
 }
 
 /// The metrics listener's router: `GET /metrics`, the Prometheus text; nothing else.
-pub fn router(handle: &'static PrometheusHandle, streams: StreamCount) -> Router {
+pub fn router(handle: &'static PrometheusHandle, streams: OpenStreams) -> Router {
     Router::new().route(
         "/metrics",
         get(move || {
-            set_sse_streams(streams.get());
+            set_sse_streams(streams());
             set_log_lines_dropped();
             async move {
                 (
@@ -184,7 +188,7 @@ pub fn router(handle: &'static PrometheusHandle, streams: StreamCount) -> Router
 pub async fn serve(
     listener: TcpListener,
     handle: &'static PrometheusHandle,
-    streams: StreamCount,
+    streams: OpenStreams,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {

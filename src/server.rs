@@ -5,9 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use actors::engine::StreamCount;
 use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor, LockError, NodeLock};
 use axum::Router;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::http::{self, HttpSettings};
@@ -136,9 +136,10 @@ impl Application {
         } = self;
         // Stops with the app, whichever way `run_until` returns.
         let _metrics = metrics.map(|listener| {
+            let open = engine.open_streams();
             serve_metrics(
                 listener,
-                engine.open_streams(),
+                Arc::new(move || open.get()),
                 settings.http.connections.header_timeout,
             )
         });
@@ -185,7 +186,7 @@ async fn lock_taken(lock: Option<&NodeLock>) -> LockError {
 /// guard is dropped: the one home of the metrics listener for both node kinds.
 pub(crate) fn serve_metrics(
     listener: TcpListener,
-    streams: StreamCount,
+    streams: metrics::OpenStreams,
     header_timeout: Duration,
 ) -> AbortOnDrop {
     let handle = metrics::install();

@@ -25,7 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use actors::domain::{QueueToken, RoomId};
-use actors::engine::{EngineConfig, LineReplicas, ReplicaStreams};
+use actors::engine::{EngineConfig, LineReplicas, ReplicaStreams, StreamCount};
 use async_nats::jetstream::{self, consumer};
 use axum::body::Body;
 use axum::extract::Query;
@@ -125,6 +125,11 @@ impl LineFollower {
             Err(error) => ApiError::from(error).into_response(),
         };
         Some(self.served_here(response))
+    }
+
+    /// The queue streams served here, open now (for the stream gauge).
+    pub fn open_streams(&self) -> StreamCount {
+        self.streams.open_streams()
     }
 
     /// Ends the queue streams served here (the node's drain).

@@ -50,6 +50,7 @@ use self::owner::{Ownership, Term};
 use crate::http::error::ApiError;
 use crate::http::streams::StreamSettings;
 use crate::http::{self, web};
+use crate::metrics;
 use crate::server::{self, AbortOnDrop, ServeError, Settings};
 
 /// How a cluster node is run, apart from the engine's and the HTTP layer's settings.
@@ -174,10 +175,19 @@ impl Started {
             forward_timeout: cluster.forward_timeout,
         };
         let owning = tokio::spawn(ownership.run(current_tx, stop));
-        // Stops with the node, whichever way this returns. The stream gauge reads a
-        // count of its own: streams are the owner's, per term.
+        // Stops with the node, whichever way this returns. The stream gauge counts the
+        // streams this node serves: its replica's, and its engine's while it owns.
+        let replica_count = line.open_streams();
+        let owner = current.clone();
+        let open_streams: metrics::OpenStreams = Arc::new(move || {
+            let owned = owner
+                .borrow()
+                .as_ref()
+                .map(|term| term.engine.open_streams().get());
+            replica_count.get() + owned.unwrap_or(0)
+        });
         let _metrics = metrics_listener.map(|listener| {
-            server::serve_metrics(listener, Default::default(), connections.header_timeout)
+            server::serve_metrics(listener, open_streams, connections.header_timeout)
         });
         let streams = current.clone();
         let replica_streams = line.clone();

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::nodes::Cluster;
 use crate::replica::{place, poll, rerate};
-use crate::support::{Scratch, say, token_of};
+use crate::support::{Scratch, free_port, say, token_of};
 
 const USERS: usize = 3;
 /// How long a replica may take to hold a new token, or to follow an admission.
@@ -71,7 +71,15 @@ async fn replica_streams_push_the_place_then_the_admission_on_a_non_owner() {
         return;
     };
     let scratch = Scratch::new("cluster-replica-stream");
-    let cluster = Cluster::start(db, nats_url, 2, &scratch).await;
+    // Each node with its metrics listener: the stream gauge counts what a node serves.
+    let mut cluster = Cluster::new(db, nats_url.clone());
+    let mut metrics_ports = std::collections::HashMap::new();
+    for n in 0..2 {
+        let (id, port) = (format!("node-{n}"), free_port());
+        let metrics = [("CONCERT_METRICS_ADDR", format!("127.0.0.1:{port}"))];
+        cluster.add_with(&id, &nats_url, &metrics, &scratch).await;
+        metrics_ports.insert(id, port);
+    }
     let (owner, _) = cluster.wait_for_owner().await;
     let nodes: Vec<_> = cluster.nodes.iter().flatten().collect();
     let owner_node = nodes.iter().find(|n| n.id == owner).unwrap();
@@ -121,6 +129,14 @@ async fn replica_streams_push_the_place_then_the_admission_on_a_non_owner() {
     };
     let first = stream.ticket().await;
     assert_eq!(place(&first), (false, Some(USERS as i64 - 1)), "{first}");
+    // Counted by the node that serves it, not by the owner.
+    let gauge = |id: &str| open_streams(&http, metrics_ports[id]);
+    assert_eq!(
+        gauge(&other.id).await,
+        1,
+        "the replica's stream in its gauge"
+    );
+    assert_eq!(gauge(&owner).await, 0, "the owner serves no stream");
 
     // Everyone let in: the admission comes through the replica, and is the last event.
     let admitted_at = Instant::now();
@@ -141,4 +157,28 @@ async fn replica_streams_push_the_place_then_the_admission_on_a_non_owner() {
         );
     }
     assert_eq!(stream.next().await, None, "the admission is the last event");
+    let since = Instant::now();
+    while gauge(&other.id).await != 0 {
+        assert!(
+            since.elapsed() < FOLLOW_WITHIN,
+            "the ended stream is still counted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `concert_sse_streams` as the node's metrics listener on `port` says it.
+async fn open_streams(http: &reqwest::Client, port: u16) -> u64 {
+    let text = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .expect("the metrics answer")
+        .text()
+        .await
+        .expect("the metrics' text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("concert_sse_streams "))
+        .and_then(|value| value.trim().parse::<f64>().ok())
+        .expect("the stream gauge in the scrape") as u64
 }

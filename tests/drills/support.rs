@@ -246,7 +246,7 @@ pub async fn start_refused(
 }
 
 /// A port nobody listens on right now (the OS picks it).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
