@@ -385,7 +385,10 @@ mod tests {
         assert_eq!(drained(&mut seats), vec![], "nothing changed since");
 
         seats.hold(ReservationId(2), SeatNumber(4), user("b"), deadline);
-        assert_eq!(drained(&mut seats), vec![(3, SeatState::HeldUntil(deadline))]);
+        assert_eq!(
+            drained(&mut seats),
+            vec![(3, SeatState::HeldUntil(deadline))]
+        );
         seats.sell(ReservationId(1));
         seats.end_hold(ReservationId(2));
         assert_eq!(

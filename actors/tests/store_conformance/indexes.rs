@@ -45,5 +45,9 @@ async fn reservations_carry_only_the_indexes_the_engine_needs(db: TestDb) {
         "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'reservations' \
          AND indexname <> 'reservations_pkey'"
     };
-    assert_eq!(count(&db, all).await, 1, "one secondary index on reservations");
+    assert_eq!(
+        count(&db, all).await,
+        1,
+        "one secondary index on reservations"
+    );
 }
