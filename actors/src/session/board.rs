@@ -57,12 +57,13 @@ pub struct SeatCounts {
     pub sold: usize,
 }
 
-/// See the module docs. Per seat, the UTC microsecond until which it is taken.
+/// See the module docs. Per seat, the UTC microsecond until which it is taken:
+/// written only for the seats that changed, so a hold converts one deadline to UTC.
 #[derive(Debug)]
 pub struct SeatBoard {
     available: AtomicUsize,
-    /// For the operator's totals: counted while publishing, which visits every seat
-    /// anyway, so reading them costs two loads instead of a pass over the seats.
+    /// For the operator's totals, as the map counts them: reading them costs two
+    /// loads instead of a pass over the seats.
     held: AtomicUsize,
     sold: AtomicUsize,
     taken_until_us: Box<[AtomicI64]>,
@@ -107,29 +108,22 @@ impl SeatBoard {
         Some(until.load(Ordering::Acquire) > now.timestamp_micros())
     }
 
-    /// Copies the map's state onto the board, then broadcasts each seat whose state
-    /// (free, held, sold) changed. Only the session's actor calls this.
-    pub fn publish(&self, map: &SeatMap, clock: &Clock) {
+    /// Copies the seats the map changed since its last publication onto the board
+    /// (all of them, the first time), then broadcasts each seat whose state (free,
+    /// held, sold) changed. Only the session's actor calls this.
+    pub fn publish(&self, map: &mut SeatMap, clock: &Clock) {
         // A change is a handful of seats; nobody listening costs no allocation.
         let listened = self.changes.receiver_count() > 0;
         let mut changed = Vec::new();
-        let mut counts = SeatCounts::default();
-        for (index, (entry, state)) in self
-            .taken_until_us
-            .iter()
-            .zip(map.seat_states())
-            .enumerate()
-        {
+        map.drain_changed(|index, state| {
             let until = match state {
                 SeatState::Free => FREE,
-                SeatState::HeldUntil(deadline) => {
-                    counts.held += 1;
-                    clock.utc_at(deadline).timestamp_micros()
-                }
-                SeatState::Sold => {
-                    counts.sold += 1;
-                    SOLD
-                }
+                SeatState::HeldUntil(deadline) => clock.utc_at(deadline).timestamp_micros(),
+                SeatState::Sold => SOLD,
+            };
+            // The board was made for this session's seat count: every index is on it.
+            let Some(entry) = self.taken_until_us.get(index) else {
+                return;
             };
             let before = entry.swap(until, Ordering::AcqRel);
             if listened && kind(before) != kind(until) {
@@ -138,10 +132,10 @@ impl SeatBoard {
                     is_reservation: until != FREE,
                 });
             }
-        }
+        });
         self.available.store(map.available(), Ordering::Release);
-        self.held.store(counts.held, Ordering::Release);
-        self.sold.store(counts.sold, Ordering::Release);
+        self.held.store(map.held(), Ordering::Release);
+        self.sold.store(map.sold(), Ordering::Release);
         for change in changed {
             // No receiver left: nobody to tell.
             let _ = self.changes.send(change);
@@ -193,7 +187,7 @@ mod tests {
             Some(false),
             "nothing published yet"
         );
-        board.publish(&map, &clock);
+        board.publish(&mut map, &clock);
         assert_eq!(board.is_taken(seat(1), now), Some(true));
         assert_eq!(board.is_taken(seat(2), now), Some(false));
         assert_eq!(board.is_taken(seat(65), now), Some(true));
@@ -209,7 +203,7 @@ mod tests {
 
         map.sell(ReservationId(1));
         map.end_hold(ReservationId(2));
-        board.publish(&map, &clock);
+        board.publish(&mut map, &clock);
         assert_eq!(
             board.is_taken(seat(1), at_deadline),
             Some(true),

@@ -158,8 +158,8 @@ pub struct SessionState {
 impl SessionState {
     /// Called right after every change to the map, before anything else is answered
     /// (see [`board`]: a refusal read from the board must never be news to anyone).
-    fn publish(&self) {
-        self.board.publish(&self.seats, &self.clock);
+    fn publish(&mut self) {
+        self.board.publish(&mut self.seats, &self.clock);
         #[cfg(debug_assertions)]
         self.seats.assert_consistent();
     }
@@ -176,7 +176,7 @@ impl Actor for SessionActor {
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let seats = self.load(&myself, args.session).await?;
-        let state = SessionState {
+        let mut state = SessionState {
             seats,
             board: args.board,
             clock: self.clock,

@@ -8,6 +8,7 @@ mod support;
 mod batches;
 mod catalog_and_holds;
 mod draw;
+mod indexes;
 mod money;
 mod races;
 mod room_migration;
