@@ -4,10 +4,15 @@
 //! a layer below produced ([`ensure_contract_body`]), the "answered" line, the HTTP
 //! metrics, and the dashboard's ten-second latency window ([`LatencyWindow`]).
 //!
+//! Inside its future, before the router is called, the body is read in full
+//! ([`BodyIntake::read`]; a GET pays one check), and the router's answer is made under
+//! a guard that turns a handler's panic into 500 `INTERNAL` (the server keeps serving).
+//!
 //! One layer of our own for all of them, in place of two axum `map_*` middlewares, an
-//! axum `from_fn` and tower-http's two request-id layers: each layer cost a request
-//! about a microsecond of its own (issue 16; `docs/performance.md`, "The middleware's
-//! cost"), and all of them need the same id, clock reading and final status. It is the
+//! axum `from_fn` and tower-http's two request-id layers, then of tower-http's
+//! `CatchPanic` and the body's own `from_fn`: each layer cost a request about a
+//! microsecond of its own (issue 16; `docs/performance.md`, "The middleware's cost"),
+//! and all of them need the same id, clock reading and final status. It is the
 //! outermost layer, so it sees the status the client gets.
 //!
 //! The metrics' `route` label is axum's matched route (`/concert/seat/{sessionId}`),
@@ -20,6 +25,7 @@
 //! route is first answered, so the server installs its recorder before it serves.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -30,13 +36,16 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use axum::response::IntoResponse;
 use dashmap::DashMap;
+use futures::FutureExt;
 use metrics::{Counter, Histogram, SharedString};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use super::REQUEST_ID;
-use super::error::ensure_contract_body;
+use super::error::{ApiError, ensure_contract_body};
+use super::intake::BodyIntake;
 use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
 
@@ -73,11 +82,13 @@ pub struct ObserveLayer {
 }
 
 impl ObserveLayer {
-    /// Feeds `window` with every answer's latency.
-    pub fn new(window: Arc<LatencyWindow>) -> Self {
+    /// Reads each request's body within `intake` and feeds `window` with every answer's
+    /// latency.
+    pub fn new(window: Arc<LatencyWindow>, intake: BodyIntake) -> Self {
         Self {
             shared: Arc::new(Shared {
                 window,
+                intake,
                 routes: DashMap::new(),
             }),
         }
@@ -98,6 +109,7 @@ impl<S> Layer<S> for ObserveLayer {
 /// What every copy of the layer shares.
 struct Shared {
     window: Arc<LatencyWindow>,
+    intake: BodyIntake,
     /// By route template (or [`UNMATCHED`]).
     routes: DashMap<Box<str>, RouteMetrics>,
 }
@@ -186,11 +198,13 @@ where
         let span = make_span(&request, &id);
         // The clone that was made ready is the one that serves this request.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let Ok(response) = inner.call(request).instrument(span.clone()).await;
-            let mut response = ensure_contract_body(response);
+            let intake = shared.intake;
+            let mut response = answer(inner, request, intake)
+                .instrument(span.clone())
+                .await;
             response.headers_mut().entry(&REQUEST_ID).or_insert(id);
             let elapsed = started.elapsed();
             let status = response.status();
@@ -209,6 +223,32 @@ where
             shared.record(route, status, elapsed);
             Ok(response)
         })
+    }
+}
+
+/// The request's body read, then the answer of the service below in the contract's
+/// shape; a panic below (in the call or in any poll of its future) is logged and
+/// answered 500 `INTERNAL`.
+async fn answer<S, B>(mut inner: S, request: Request, intake: BodyIntake) -> Response
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let request = match intake.read(request).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    // The call inside the guarded future: a panic while routing is caught too.
+    let answered = AssertUnwindSafe(async move { inner.call(request).await })
+        .catch_unwind()
+        .await;
+    match answered {
+        Ok(Ok(response)) => ensure_contract_body(response),
+        Err(_panic) => {
+            tracing::error!("handler panicked");
+            ApiError::internal().into_response()
+        }
     }
 }
 
