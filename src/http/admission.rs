@@ -148,7 +148,10 @@ mod tests {
             .await
             .expect("a body");
         let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
-        (status, body["error"].as_str().unwrap_or_default().to_owned())
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        )
     }
 
     fn get_request(path: &str) -> Request {
@@ -172,7 +175,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn past_the_places_a_request_is_refused_at_once_and_a_freed_place_serves_again() {
         let release = Arc::new(Notify::new());
-        let app = router(release.clone(), AdmissionLayer::new(1, Duration::from_secs(60)));
+        let app = router(
+            release.clone(),
+            AdmissionLayer::new(1, Duration::from_secs(60)),
+        );
         // Every route's copy shares the one place.
         let waiting = tokio::spawn(app.clone().oneshot(get_request("/wait")));
         tokio::task::yield_now().await;
@@ -190,7 +196,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_place_at_all_refuses_everything() {
-        let app = router(Arc::new(Notify::new()), AdmissionLayer::new(0, Duration::from_secs(1)));
+        let app = router(
+            Arc::new(Notify::new()),
+            AdmissionLayer::new(0, Duration::from_secs(1)),
+        );
         let refused = app.oneshot(get_request("/now")).await.unwrap();
         assert_eq!(
             code(refused).await,
@@ -206,8 +215,15 @@ mod tests {
         let timed_out = app.clone().oneshot(get_request("/wait")).await.unwrap();
         assert_eq!(started.elapsed(), Duration::from_secs(15));
         let (status, error) = code(timed_out).await;
-        assert_eq!((status, error.as_str()), (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT"));
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT")
+        );
         let next = app.oneshot(get_request("/now")).await.unwrap();
-        assert_eq!(next.status(), StatusCode::OK, "the timed-out request's place is free");
+        assert_eq!(
+            next.status(),
+            StatusCode::OK,
+            "the timed-out request's place is free"
+        );
     }
 }

@@ -47,10 +47,7 @@ impl BodyIntake {
         }
         let read = tokio::time::timeout(self.timeout, Limited::new(body, self.limit).collect());
         match read.await {
-            Ok(Ok(collected)) => Ok(Request::from_parts(
-                parts,
-                Body::from(collected.to_bytes()),
-            )),
+            Ok(Ok(collected)) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
             Ok(Err(error)) if error.is::<LengthLimitError>() => {
                 Err(ApiError::payload_too_large().into_response())
             }
