@@ -6,7 +6,7 @@
 //!
 //! Inside its future, before the router is called, the body is read in full
 //! ([`BodyIntake::read`]; a GET pays one check), and the router's answer is made under
-//! a guard that turns a handler's panic into 500 `INTERNAL` (the server keeps serving).
+//! a guard that turns a handler's panic into 500 `INTERNAL_ERROR` (the server keeps serving).
 //!
 //! One layer of our own for all of them, in place of two axum `map_*` middlewares, an
 //! axum `from_fn` and tower-http's two request-id layers, then of tower-http's
@@ -228,7 +228,7 @@ where
 
 /// The request's body read, then the answer of the service below in the contract's
 /// shape; a panic below (in the call or in any poll of its future) is logged and
-/// answered 500 `INTERNAL`.
+/// answered 500 `INTERNAL_ERROR`.
 async fn answer<S, B>(mut inner: S, request: Request, intake: BodyIntake) -> Response
 where
     S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
@@ -295,7 +295,38 @@ fn make_span(request: &Request, id: &HeaderValue) -> Span {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
     use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_internal_error_and_the_router_serves_on() {
+        let intake = BodyIntake {
+            limit: 1024,
+            timeout: Duration::from_secs(1),
+        };
+        let layer = ObserveLayer::new(Arc::new(LatencyWindow::new()), intake);
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(layer);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let boom = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(boom.headers().contains_key(&REQUEST_ID), "still observed");
+        let body = axum::body::to_bytes(boom.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "INTERNAL_ERROR");
+        let fine = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
         let mut headers = HeaderMap::new();
