@@ -4,7 +4,11 @@
 //! does not mention (bad input, routing, administration, unavailability) use this
 //! project's wording, listed in `docs/api.md`. A 503 also says when to retry.
 
+use std::sync::LazyLock;
+
+use axum::body::Bytes;
 use axum::http::StatusCode;
+use dashmap::DashMap;
 
 use super::error::ApiError;
 
@@ -133,4 +137,73 @@ codes! {
     stream_elsewhere => SERVICE_UNAVAILABLE, "STREAM_NOT_HERE", "이 노드는 실시간 스트림을 제공하지 않습니다. 조회로 대신해 주세요.", retry 5;
     /// The server is shutting down.
     shutting_down => SERVICE_UNAVAILABLE, "SHUTTING_DOWN", "서버가 종료 중입니다. 잠시 후 다시 시도해 주세요.", retry 5;
+}
+
+/// The serialized bodies of the fixed errors (a `&'static` message, no `opensAt`, no
+/// `reason`), by status, code and message. A refused hold in a storm answers the same
+/// bytes thousands of times a second, and serializing them again (the Korean message
+/// escaped byte by byte) was most of its error's cost (issue 16). Keys are the static
+/// strings' addresses, so the cache is bounded by the messages this binary contains.
+type FixedKey = (u16, usize, usize, usize);
+
+static FIXED_BODIES: LazyLock<DashMap<FixedKey, Bytes>> = LazyLock::new(DashMap::new);
+
+/// The body of a fixed error: written by `write` the first time, then the same bytes.
+pub(super) fn fixed_body(
+    status: StatusCode,
+    code: &'static str,
+    msg: &'static str,
+    write: impl FnOnce() -> Vec<u8>,
+) -> Bytes {
+    let key = (
+        status.as_u16(),
+        code.as_ptr() as usize,
+        msg.as_ptr() as usize,
+        msg.len(),
+    );
+    if let Some(body) = FIXED_BODIES.get(&key) {
+        return body.clone();
+    }
+    FIXED_BODIES
+        .entry(key)
+        .or_insert_with(|| Bytes::from(write()))
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use actors::EngineError;
+    use axum::response::IntoResponse;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn answer(error: ApiError) -> (StatusCode, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_fixed_error_answers_its_own_body_every_time() {
+        for _ in 0..2 {
+            assert_eq!(
+                answer(ApiError::seat_already_reserved()).await,
+                (
+                    StatusCode::CONFLICT,
+                    json!({"errorCode": 409, "msg": "이미 예약된 좌석입니다.", "error": "SEAT_ALREADY_RESERVED"})
+                )
+            );
+            // Same status and code, another message: another body.
+            let (_, date) = answer(ApiError::for_seat_list(EngineError::SessionNotFound)).await;
+            let (_, session) = answer(ApiError::session_not_found()).await;
+            assert_eq!(date["msg"], "존재하지 않는 날짜입니다.");
+            assert_eq!(session["msg"], "존재하지 않는 세션입니다.");
+            let (_, field) = answer(ApiError::invalid_field("a", "정수")).await;
+            assert_eq!(field["msg"], "a 값이 올바르지 않습니다: 정수");
+        }
+    }
 }

@@ -13,12 +13,14 @@
 use std::borrow::Cow;
 
 use actors::EngineError;
-use axum::Json;
+use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use super::codes;
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -105,6 +107,11 @@ impl ApiError {
                 .map(|at| at.to_rfc3339_opts(SecondsFormat::Millis, true)),
             reason: self.reason.clone(),
         }
+    }
+
+    /// [`ApiError::body`] as JSON.
+    fn body_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.body()).expect("an error body serializes")
     }
 
     /// The HTTP status.
@@ -200,7 +207,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // The request's span (see `http::make_span`) logs the code with the status, once.
         tracing::Span::current().record("error", self.code);
-        let mut response = (self.status, Json(self.body())).into_response();
+        let body = match (&self.msg, &self.opens_at, &self.reason) {
+            (Cow::Borrowed(msg), None, None) => {
+                codes::fixed_body(self.status, self.code, msg, || self.body_json())
+            }
+            _ => Bytes::from(self.body_json()),
+        };
+        let json = HeaderValue::from_static("application/json");
+        let mut response = (self.status, [(header::CONTENT_TYPE, json)], body).into_response();
         if let Some(seconds) = self.retry_after_secs {
             response
                 .headers_mut()

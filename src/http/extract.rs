@@ -9,11 +9,11 @@ use std::marker::PhantomData;
 
 use actors::domain::{ConcertId, SessionId, UserId};
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode};
+use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -198,20 +198,19 @@ impl<T: FromJson> JsonBody<T> {
     }
 }
 
+/// The body as the router's `observe` left it: in memory, within the body limit (it
+/// refuses a larger one with 413 before any extractor runs). Taken as it is, without
+/// axum's own default limit, so the router needs no `DefaultBodyLimit` layer.
 impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes =
-            Bytes::from_request(request, state)
-                .await
-                .map_err(|rejection: BytesRejection| {
-                    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                        ApiError::payload_too_large()
-                    } else {
-                        ApiError::body_unreadable()
-                    }
-                })?;
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
+        let bytes = request
+            .into_body()
+            .collect()
+            .await
+            .map_err(|_| ApiError::body_unreadable())?
+            .to_bytes();
         Ok(Self {
             bytes,
             _into: PhantomData,

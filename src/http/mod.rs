@@ -7,6 +7,7 @@
 //! body is read.
 
 pub mod admin;
+pub mod admission;
 pub mod balance;
 pub mod caller;
 pub mod codes;
@@ -31,20 +32,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::Engine;
-use axum::error_handling::HandleErrorLayer;
-use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::http::{HeaderName, StatusCode};
+use axum::extract::FromRef;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderName, HeaderValue};
 use axum::routing::{get, post, put};
-use axum::{BoxError, Json, Router, middleware};
+use axum::{Router, middleware};
 use serde::Serialize;
-use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::load_shed::LoadShedLayer;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::admission::AdmissionLayer;
 use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::ApiError;
@@ -245,48 +242,27 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
 
-    // Bounded intake in front of the whole engine. Each actor's mailbox bounds what waits
-    // at that actor; this bounds the rest: requests waiting on the database pool, the sum
-    // over thousands of wallets. A request past the limit is answered 503 `OVERLOADED` at
-    // once, never queued. The semaphore is global: `Router::layer` gives each route its
-    // own copy of a layer. Its bodies are read already (see `outer` below), so a slow
-    // client cannot hold a permit.
-    let limited = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(|_: BoxError| async {
-            ApiError::overloaded()
-        }))
-        .layer(LoadShedLayer::new())
-        .layer(GlobalConcurrencyLimitLayer::new(settings.max_in_flight))
-        // A bare 503 from here is turned into the contract's `TIMEOUT` above.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            settings.request_timeout,
-        ));
+    // Bounded intake in front of the whole engine, and the request timeout (see
+    // `admission`). Its bodies are read already (see `observe` below), so a slow client
+    // cannot hold a place.
+    let admission = AdmissionLayer::new(settings.max_in_flight, settings.request_timeout);
     let intake = BodyIntake {
         limit: settings.body_limit,
         timeout: settings.body_timeout,
     };
-    // Outermost first. `observe` vets or makes the request id before the request's span
-    // reads it, and sees the final status: it gives the contract's body to any bare
-    // error a layer below produced (503 from the timeout) before it logs and counts the
-    // answer. One layer of our own for all of that: each layer costs every request
-    // (docs/performance.md). The body is read in full before the in-flight limit is
-    // asked for a permit.
-    let outer = ServiceBuilder::new()
-        .layer(ObserveLayer::new(latency))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("handler panicked");
-            axum::response::IntoResponse::into_response(ApiError::internal())
-        }))
-        .layer(middleware::from_fn_with_state(intake, intake::read_body));
+    // Outermost and alone. `observe` vets or makes the request id before the request's
+    // span reads it, reads the body in full (within the limit and the body timeout)
+    // before the in-flight limit is asked for a place, catches a handler's panic, and
+    // sees the final status: it gives the contract's body to any bare error from below
+    // before it logs and counts the answer. One layer of our own for all of that: each
+    // layer costs every request (docs/performance.md). No `DefaultBodyLimit`: the body
+    // is in memory before any extractor runs, and `JsonBody` takes it without axum's.
     // `/health` stays outside the in-flight limit: load elsewhere never refuses it.
-    // axum's own 2 MB default would answer before ours; one limit is enough.
     Router::new()
         .route("/health", get(health))
         .method_not_allowed_fallback(method_not_allowed)
-        .merge(api.layer(limited))
-        .layer(DefaultBodyLimit::disable())
-        .layer(outer)
+        .merge(api.layer(admission))
+        .layer(ObserveLayer::new(latency, intake))
 }
 
 /// The body of `GET /health`.
@@ -297,10 +273,18 @@ pub struct Health {
     pub status: &'static str,
 }
 
+/// [`Health`] as JSON, written once: `/health` is the load tests' baseline of the whole
+/// stack, and serializing the same 15 bytes per request cost as much as the bare
+/// server's own handler (docs/performance.md, "The middleware's cost").
+const HEALTH_OK: &str = r#"{"status":"ok"}"#;
+
 /// Liveness: answers without touching the engine or the database.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health)))]
-pub async fn health() -> Json<Health> {
-    Json(Health { status: "ok" })
+pub async fn health() -> ([(HeaderName, HeaderValue); 1], &'static str) {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        HEALTH_OK,
+    )
 }
 
 async fn route_not_found() -> ApiError {
@@ -309,4 +293,15 @@ async fn route_not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_written_health_body_is_the_schema_serialized() {
+        let serialized = serde_json::to_string(&Health { status: "ok" }).unwrap();
+        assert_eq!(serialized, HEALTH_OK);
+    }
 }

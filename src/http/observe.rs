@@ -4,10 +4,15 @@
 //! a layer below produced ([`ensure_contract_body`]), the "answered" line, the HTTP
 //! metrics, and the dashboard's ten-second latency window ([`LatencyWindow`]).
 //!
+//! Inside its future, before the router is called, the body is read in full
+//! ([`BodyIntake::read`]; a GET pays one check), and the router's answer is made under
+//! a guard that turns a handler's panic into 500 `INTERNAL_ERROR` (the server keeps serving).
+//!
 //! One layer of our own for all of them, in place of two axum `map_*` middlewares, an
-//! axum `from_fn` and tower-http's two request-id layers: each layer cost a request
-//! about a microsecond of its own (issue 16; `docs/performance.md`, "The middleware's
-//! cost"), and all of them need the same id, clock reading and final status. It is the
+//! axum `from_fn` and tower-http's two request-id layers, then of tower-http's
+//! `CatchPanic` and the body's own `from_fn`: each layer cost a request about a
+//! microsecond of its own (issue 16; `docs/performance.md`, "The middleware's cost"),
+//! and all of them need the same id, clock reading and final status. It is the
 //! outermost layer, so it sees the status the client gets.
 //!
 //! The metrics' `route` label is axum's matched route (`/concert/seat/{sessionId}`),
@@ -20,6 +25,7 @@
 //! route is first answered, so the server installs its recorder before it serves.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -29,14 +35,17 @@ use axum::BoxError;
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use dashmap::DashMap;
+use futures::FutureExt;
 use metrics::{Counter, Histogram, SharedString};
 use tower::{Layer, Service};
 use tracing::{Instrument, Span};
 
 use super::REQUEST_ID;
-use super::error::ensure_contract_body;
+use super::error::{ApiError, ensure_contract_body};
+use super::intake::BodyIntake;
 use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
 
@@ -73,11 +82,13 @@ pub struct ObserveLayer {
 }
 
 impl ObserveLayer {
-    /// Feeds `window` with every answer's latency.
-    pub fn new(window: Arc<LatencyWindow>) -> Self {
+    /// Reads each request's body within `intake` and feeds `window` with every answer's
+    /// latency.
+    pub fn new(window: Arc<LatencyWindow>, intake: BodyIntake) -> Self {
         Self {
             shared: Arc::new(Shared {
                 window,
+                intake,
                 routes: DashMap::new(),
             }),
         }
@@ -98,6 +109,7 @@ impl<S> Layer<S> for ObserveLayer {
 /// What every copy of the layer shares.
 struct Shared {
     window: Arc<LatencyWindow>,
+    intake: BodyIntake,
     /// By route template (or [`UNMATCHED`]).
     routes: DashMap<Box<str>, RouteMetrics>,
 }
@@ -186,11 +198,13 @@ where
         let span = make_span(&request, &id);
         // The clone that was made ready is the one that serves this request.
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let Ok(response) = inner.call(request).instrument(span.clone()).await;
-            let mut response = ensure_contract_body(response);
+            let intake = shared.intake;
+            let mut response = answer(inner, request, intake)
+                .instrument(span.clone())
+                .await;
             response.headers_mut().entry(&REQUEST_ID).or_insert(id);
             let elapsed = started.elapsed();
             let status = response.status();
@@ -209,6 +223,32 @@ where
             shared.record(route, status, elapsed);
             Ok(response)
         })
+    }
+}
+
+/// The request's body read, then the answer of the service below in the contract's
+/// shape; a panic below (in the call or in any poll of its future) is logged and
+/// answered 500 `INTERNAL_ERROR`.
+async fn answer<S, B>(mut inner: S, request: Request, intake: BodyIntake) -> Response
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let request = match intake.read(request).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
+    // The call inside the guarded future: a panic while routing is caught too.
+    let answered = AssertUnwindSafe(async move { inner.call(request).await })
+        .catch_unwind()
+        .await;
+    match answered {
+        Ok(Ok(response)) => ensure_contract_body(response),
+        Err(_panic) => {
+            tracing::error!("handler panicked");
+            ApiError::internal().into_response()
+        }
     }
 }
 
@@ -255,7 +295,38 @@ fn make_span(request: &Request, id: &HeaderValue) -> Span {
 
 #[cfg(test)]
 mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
     use super::*;
+
+    async fn boom() -> &'static str {
+        panic!("a bug")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_answered_500_internal_error_and_the_router_serves_on() {
+        let intake = BodyIntake {
+            limit: 1024,
+            timeout: Duration::from_secs(1),
+        };
+        let layer = ObserveLayer::new(Arc::new(LatencyWindow::new()), intake);
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "fine" }))
+            .layer(layer);
+        let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+        let boom = app.clone().oneshot(get("/boom")).await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(boom.headers().contains_key(&REQUEST_ID), "still observed");
+        let body = axum::body::to_bytes(boom.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"], "INTERNAL_ERROR");
+        let fine = app.oneshot(get("/fine")).await.unwrap();
+        assert_eq!(fine.status(), StatusCode::OK);
+    }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
         let mut headers = HeaderMap::new();

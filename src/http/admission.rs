@@ -1,0 +1,229 @@
+//! The API routes' one inner layer: a request takes one of `max_in_flight` places or is
+//! answered 503 `OVERLOADED` at once (never queued), and a request not answered within
+//! the request timeout is answered 503 `TIMEOUT`.
+//!
+//! Bounded intake in front of the whole engine. Each actor's mailbox bounds what waits at
+//! that actor; this bounds the rest: requests waiting on the database pool, the sum over
+//! thousands of wallets. The places are one semaphore for the whole router (`Router::layer`
+//! gives each route its own copy of the layer; the copies share it). A place is held
+//! until the response is produced, not while its body streams: an open event stream
+//! holds none, and the timeout likewise ends with the response head.
+//!
+//! One layer of our own in place of tower's four (`HandleError`, `LoadShed`,
+//! `GlobalConcurrencyLimit`, `Timeout`): each of those cost every API request its own
+//! boxed future or wrapper, and they spoke the contract only through a rewrite of bare
+//! 503s (issue 16; `docs/performance.md`, "The middleware's cost"). Here the answers are
+//! the contract's from the start, and a request costs one atomic place, one timer
+//! armed only if the handler has to wait, and no allocation.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::response::{IntoResponse, Response};
+use pin_project_lite::pin_project;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Timeout;
+use tower::{Layer, Service};
+
+use super::error::ApiError;
+
+/// The layer: `http::router` puts it on the API routes.
+#[derive(Debug, Clone)]
+pub struct AdmissionLayer {
+    places: Arc<Semaphore>,
+    request_timeout: Duration,
+}
+
+impl AdmissionLayer {
+    /// At most `max_in_flight` requests at once, each answered within `request_timeout`.
+    pub fn new(max_in_flight: usize, request_timeout: Duration) -> Self {
+        Self {
+            places: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
+            request_timeout,
+        }
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Admission {
+            inner,
+            places: self.places.clone(),
+            request_timeout: self.request_timeout,
+        }
+    }
+}
+
+/// The layer around one route.
+#[derive(Debug, Clone)]
+pub struct Admission<S> {
+    inner: S,
+    places: Arc<Semaphore>,
+    request_timeout: Duration,
+}
+
+impl<S> Service<Request> for Admission<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Admitted<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.places.clone().try_acquire_owned() {
+            Ok(place) => Admitted {
+                answer: Some(tokio::time::timeout(
+                    self.request_timeout,
+                    self.inner.call(request),
+                )),
+                place: Some(place),
+            },
+            // Refused before the handler runs: nothing was asked of the engine.
+            Err(_) => Admitted {
+                answer: None,
+                place: None,
+            },
+        }
+    }
+}
+
+pin_project! {
+    /// A request's answer: the handler's within the timeout, else 503 `TIMEOUT`; or 503
+    /// `OVERLOADED` when no place was free.
+    pub struct Admitted<F> {
+        #[pin]
+        answer: Option<Timeout<F>>,
+        place: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl<F> Future for Admitted<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(answer) = this.answer.as_pin_mut() else {
+            return Poll::Ready(Ok(ApiError::overloaded().into_response()));
+        };
+        let response = match answer.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Ok(Ok(response))) => response,
+            Poll::Ready(Err(_elapsed)) => ApiError::timeout().into_response(),
+        };
+        // The place is free once the response is: its body may stream for long.
+        *this.place = None;
+        Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tokio::sync::Notify;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn code(response: Response) -> (StatusCode, String) {
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .expect("a body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        (
+            status,
+            body["error"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    fn get_request(path: &str) -> Request {
+        Request::get(path).body(Body::empty()).expect("a request")
+    }
+
+    /// `/wait` answers once `release` is notified; `/now` at once.
+    fn router(release: Arc<Notify>, layer: AdmissionLayer) -> Router {
+        Router::new()
+            .route(
+                "/wait",
+                get(move || async move {
+                    release.notified().await;
+                    "done"
+                }),
+            )
+            .route("/now", get(|| async { "now" }))
+            .layer(layer)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn past_the_places_a_request_is_refused_at_once_and_a_freed_place_serves_again() {
+        let release = Arc::new(Notify::new());
+        let app = router(
+            release.clone(),
+            AdmissionLayer::new(1, Duration::from_secs(60)),
+        );
+        // Every route's copy shares the one place.
+        let waiting = tokio::spawn(app.clone().oneshot(get_request("/wait")));
+        tokio::task::yield_now().await;
+        let refused = app.clone().oneshot(get_request("/now")).await.unwrap();
+        assert_eq!(
+            code(refused).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED".to_owned())
+        );
+        release.notify_one();
+        let done = waiting.await.unwrap().unwrap();
+        assert_eq!(done.status(), StatusCode::OK);
+        let again = app.oneshot(get_request("/now")).await.unwrap();
+        assert_eq!(again.status(), StatusCode::OK, "the place was given back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_place_at_all_refuses_everything() {
+        let app = router(
+            Arc::new(Notify::new()),
+            AdmissionLayer::new(0, Duration::from_secs(1)),
+        );
+        let refused = app.oneshot(get_request("/now")).await.unwrap();
+        assert_eq!(
+            code(refused).await,
+            (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED".to_owned())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_not_answered_within_the_timeout_is_503_timeout_and_frees_its_place() {
+        let release = Arc::new(Notify::new());
+        let app = router(release, AdmissionLayer::new(1, Duration::from_secs(15)));
+        let started = tokio::time::Instant::now();
+        let timed_out = app.clone().oneshot(get_request("/wait")).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_secs(15));
+        let (status, error) = code(timed_out).await;
+        assert_eq!(
+            (status, error.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "TIMEOUT")
+        );
+        let next = app.oneshot(get_request("/now")).await.unwrap();
+        assert_eq!(
+            next.status(),
+            StatusCode::OK,
+            "the timed-out request's place is free"
+        );
+    }
+}
