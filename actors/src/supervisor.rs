@@ -155,7 +155,14 @@ impl Actor for Supervisor {
         // after it (2,000 sessions: ~1.3 s of a restart). At most STARTS_IN_FLIGHT at
         // once, well within the pool's connections.
         let children: Vec<Child> = (state.args.rooms.ids().into_iter().map(Child::WaitingRoom))
-            .chain(state.args.catalog.sessions().into_iter().map(Child::Session))
+            .chain(
+                state
+                    .args
+                    .catalog
+                    .sessions()
+                    .into_iter()
+                    .map(Child::Session),
+            )
             .collect();
         let args = &state.args;
         let started: Vec<EngineResult<(ActorId, Child)>> = stream::iter(children)

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
+use actors::clock::Clock;
 use actors::domain::{ChargeAmount, Points, RoomId};
 use actors::engine::FaultTarget;
-use actors::clock::Clock;
 use actors::testkit::TestDb;
 use actors::{Caller, CallerStatus, EngineConfig, EngineError};
 
@@ -221,7 +221,12 @@ async fn sessions_start_while_the_line_is_read(db: TestDb) {
     let app = starting.await.expect("the engine starts");
     for session in &sessions {
         let seats = app.engine.seats(session.id).await.unwrap();
-        assert_eq!(seats.taken, vec![false; 5], "session {:?} serves", session.id);
+        assert_eq!(
+            seats.taken,
+            vec![false; 5],
+            "session {:?} serves",
+            session.id
+        );
     }
     let _ = join(&app.engine, "after-start").await;
 }
