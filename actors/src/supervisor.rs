@@ -418,11 +418,8 @@ async fn spawn(
                 })
         }
     };
-    match spawned {
-        Ok(id) => Ok(id),
-        Err(error) => {
-            tracing::warn!(?child, %error, "actor could not start");
-            Err(EngineError::StorageUnavailable)
-        }
-    }
+    spawned.map_err(|error| {
+        tracing::warn!(?child, %error, "actor could not start");
+        EngineError::StorageUnavailable
+    })
 }
