@@ -226,9 +226,14 @@ impl Actor for WaitingRoom {
         myself: ActorRef<Self::Msg>,
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
+        // Timed on the process's own clock (not the engine's, which tests pause):
+        // operators read how long the line took to come back.
+        let read_started = std::time::Instant::now();
         let stored = self.stored_settings().await?;
         let live = self.store.live_tokens(self.room).await?;
         let max_seq = self.store.max_token_seq(self.room).await?;
+        let (tokens, read_ms) = (live.len(), read_started.elapsed().as_millis());
+        let build_started = std::time::Instant::now();
         let now = self.clock.now();
         let active_ttl = self.config.active_ttl;
         let clock = self.clock;
@@ -250,7 +255,9 @@ impl Actor for WaitingRoom {
             admitted = room.admitted(),
             phase = ?room.settings().phase(self.clock.utc_at(now)),
             paused = room.settings().paused,
-            "waiting room restored"
+            read_ms,
+            built_ms = build_started.elapsed().as_millis(),
+            "waiting room restored: {tokens} live tokens"
         );
         let mut metrics = RoomMetrics::new(self.room, room.totals());
         metrics.observe(room.waiting(), room.admitted(), room.totals());

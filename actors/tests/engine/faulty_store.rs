@@ -1,16 +1,19 @@
 //! A store decorator that injects the faults the engine must survive: payments
 //! that take (test) time to commit, and batches that commit but whose reply is lost
 //! (the connection broke after COMMIT), so the caller sees `Unavailable`. It also
-//! counts token writes, so that tests can see how joins are batched, and can hold a
-//! WaitingRoom's restore at its read of the live tokens.
+//! counts token writes, so that tests can see how joins are batched, can hold a
+//! WaitingRoom's restore at its read of the live tokens, and counts the sessions'
+//! reads of their reservations.
 
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actors::domain::RoomId;
-use actors::store::{BatchResult, Decorator, Store, StoreError, TokenRow, WriteOp, WriteOutcome};
+use actors::domain::{RoomId, SessionId};
+use actors::store::{
+    BatchResult, Decorator, ReservationRow, Store, StoreError, TokenRow, WriteOp, WriteOutcome,
+};
 
 /// See the module docs. Every method forwards to `inner`, with the faults set.
 pub struct FaultyStore {
@@ -22,6 +25,7 @@ pub struct FaultyStore {
     token_update_started: tokio::sync::Notify,
     restores_held: tokio::sync::watch::Sender<bool>,
     restore_started: tokio::sync::Notify,
+    reservation_reads: tokio::sync::watch::Sender<usize>,
     token_writes: AtomicUsize,
     payment_started: tokio::sync::Notify,
     lost_replies: AtomicUsize,
@@ -39,6 +43,7 @@ impl FaultyStore {
             token_update_started: tokio::sync::Notify::new(),
             restores_held: tokio::sync::watch::Sender::new(false),
             restore_started: tokio::sync::Notify::new(),
+            reservation_reads: tokio::sync::watch::Sender::new(0),
             token_writes: AtomicUsize::new(0),
             payment_started: tokio::sync::Notify::new(),
             lost_replies: AtomicUsize::new(0),
@@ -105,6 +110,13 @@ impl FaultyStore {
         self.restore_started.notify_waiters();
         let mut held = self.restores_held.subscribe();
         let _ = held.wait_for(|held| !held).await;
+    }
+
+    /// Returns once `n` reads of a session's live reservations (a session actor
+    /// starting) have been answered.
+    pub async fn reservations_read(&self, n: usize) {
+        let mut reads = self.reservation_reads.subscribe();
+        let _ = reads.wait_for(|reads| *reads >= n).await;
     }
 
     /// Token inserts applied so far (each may carry many rows).
@@ -182,6 +194,12 @@ impl Decorator for FaultyStore {
         let answers = self.inner.apply_batch(ops).await?;
         self.after_commit()?;
         Ok(answers)
+    }
+
+    async fn live_reservations(&self, id: SessionId) -> Result<Vec<ReservationRow>, StoreError> {
+        let rows = self.inner.live_reservations(id).await;
+        self.reservation_reads.send_modify(|reads| *reads += 1);
+        rows
     }
 
     async fn live_tokens(&self, room: RoomId) -> Result<Vec<TokenRow>, StoreError> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::backend_tests;
+use actors::clock::Clock;
 use actors::domain::{ChargeAmount, Points, RoomId};
 use actors::engine::FaultTarget;
 use actors::testkit::TestDb;
@@ -22,6 +23,7 @@ backend_tests! {
     an_admitted_token_holds_while_the_waiting_room_restores,
     shutdown_is_not_a_failure,
     meltdown_stops_the_engine,
+    sessions_start_while_the_line_is_read,
 }
 
 /// A session actor crashes between two holds: the holds acknowledged before are
@@ -194,6 +196,39 @@ async fn an_admitted_token_holds_while_the_waiting_room_restores(db: TestDb) {
     );
     let seats = app.engine.seats(session.id).await.unwrap();
     assert!(seats.taken[0], "the hold made while restoring stands");
+}
+
+/// At start the sessions rebuild while the waiting room still reads its line (their
+/// rows are independent of it), so a restart takes the longer of the two rather
+/// than their sum; once the line is read, the engine serves both.
+async fn sessions_start_while_the_line_is_read(db: TestDb) {
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        sessions.push(session(&db, 5).await);
+    }
+    let faulty = FaultyStore::new(db.store.clone());
+    faulty.hold_restores(true);
+    let starting = tokio::spawn(start_on(faulty.clone(), config(), Clock::start()));
+    // A bound, not a pause: the reads happen at once, or (started one after the
+    // other, behind the held line) never.
+    let read = tokio::time::timeout(
+        Duration::from_secs(30),
+        faulty.reservations_read(sessions.len()),
+    )
+    .await;
+    assert!(read.is_ok(), "the sessions waited for the line's read");
+    faulty.hold_restores(false);
+    let app = starting.await.expect("the engine starts");
+    for session in &sessions {
+        let seats = app.engine.seats(session.id).await.unwrap();
+        assert_eq!(
+            seats.taken,
+            vec![false; 5],
+            "session {:?} serves",
+            session.id
+        );
+    }
+    let _ = join(&app.engine, "after-start").await;
 }
 
 /// A shutdown stops every actor for good: nothing is restarted, and the monitor

@@ -32,6 +32,20 @@ pub(super) fn list(tokens: &[QueueToken]) -> Vec<Key> {
 pub(super) const MAX_SEQ: &str =
     "SELECT COALESCE(MAX(seq), 0)::bigint FROM queue_tokens WHERE room_id = $1";
 
+/// Run in the transaction that reads a room's live tokens at start, before the read.
+/// - `enable_sort = off`: the live-by-seq index already yields the rows in `seq`
+///   order, but without statistics (autovacuum off or not run yet since the burst)
+///   the planner guesses a few dozen rows, takes a bitmap scan and sorts a million
+///   rows (80 MB, on disk past `work_mem`): 0.85-3.4 s in Postgres at 1,000,000
+///   tokens against 0.21-0.7 s for the ordered index scan (EXPLAIN ANALYZE;
+///   docs/performance.md, "Restart").
+/// - `statement_timeout`: the pool's 5 s guards the request path; this one read of
+///   the whole line may take longer on a busy machine, and killing it fails the start.
+pub(super) const LIVE_READ_SETTINGS: &[&str] = &[
+    "SET LOCAL enable_sort = off",
+    "SET LOCAL statement_timeout = '120s'",
+];
+
 /// [`Store::insert_tokens`](crate::store::Store::insert_tokens): one statement.
 pub(super) async fn insert(
     conn: &mut PgConnection,
