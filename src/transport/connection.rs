@@ -31,6 +31,11 @@ pub(crate) struct Serving {
 }
 
 /// Serves the connection `socket` from `peer` until it closes.
+///
+/// Each phase's future is boxed, so that this task (allocated whole when spawned, for the
+/// connection's life) holds only pointers and handles: the first head's buffer and timer
+/// go when the head is read, a stream's connection never carries hyper's, and hyper's
+/// never carries a stream's.
 pub(crate) async fn serve(
     mut socket: TcpStream,
     peer: SocketAddr,
@@ -38,7 +43,7 @@ pub(crate) async fn serve(
     mut draining: Draining,
 ) {
     let first = tokio::select! {
-        first = first_head::read(&mut socket, serving.header_timeout) => first,
+        first = Box::pin(first_head::read(&mut socket, serving.header_timeout)) => first,
         // Nothing asked yet: closed at once, as hyper closes its idle connections.
         () = draining.begun() => return,
     };
@@ -46,11 +51,9 @@ pub(crate) async fn serve(
         FirstHead::Stream(request) => {
             let router = serving.router.clone();
             drop(serving);
-            stream_conn::serve(socket, request, peer, router, draining).await;
+            Box::pin(stream_conn::serve(socket, request, peer, router, draining)).await;
         }
         FirstHead::Hyper(read) => {
-            // Boxed: hyper's connection is large, and inline it would size every
-            // connection's task to fit it, streams' included.
             let io = Rewind::new(read, socket);
             Box::pin(with_hyper(io, peer, &serving, draining)).await;
         }
@@ -82,5 +85,38 @@ async fn with_hyper(
     // Errors here are the client's (reset, timed-out head): nothing to answer.
     if let Err(error) = served {
         tracing::debug!(%error, "connection ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::net::TcpListener;
+
+    use super::super::drain::Drain;
+    use super::*;
+
+    /// What a connection's task may take (its future, allocated whole when it is spawned,
+    /// for as long as the connection is open): every connection pays it. ~600 bytes in a
+    /// debug build (the parsed head is held by value until its path takes it); hyper's
+    /// connection alone is ~1 KB, the stream path's state more.
+    const TASK_BYTES: usize = 768;
+
+    #[tokio::test]
+    async fn a_connection_s_task_is_small_whichever_path_it_takes() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (socket, peer) = listener.accept().await.unwrap();
+        let serving = Arc::new(Serving {
+            router: Router::new(),
+            hyper: http1::Builder::new(),
+            header_timeout: Duration::from_secs(1),
+        });
+        let drain = Drain::new();
+        let task = serve(socket, peer, serving, drain.watcher());
+        // Every phase is boxed: the task is handles and pointers.
+        let size = std::mem::size_of_val(&task);
+        assert!(size <= TASK_BYTES, "{size} bytes");
     }
 }

@@ -146,7 +146,9 @@ mod tests {
         let plain = "GET /concert/wating/stream?token=t HTTP/1.1\r\nHost: h\r\n\r\n";
         assert!(is_stream(plain));
         assert!(is_stream("GET /concert/waiting/stream HTTP/1.1\r\n\r\n"));
-        assert!(is_stream("GET /concert/seat/2/stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n"));
+        assert!(is_stream(
+            "GET /concert/seat/2/stream HTTP/1.1\r\nContent-Length: 0\r\n\r\n"
+        ));
         for other in [
             "GET /concert/wating HTTP/1.1\r\n\r\n",
             "GET /concert/seat//stream HTTP/1.1\r\n\r\n",
@@ -162,7 +164,10 @@ mod tests {
             "GET /concert/wating/stream HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
             "GET /concert/wating/stream HTTP/1.1\r\nBad Header\r\n\r\n",
         ] {
-            assert!(matches!(classify(other.as_bytes()), Classified::Other), "{other}");
+            assert!(
+                matches!(classify(other.as_bytes()), Classified::Other),
+                "{other}"
+            );
         }
         assert!(matches!(
             classify(b"GET /concert/wating/stream HTTP/1.1\r\nHost"),
@@ -217,7 +222,10 @@ mod tests {
             }
         });
         let started = tokio::time::Instant::now();
-        assert!(matches!(read(&mut server, header_timeout).await, FirstHead::Closed));
+        assert!(matches!(
+            read(&mut server, header_timeout).await,
+            FirstHead::Closed
+        ));
         assert_eq!(started.elapsed(), header_timeout);
         drop(server);
         trickle.await.unwrap();

@@ -26,8 +26,8 @@ use tokio::net::TcpListener;
 
 use self::caps::ConnectionCaps;
 use self::connection::Serving;
-use self::drain::Drain;
 pub use self::descriptors::raise_descriptor_limit;
+use self::drain::Drain;
 
 /// The connection layer's limits.
 #[derive(Debug, Clone, Copy)]

@@ -75,10 +75,15 @@ async fn chunk(reader: &mut BufReader<TcpStream>) -> Option<String> {
 /// The next SSE event (one per chunk on this path), as `(name, data)`.
 async fn event(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
     let frame = chunk(reader).await?;
-    let frame = frame.strip_suffix("\n\n").expect("one whole frame per chunk");
+    let frame = frame
+        .strip_suffix("\n\n")
+        .expect("one whole frame per chunk");
     let (name, data) = frame.split_once('\n').expect("event and data lines");
     let name = name.strip_prefix("event: ").expect("an event line");
-    Some((name.to_owned(), data.strip_prefix("data: ").unwrap().to_owned()))
+    Some((
+        name.to_owned(),
+        data.strip_prefix("data: ").unwrap().to_owned(),
+    ))
 }
 
 /// Whether the server closed `reader`'s connection (EOF) within 5 s.
@@ -106,7 +111,10 @@ async fn a_queue_stream_on_a_fresh_connection_is_served_outside_hyper(db: TestDb
     ] {
         assert_eq!(header(&headers, name), Some(value), "{headers:?}");
     }
-    assert!(header(&headers, "x-request-id").is_some(), "the middleware ran");
+    assert!(
+        header(&headers, "x-request-id").is_some(),
+        "the middleware ran"
+    );
     assert!(header(&headers, "date").is_some());
     assert_eq!(header(&headers, "content-length"), None);
 
@@ -123,7 +131,11 @@ async fn a_queue_stream_on_a_fresh_connection_is_served_outside_hyper(db: TestDb
             break;
         }
     }
-    assert_eq!(chunk(&mut reader).await, None, "the last chunk after the admission");
+    assert_eq!(
+        chunk(&mut reader).await,
+        None,
+        "the last chunk after the admission"
+    );
     assert!(at_eof(&mut reader).await, "then the connection closes");
     app.stop().await;
 }
@@ -136,7 +148,11 @@ async fn other_requests_on_a_fresh_connection_are_hyper_s_with_their_bytes_repla
     for _ in 0..2 {
         let (status, headers, _) = read_response(&mut reader).await.expect("answered");
         assert_eq!(status, "HTTP/1.1 200 OK");
-        assert_eq!(header(&headers, "connection"), None, "kept alive: {headers:?}");
+        assert_eq!(
+            header(&headers, "connection"),
+            None,
+            "kept alive: {headers:?}"
+        );
     }
     // A head with the start of its body in the same packet, the rest later.
     let body = r#"{"sessionId": 1, "seatNumber": 1}"#;
@@ -170,7 +186,8 @@ async fn other_requests_on_a_fresh_connection_are_hyper_s_with_their_bytes_repla
 
 async fn a_stream_request_that_is_not_plain_is_answered_by_hyper(db: TestDb) {
     let app = app(&db, |_| {}).await;
-    let with_body = "GET /concert/seat/2/stream HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
+    let with_body =
+        "GET /concert/seat/2/stream HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello";
     let padded = format!(
         "GET /concert/seat/2/stream HTTP/1.1\r\nHost: t\r\nX-Pad: {}\r\n\r\n",
         "a".repeat(5_000)
@@ -191,9 +208,16 @@ async fn a_stream_request_that_is_not_plain_is_answered_by_hyper(db: TestDb) {
     old.read_line(&mut first).await.unwrap();
     assert_eq!(first, "event: seats\n");
     // Not HTTP: hyper's bare 400, at once.
-    let mut bad = sent(&app, "GET /concert/seat/2/stream HTTP/1.1\r\nBad Header\r\n\r\n").await;
+    let mut bad = sent(
+        &app,
+        "GET /concert/seat/2/stream HTTP/1.1\r\nBad Header\r\n\r\n",
+    )
+    .await;
     let (status, _, body) = read_response(&mut bad).await.expect("answered");
-    assert_eq!((status.as_str(), body.as_str()), ("HTTP/1.1 400 Bad Request", ""));
+    assert_eq!(
+        (status.as_str(), body.as_str()),
+        ("HTTP/1.1 400 Bad Request", "")
+    );
     app.stop().await;
 }
 
@@ -208,7 +232,10 @@ async fn a_stream_head_that_never_ends_is_closed_after_the_header_timeout(db: Te
         closed_within(partial.get_mut(), Duration::from_secs(5)).await,
         "a stream head never finished stays open"
     );
-    assert!(started.elapsed() >= Duration::from_millis(250), "closed before the timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "closed before the timeout"
+    );
     app.stop().await;
 }
 
@@ -216,7 +243,11 @@ async fn a_shutdown_ends_streams_and_unread_heads_on_the_new_path(db: TestDb) {
     let app = app(&db, |_| {}).await;
     let mut stream = sent(&app, "GET /concert/seat/2/stream HTTP/1.1\r\n\r\n").await;
     let (_, headers) = head(&mut stream).await;
-    assert_eq!(header(&headers, "connection"), Some("close"), "the new path");
+    assert_eq!(
+        header(&headers, "connection"),
+        Some("close"),
+        "the new path"
+    );
     assert_eq!(event(&mut stream).await.expect("the list").0, "seats");
     // A connection whose head is still coming must not hold the drain either.
     let mut unfinished = sent(&app, "GET /concert/seat/2/stream HTTP/1.1\r\n").await;
@@ -224,7 +255,11 @@ async fn a_shutdown_ends_streams_and_unread_heads_on_the_new_path(db: TestDb) {
     // The helper's grace is 10 s, the header timeout 10 s: neither may be waited out.
     app.stop().await;
     assert!(stopping.elapsed() < Duration::from_secs(5));
-    assert_eq!(chunk(&mut stream).await, None, "a clean end: the last chunk");
+    assert_eq!(
+        chunk(&mut stream).await,
+        None,
+        "a clean end: the last chunk"
+    );
     assert!(at_eof(&mut stream).await);
     assert!(closed_within(unfinished.get_mut(), Duration::from_secs(1)).await);
 }
