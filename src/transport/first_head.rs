@@ -24,8 +24,9 @@ const MAX_HEADERS: usize = 48;
 #[derive(Debug)]
 pub(crate) enum FirstHead {
     /// A stream, to be served outside hyper (the head was complete; anything after it
-    /// is ignored, since that path answers with `connection: close`).
-    Stream(Request<()>),
+    /// is ignored, since that path answers with `connection: close`). Boxed: the
+    /// connection's task holds this until the path takes it, and is sized to fit it.
+    Stream(Box<Request<()>>),
     /// Anything else: hyper serves it, reading `read` first.
     Hyper(Bytes),
     /// Nothing to serve: the client closed, failed, or took longer than the header
@@ -66,7 +67,7 @@ enum Classified {
     /// Not a whole head yet.
     Partial,
     /// A whole head of a plain stream request.
-    Stream(Request<()>),
+    Stream(Box<Request<()>>),
     /// A whole head of anything else, or not HTTP: hyper's to answer.
     Other,
 }
@@ -76,9 +77,10 @@ fn classify(bytes: &[u8]) -> Classified {
     let mut head = httparse::Request::new(&mut headers);
     match head.parse(bytes) {
         Ok(httparse::Status::Partial) => Classified::Partial,
-        Ok(httparse::Status::Complete(_)) => {
-            stream_request(&head).map_or(Classified::Other, Classified::Stream)
-        }
+        Ok(httparse::Status::Complete(_)) => stream_request(&head)
+            .map_or(Classified::Other, |request| {
+                Classified::Stream(Box::new(request))
+            }),
         Err(_) => Classified::Other,
     }
 }
