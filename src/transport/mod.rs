@@ -3,26 +3,31 @@
 //! (the excess is closed at accept, never left to fail `accept` for everyone), a request
 //! head must arrive within the header timeout (on a fresh connection and between
 //! keep-alive requests alike, so it is also the idle timeout), and a shutdown stops
-//! accepting, closes idle connections and lets in-flight requests finish.
+//! accepting, closes idle connections and lets in-flight requests finish. A stream asked
+//! as a connection's first request is served outside hyper, without hyper's per-connection
+//! buffers (`connection`, `stream_conn`).
 
 mod caps;
+mod connection;
 mod descriptors;
+mod drain;
+mod first_head;
+mod rewind;
+mod stream_conn;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
-use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
-use tower::ServiceExt;
 
 use self::caps::ConnectionCaps;
+use self::connection::Serving;
 pub use self::descriptors::raise_descriptor_limit;
+use self::drain::Drain;
 
 /// The connection layer's limits.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +60,12 @@ pub async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    let graceful = GracefulShutdown::new();
+    let serving = Arc::new(Serving {
+        router,
+        hyper: builder,
+        header_timeout: limits.header_timeout,
+    });
+    let drain = Drain::new();
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -79,20 +89,12 @@ pub async fn serve(
         };
         tracing::trace!(%peer, "connection accepted");
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let service = service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().oneshot(request)
-        });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = connection::serve(stream, peer, Arc::clone(&serving), drain.watcher());
         tokio::spawn(async move {
-            // Errors here are the client's (reset, timed-out head): nothing to answer.
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended");
-            }
+            connection.await;
             drop(admitted);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    drain.drain().await;
 }

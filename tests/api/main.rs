@@ -18,6 +18,7 @@ mod restart;
 mod rooms;
 mod routing;
 mod stats;
+mod stream_conn;
 mod streams;
 mod transport;
 mod web;

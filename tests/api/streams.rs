@@ -25,7 +25,7 @@ backend_tests! {
 }
 
 /// One admitted user at a time; streams and keep-alives as `tweak` says.
-async fn app(db: &TestDb, tweak: impl FnOnce(&mut AppOptions)) -> TestApp {
+pub(crate) async fn app(db: &TestDb, tweak: impl FnOnce(&mut AppOptions)) -> TestApp {
     let mut options = AppOptions {
         engine: EngineConfig {
             max_active: 1,
@@ -98,7 +98,7 @@ fn parse(frame: &str) -> Event {
 }
 
 /// The poll's JSON for `token`.
-async fn poll_json(app: &TestApp, token: &str) -> Value {
+pub(crate) async fn poll_json(app: &TestApp, token: &str) -> Value {
     let response = app
         .request(Method::GET, "/concert/wating")
         .header("Authorization", token)
@@ -110,7 +110,7 @@ async fn poll_json(app: &TestApp, token: &str) -> Value {
 
 /// Charges, holds seat `seat` of session 2 and pays it with `token` (which ends its
 /// admission).
-async fn buy(app: &TestApp, token: &str, seat: i64) {
+pub(crate) async fn buy(app: &TestApp, token: &str, seat: i64) {
     app.api.charge(token, 10_000).await.expect("a charge");
     let reservation = app.hold_ok(token, 2, seat).await;
     app.api

@@ -25,14 +25,14 @@ fn socket_addr(app: &TestApp) -> SocketAddr {
 }
 
 /// A connection to `app` from the loopback address `from` (127.0.0.x are all local).
-async fn connect_from(app: &TestApp, from: [u8; 4]) -> TcpStream {
+pub(crate) async fn connect_from(app: &TestApp, from: [u8; 4]) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
     socket.bind((from, 0).into()).unwrap();
     socket.connect(socket_addr(app)).await.expect("connect")
 }
 
 /// One response read off `reader`: its status line, headers (lower-cased names) and body.
-async fn read_response(
+pub(crate) async fn read_response(
     reader: &mut BufReader<TcpStream>,
 ) -> Option<(String, Vec<(String, String)>, String)> {
     let mut status = String::new();
@@ -64,7 +64,7 @@ async fn read_response(
 }
 
 /// Whether the server closes `stream` within `limit` (reads to EOF, ignoring any answer).
-async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+pub(crate) async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
     let mut sink = Vec::new();
     matches!(
         tokio::time::timeout(limit, stream.read_to_end(&mut sink)).await,
