@@ -156,7 +156,8 @@ impl ApiError {
             StatusCode::NOT_FOUND => Self::route_not_found(),
             StatusCode::METHOD_NOT_ALLOWED => Self::method_not_allowed(),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
-            // tower-http's timeout is the only layer that answers a bare 503 (see `http::router`).
+            // No layer of ours answers a bare 503 (the admission layer writes its TIMEOUT and
+            // OVERLOADED in the contract's shape); one from elsewhere is taken as a timeout.
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::REQUEST_TIMEOUT => Self::timeout(),
             // Keep the status (= errorCode) of any other client error.
             status if status.is_client_error() => Self {
