@@ -61,7 +61,12 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let serving = Arc::new(Serving {
-        router,
+        // Turns every route's handler into its service once, here: a router served as
+        // built would do it again for every request its outermost routes answer
+        // (axum's `into_route`: a boxed clone and a new service each time; ~1,000
+        // instructions of `/health`'s ~20,900, docs/performance.md). `axum::serve` does
+        // the same through `into_make_service`.
+        router: router.with_state(()),
         hyper: builder,
         header_timeout: limits.header_timeout,
     });

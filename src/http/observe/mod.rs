@@ -24,9 +24,9 @@
 //! is bounded by the router; handles are resolved under the recorder installed when a
 //! route is first answered, so the server installs its recorder before it serves.
 
+mod answer;
+
 use std::convert::Infallible;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -35,16 +35,14 @@ use axum::BoxError;
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
 use axum::response::Response;
 use dashmap::DashMap;
-use futures::FutureExt;
 use metrics::{Counter, Histogram, SharedString};
 use tower::{Layer, Service};
-use tracing::{Instrument, Span};
+use tracing::Span;
 
+use self::answer::Observed;
 use super::REQUEST_ID;
-use super::error::{ApiError, ensure_contract_body};
 use super::intake::BodyIntake;
 use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
@@ -185,7 +183,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = Observed<S, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -199,56 +197,50 @@ where
         // The clone that was made ready is the one that serves this request.
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let intake = shared.intake;
-            let mut response = answer(inner, request, intake)
-                .instrument(span.clone())
-                .await;
-            response.headers_mut().entry(&REQUEST_ID).or_insert(id);
-            let elapsed = started.elapsed();
-            let status = response.status();
-            span.record("status", status.as_u16());
-            span.record("latency_ms", elapsed.as_millis() as u64);
-            {
-                let _entered = span.enter();
-                // Server-side failures stand out; client mistakes are routine.
-                if status.is_server_error() {
-                    tracing::warn!("answered");
-                } else {
-                    tracing::info!("answered");
-                }
-            }
-            let route = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-            shared.record(route, status, elapsed);
-            Ok(response)
-        })
+        let watch = Watch {
+            started,
+            id: Some(id),
+            route,
+            span,
+            shared: self.shared.clone(),
+        };
+        Observed::new(inner, request, self.shared.intake, watch)
     }
 }
 
-/// The request's body read, then the answer of the service below in the contract's
-/// shape; a panic below (in the call or in any poll of its future) is logged and
-/// answered 500 `INTERNAL_ERROR`.
-async fn answer<S, B>(mut inner: S, request: Request, intake: BodyIntake) -> Response
-where
-    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
-    B: HttpBody<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    let request = match intake.read(request).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    // The call inside the guarded future: a panic while routing is caught too.
-    let answered = AssertUnwindSafe(async move { inner.call(request).await })
-        .catch_unwind()
-        .await;
-    match answered {
-        Ok(Ok(response)) => ensure_contract_body(response),
-        Err(_panic) => {
-            tracing::error!("handler panicked");
-            ApiError::internal().into_response()
+/// What is watched of one request from its arrival to its answer.
+struct Watch {
+    started: Instant,
+    /// Taken when the answer is made.
+    id: Option<HeaderValue>,
+    route: Option<MatchedPath>,
+    span: Span,
+    shared: Arc<Shared>,
+}
+
+impl Watch {
+    /// The answer as the client gets it: its request id echoed; logged, counted and
+    /// timed.
+    fn answered(&mut self, mut response: Response) -> Response {
+        if let Some(id) = self.id.take() {
+            response.headers_mut().entry(&REQUEST_ID).or_insert(id);
         }
+        let elapsed = self.started.elapsed();
+        let status = response.status();
+        self.span.record("status", status.as_u16());
+        self.span.record("latency_ms", elapsed.as_millis() as u64);
+        {
+            let _entered = self.span.enter();
+            // Server-side failures stand out; client mistakes are routine.
+            if status.is_server_error() {
+                tracing::warn!("answered");
+            } else {
+                tracing::info!("answered");
+            }
+        }
+        let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
+        self.shared.record(route, status, elapsed);
+        response
     }
 }
 
@@ -313,19 +305,40 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let layer = ObserveLayer::new(Arc::new(LatencyWindow::new()), intake);
+        // A service that panics in `call` itself, before any future: as a router might.
+        let panics_when_called = tower::service_fn(
+            |_: Request| -> std::future::Ready<Result<Response, Infallible>> {
+                panic!("a bug while routing")
+            },
+        );
         let app = Router::new()
             .route("/boom", get(boom))
+            .route_service("/boom-at-once", panics_when_called)
             .route("/fine", get(|| async { "fine" }))
+            .route(
+                "/echo",
+                axum::routing::post(|body: String| async move { body }),
+            )
             .layer(layer);
         let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
-        let boom = app.clone().oneshot(get("/boom")).await.unwrap();
-        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert!(boom.headers().contains_key(&REQUEST_ID), "still observed");
-        let body = axum::body::to_bytes(boom.into_body(), 4096).await.unwrap();
-        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(body["error"], "INTERNAL_ERROR");
-        let fine = app.oneshot(get("/fine")).await.unwrap();
+        for path in ["/boom", "/boom-at-once"] {
+            let boom = app.clone().oneshot(get(path)).await.unwrap();
+            assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+            assert!(boom.headers().contains_key(&REQUEST_ID), "still observed");
+            let body = axum::body::to_bytes(boom.into_body(), 4096).await.unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], "INTERNAL_ERROR", "{path}");
+        }
+        let fine = app.clone().oneshot(get("/fine")).await.unwrap();
         assert_eq!(fine.status(), StatusCode::OK);
+        // A body is read before the handler runs, and reaches it whole.
+        let echo = Request::post("/echo").body(Body::from("a body")).unwrap();
+        let echoed = app.oneshot(echo).await.unwrap();
+        assert_eq!(echoed.status(), StatusCode::OK);
+        let echoed = axum::body::to_bytes(echoed.into_body(), 4096)
+            .await
+            .unwrap();
+        assert_eq!(&echoed[..], b"a body");
     }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
