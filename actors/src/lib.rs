@@ -42,8 +42,8 @@
 //! among the admissions the WaitingRoom publishes, and `Caller::admitted`), then
 //! makes one call, `Engine::hold`, which refuses a seat the session's board shows
 //! taken and sends `SessionMsg::Hold` to the session's actor; the actor checks the
-//! seat and the caller's limit, writes the reservation through group commit, sets
-//! its expiry timer and replies. A payment: the SessionActor asks the user's Wallet
+//! seat and the caller's limit, writes the reservation through group commit, queues
+//! its deadline for the session's expiry timer and replies. A payment: the SessionActor asks the user's Wallet
 //! to commit debit, payment and sale in one transaction, marks the seat sold, and
 //! the engine ends the caller's admission so the next in line is admitted.
 //! `docs/architecture.md` tells the whole story.

@@ -4,14 +4,16 @@
 //! never both win a seat, and no lock is needed. Each change is written to the
 //! store before the reply (write-through); the store's unique index is the second
 //! line of defence. A hold expires by this actor's own timer at its exact TTL,
-//! not by a periodic sweep. A payment runs inside the handling of its `Pay`
-//! message, so the hold's expiry (a later message) cannot overtake it.
+//! not by a periodic sweep (one timer per session: `expiry.rs`). A payment runs
+//! inside the handling of its `Pay` message, so the hold's expiry (a later
+//! message) cannot overtake it.
 //!
-//! Why one file of ~450 lines: the message enum, `pre_start` and the one `handle`
+//! Why one file of ~500 lines: the message enum, `pre_start` and the one `handle`
 //! match are the actor's whole protocol and are read together; the rules live in the
 //! pure [`seat_map`] and what the actor publishes in [`board`].
 
 pub mod board;
+mod expiry;
 pub mod seat_map;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use crate::store::{
 };
 use crate::wallet::WalletMsg;
 use board::SeatBoard;
+use expiry::Expiries;
 use seat_map::SeatMap;
 
 /// How long to wait before retrying an expiry whose write failed.
@@ -123,8 +126,8 @@ pub enum SessionMsg {
         /// The seats.
         reply: Reply<SeatsView>,
     },
-    /// Timer: a hold's TTL may have passed.
-    Expire(ReservationId),
+    /// Timer, armed for this instant: the earliest hold deadline may have passed.
+    ExpireDue(tokio::time::Instant),
     /// Test-only fault injection: the actor panics while handling this message,
     /// dropping `reply` as a crash drops the reply of whatever request it was handling.
     #[cfg(feature = "testkit")]
@@ -147,6 +150,8 @@ pub struct SessionActor {
 /// The actor's state: the seat map and where it is published.
 pub struct SessionState {
     seats: SeatMap,
+    /// The holds' deadlines and the one timer armed for them.
+    expiries: Expiries,
     board: Arc<SeatBoard>,
     /// To publish deadlines on the board in UTC, as `Engine::hold` reads them.
     clock: Clock,
@@ -175,9 +180,10 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         args: SessionArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let seats = self.load(&myself, args.session).await?;
+        let (seats, expiries) = self.load(&myself, args.session).await?;
         let mut state = SessionState {
             seats,
+            expiries,
             board: args.board,
             clock: self.clock,
             needs_resync: false,
@@ -201,8 +207,10 @@ impl Actor for SessionActor {
                 }
                 SessionMsg::Pay { reply, .. } => reply.send(Err(EngineError::StorageUnavailable)),
                 SessionMsg::Seats { reply } => reply.send(Err(EngineError::StorageUnavailable)),
-                SessionMsg::Expire(id) => {
-                    myself.send_after(RETRY_AFTER, move || SessionMsg::Expire(id));
+                SessionMsg::ExpireDue(at) => {
+                    state.expiries.fired(at);
+                    let retry_at = self.clock.now() + RETRY_AFTER;
+                    self.arm(&myself, state.expiries.timer_at(retry_at));
                 }
                 #[cfg(feature = "testkit")]
                 SessionMsg::Crash { reply } => reply.send(Err(EngineError::StorageUnavailable)),
@@ -246,11 +254,7 @@ impl Actor for SessionActor {
                 date: state.seats.session().date,
                 taken: state.seats.taken(),
             })),
-            SessionMsg::Expire(id) => {
-                if self.expire_if_overdue(state, id).await.is_err() {
-                    myself.send_after(RETRY_AFTER, move || SessionMsg::Expire(id));
-                }
-            }
+            SessionMsg::ExpireDue(at) => self.expire_due(&myself, state, at).await,
             #[cfg(feature = "testkit")]
             SessionMsg::Crash { reply } => {
                 let _unanswered = reply;
@@ -262,31 +266,58 @@ impl Actor for SessionActor {
 }
 
 impl SessionActor {
-    /// The session's seat map as the store has it, with an expiry timer per hold
-    /// (a hold already known keeps its timer too: a spare `Expire` is harmless).
+    /// The session's seat map as the store has it, and its holds' deadlines with the
+    /// timer armed for the earliest (a timer armed before is spare, and harmless).
     async fn load(
         &self,
         myself: &ActorRef<SessionMsg>,
         session: SessionRow,
-    ) -> Result<SeatMap, StoreError> {
+    ) -> Result<(SeatMap, Expiries), StoreError> {
         let live = self.store.live_reservations(session.id).await?;
         let clock = self.clock;
         let seats = SeatMap::restore(session, live, |row| clock.instant_at(row.expires_at));
-        let now = clock.now();
-        for (id, hold) in seats.holds() {
-            let remaining = hold.deadline.saturating_duration_since(now);
-            myself.send_after(remaining, move || SessionMsg::Expire(id));
+        let mut expiries = Expiries::restore(seats.holds().map(|(id, hold)| (hold.deadline, id)));
+        self.arm(myself, expiries.next_timer());
+        Ok((seats, expiries))
+    }
+
+    /// Arms the session's timer, if [`Expiries`] asks for one.
+    fn arm(&self, myself: &ActorRef<SessionMsg>, at: Option<tokio::time::Instant>) {
+        if let Some(at) = at {
+            let remaining = at.saturating_duration_since(self.clock.now());
+            myself.send_after(remaining, move || SessionMsg::ExpireDue(at));
         }
-        Ok(seats)
+    }
+
+    /// The timer armed for `at` fired: expires every hold whose deadline has passed,
+    /// then arms the timer for the next. If the store refuses a write, the rest wait
+    /// for a retry.
+    async fn expire_due(
+        &self,
+        myself: &ActorRef<SessionMsg>,
+        state: &mut SessionState,
+        at: tokio::time::Instant,
+    ) {
+        state.expiries.fired(at);
+        let now = self.clock.now();
+        while let Some(id) = state.expiries.pop_due(now) {
+            if self.expire_if_overdue(state, id).await.is_err() {
+                let retry = state.expiries.retry(id, now + RETRY_AFTER);
+                self.arm(myself, retry);
+                return;
+            }
+        }
+        self.arm(myself, state.expiries.next_timer());
     }
 
     /// Rebuilds the map from the store after a write of unknown outcome; false if the
     /// store cannot be read yet.
     async fn resync(&self, myself: &ActorRef<SessionMsg>, state: &mut SessionState) -> bool {
         match self.load(myself, state.seats.session().clone()).await {
-            Ok(seats) => {
+            Ok((seats, expiries)) => {
                 tracing::info!(session = %seats.session().id, "seat map resynchronised with the store");
                 state.seats = seats;
+                state.expiries = expiries;
                 state.needs_resync = false;
                 state.publish();
                 true
@@ -335,8 +366,8 @@ impl SessionActor {
         };
         state.seats.hold(row.id, seat, user_id, deadline);
         state.publish();
-        let id = row.id;
-        myself.send_after(self.config.hold_ttl, move || SessionMsg::Expire(id));
+        let timer = state.expiries.push(deadline, row.id);
+        self.arm(myself, timer);
         Ok(HoldReceipt {
             reservation_id: row.id,
             session_id: session.id,

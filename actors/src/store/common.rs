@@ -14,18 +14,17 @@ use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::pool::PoolOptions;
 use uuid::Uuid;
 
+mod reservation;
+pub(super) use reservation::{RESERVATION_COLUMNS, ReservationRecord};
+
 use super::{
-    ConcertRow, KeyedChargeRow, NewPayment, PaymentRow, PoolSettings, ReservationRow, ReservationStatus,
+    ConcertRow, KeyedChargeRow, NewPayment, PaymentRow, PoolSettings, ReservationStatus,
     SessionRow, StoreError, TokenRow, TokenState,
 };
 use crate::domain::{
     ConcertId, IdempotencyKey, PaymentId, Points, QueueToken, ReservationId, SeatCount, SeatNumber,
     SessionId, UserId,
 };
-
-/// The columns of a [`ReservationRecord`].
-pub(super) const RESERVATION_COLUMNS: &str =
-    "id, session_id, seat_number, user_id, price, status, held_at, expires_at";
 
 /// Selects a [`PaymentRecord`] (a payment with its seat and date); the caller
 /// appends the condition.
@@ -253,34 +252,6 @@ impl TryFrom<SessionRecord> for SessionRow {
             seat_count: SeatCount::parse(r.seat_count.into())
                 .map_err(|e| invalid("seat count", e))?,
             price: price(r.price)?,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct ReservationRecord {
-    pub(super) id: i64,
-    pub(super) session_id: i64,
-    pub(super) seat_number: i32,
-    pub(super) user_id: String,
-    pub(super) price: i64,
-    pub(super) status: String,
-    pub(super) held_at: DateTime<Utc>,
-    pub(super) expires_at: DateTime<Utc>,
-}
-
-impl TryFrom<ReservationRecord> for ReservationRow {
-    type Error = StoreError;
-    fn try_from(r: ReservationRecord) -> Result<Self, StoreError> {
-        Ok(ReservationRow {
-            id: reservation_id(r.id)?,
-            session_id: SessionId::parse(r.session_id).map_err(|e| invalid("session id", e))?,
-            seat_number: seat(r.seat_number)?,
-            user_id: user(&r.user_id)?,
-            price: price(r.price)?,
-            status: ReservationStatus::from_db(&r.status)?,
-            held_at: r.held_at,
-            expires_at: r.expires_at,
         })
     }
 }

@@ -6,6 +6,7 @@ mod admitted_idle;
 mod charges;
 mod common;
 mod faulty_store;
+mod hold_expiry;
 mod holds;
 mod lost_replies;
 mod payments;

@@ -38,7 +38,10 @@
 //! taken after all fails the statement with a unique violation, nothing is written,
 //! and the transaction path's insert, which skips taken seats, answers every hold.
 
-use std::collections::HashMap;
+// foldhash, not SipHash: `claim` hashes each hold of a batch twice (~400
+// instructions per committed hold with SipHash; callgrind, `spread`, issue 16). Its
+// keys are the batch's own (session, seat) pairs, at most `max_batch` of them.
+use hashbrown::HashMap;
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnection, PgPool};
