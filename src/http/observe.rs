@@ -23,6 +23,13 @@
 //! cost more than the increment. The routes are the router's templates, so the cache
 //! is bounded by the router; handles are resolved under the recorder installed when a
 //! route is first answered, so the server installs its recorder before it serves.
+//!
+//! A request marked [`Observed`] was observed where a client sent it: a cluster node's
+//! request forwarded to the owner (`cluster::wire`). The owner keeps its request id and
+//! span (both nodes' lines tie by the id), its panic guard and contract body, and
+//! logs its "answered" line at `debug`; it neither reads its body (read, within the
+//! limits, where it was received) nor counts it: the node the client talked to counted
+//! it once, with the latency the client saw. A single node pays one extension lookup.
 
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
@@ -75,7 +82,12 @@ const KNOWN_STATUSES: [(u16, &str); 15] = [
     (503, "503"),
 ];
 
-/// The layer: `http::router` puts it outermost.
+/// The mark of a request observed already, by the node a client sent it to (see the
+/// module docs): this layer logs it at `debug`, and reads and counts nothing of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed;
+
+/// The layer: `http::router` and a cluster node's public router put it outermost.
 #[derive(Clone)]
 pub struct ObserveLayer {
     shared: Arc<Shared>,
@@ -194,6 +206,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
         let id = take_request_id(request.headers_mut());
+        let observed = request.extensions().get::<Observed>().is_some();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let span = make_span(&request, &id);
         // The clone that was made ready is the one that serves this request.
@@ -201,7 +214,8 @@ where
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
         Box::pin(async move {
-            let intake = shared.intake;
+            // Its body was read where it was received.
+            let intake = (!observed).then_some(shared.intake);
             let mut response = answer(inner, request, intake)
                 .instrument(span.clone())
                 .await;
@@ -212,8 +226,12 @@ where
             span.record("latency_ms", elapsed.as_millis() as u64);
             {
                 let _entered = span.enter();
-                // Server-side failures stand out; client mistakes are routine.
-                if status.is_server_error() {
+                // Server-side failures stand out; client mistakes are routine. The
+                // node that received an observed request logged it already.
+                if observed {
+                    tracing::debug!("answered");
+                    return Ok(response);
+                } else if status.is_server_error() {
                     tracing::warn!("answered");
                 } else {
                     tracing::info!("answered");
@@ -226,18 +244,21 @@ where
     }
 }
 
-/// The request's body read, then the answer of the service below in the contract's
-/// shape; a panic below (in the call or in any poll of its future) is logged and
-/// answered 500 `INTERNAL_ERROR`.
-async fn answer<S, B>(mut inner: S, request: Request, intake: BodyIntake) -> Response
+/// The request's body read (unless `intake` is `None`: read already), then the answer
+/// of the service below in the contract's shape; a panic below (in the call or in any
+/// poll of its future) is logged and answered 500 `INTERNAL_ERROR`.
+async fn answer<S, B>(mut inner: S, request: Request, intake: Option<BodyIntake>) -> Response
 where
     S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
     B: HttpBody<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    let request = match intake.read(request).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
+    let request = match intake {
+        Some(intake) => match intake.read(request).await {
+            Ok(request) => request,
+            Err(refused) => return refused,
+        },
+        None => request,
     };
     // The call inside the guarded future: a panic while routing is caught too.
     let answered = AssertUnwindSafe(async move { inner.call(request).await })
@@ -326,6 +347,47 @@ mod tests {
         assert_eq!(body["error"], "INTERNAL_ERROR");
         let fine = app.oneshot(get("/fine")).await.unwrap();
         assert_eq!(fine.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn a_request_observed_already_is_neither_read_nor_counted_nor_timed_again() {
+        // The test's thread (a current-thread runtime) records into its own recorder.
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let scrape = recorder.handle();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let intake = BodyIntake {
+            limit: 16,
+            timeout: Duration::from_secs(1),
+        };
+        let window = Arc::new(LatencyWindow::new());
+        let app = Router::new()
+            .route("/r", axum::routing::post(|body: Bytes| async move { body }))
+            .layer(ObserveLayer::new(window.clone(), intake));
+        let post = |observed: bool| {
+            let mut request = Request::post("/r")
+                .body(Body::from("x".repeat(32)))
+                .unwrap();
+            if observed {
+                request.extensions_mut().insert(Observed);
+            }
+            request
+        };
+        let marked = app.clone().oneshot(post(true)).await.unwrap();
+        // Its body was read where it was received: not refused for the limit here.
+        assert_eq!(marked.status(), StatusCode::OK);
+        assert!(marked.headers().contains_key(&REQUEST_ID), "still its id");
+        assert_eq!(window.stats().p99_ms, None, "not in the latency window");
+        assert!(
+            !scrape.render().contains(HTTP_REQUESTS),
+            "not counted: {}",
+            scrape.render()
+        );
+        // The same request unmarked: its body read under the limit, counted once.
+        let plain = app.oneshot(post(false)).await.unwrap();
+        assert_eq!(plain.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(window.stats().p99_ms.is_some(), "in the latency window");
+        let counted = format!(r#"{HTTP_REQUESTS}{{route="/r",status="413"}} 1"#);
+        assert!(scrape.render().contains(&counted), "{}", scrape.render());
     }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
