@@ -36,13 +36,14 @@ mod line_wire;
 mod owner;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actors::ClusterDatabase;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Response;
 use axum::response::IntoResponse;
 use axum::routing::{any, get};
@@ -253,7 +254,7 @@ fn router(node: Node, observe: ObserveLayer) -> Router {
 async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> {
     let term = node.current.borrow().clone();
     if let Some(term) = term {
-        return term.router.oneshot(request).await.into_response();
+        return term.router.oneshot(unrouted(request)).await.into_response();
     }
     if let Some(answer) = node.line.answer(&request) {
         return answer;
@@ -265,6 +266,20 @@ async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> 
         return ApiError::stream_elsewhere().into_response();
     }
     node.forwarder.forward(request).await
+}
+
+/// `request` as a router that has not seen it gets it: with only the client's address
+/// among its extensions, as a forwarded request reaches the owner. The match here left
+/// the path's parameters there, and a second router appends its own to them (a `Path`
+/// extractor would then see two and refuse the request).
+fn unrouted(request: Request) -> Request {
+    let (mut parts, body) = request.into_parts();
+    let peer = parts.extensions.remove::<ConnectInfo<SocketAddr>>();
+    parts.extensions.clear();
+    if let Some(peer) = peer {
+        parts.extensions.insert(peer);
+    }
+    Request::from_parts(parts, body)
 }
 
 /// The push routes (SSE): `…/stream`.

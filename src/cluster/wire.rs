@@ -13,6 +13,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 
+use crate::http::error::ContractBody;
 use crate::http::observe::Observed;
 
 /// The request's method.
@@ -139,7 +140,11 @@ pub fn decode_response(headers: Option<&NatsHeaders>, body: Bytes) -> Option<Res
             }
         }
     }
-    response.body(Body::from(body)).ok()
+    let mut response = response.body(Body::from(body)).ok()?;
+    // The owner's `observe` gave any error its contract body: this node's must keep it
+    // (the marker is an extension, which does not cross).
+    response.extensions_mut().insert(ContractBody);
+    Some(response)
 }
 
 #[cfg(test)]
@@ -188,6 +193,10 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(response.headers().get("content-length").is_none());
+        assert!(
+            response.extensions().get::<ContractBody>().is_some(),
+            "its body is the owner's, kept as is by this node's observe"
+        );
         assert!(decode_response(None, Bytes::new()).is_none());
     }
 }
