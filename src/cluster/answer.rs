@@ -2,6 +2,8 @@
 //! group, so one owner answers each request even while a stale one has not yet
 //! unsubscribed), runs each forwarded request through its own router (the same
 //! middleware, errors and idempotency as a request it received itself) and replies.
+//! The node that received the request observed it: here it is marked so (`wire`), and
+//! `observe` logs it at `debug` under the same request id, and counts it no more.
 
 use std::sync::Arc;
 use std::time::Duration;

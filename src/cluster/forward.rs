@@ -1,7 +1,9 @@
 //! The forwarding node's side: a request for the engine, received by a node that does
 //! not own it, goes to the owner over NATS request/reply and its answer comes back as
-//! is. Bounded: the body by the body limit and timeout (as on the owner), the wait by
-//! the forward timeout, and the forwards in flight by a cap (past it 503 `OVERLOADED`).
+//! is. Bounded: the wait by the forward timeout, and the forwards in flight by a cap
+//! (past it 503 `OVERLOADED`). The body is this node's `observe`'s to read, within the
+//! body limit and timeout (413/408 as on a single node), before the request is routed
+//! here: forwarding takes the bytes already in memory, and the owner reads it no more.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, Response};
 use axum::response::IntoResponse;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
 
 use super::wire;
@@ -24,8 +26,6 @@ pub struct Forwarder {
     pub subject: String,
     pub timeout: Duration,
     pub permits: Arc<Semaphore>,
-    pub body_limit: usize,
-    pub body_timeout: Duration,
 }
 
 impl Forwarder {
@@ -40,17 +40,10 @@ impl Forwarder {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
-        let collected = tokio::time::timeout(
-            self.body_timeout,
-            Limited::new(body, self.body_limit).collect(),
-        )
-        .await;
-        let body = match collected {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(error)) if error.is::<LengthLimitError>() => {
-                return ApiError::payload_too_large().into_response();
-            }
-            Ok(Err(_)) | Err(_) => return ApiError::request_timeout().into_response(),
+        // In memory already (see the module docs): this takes it, waiting for nothing.
+        let body = match body.collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return ApiError::body_unreadable().into_response(),
         };
         let headers = wire::encode_request(&parts.method, &parts.uri, peer, &parts.headers);
         let sent = self

@@ -13,12 +13,20 @@
 //! | `line_follow` | every node's side: follow the changes into replicas, answer queue polls and serve queue streams from them, report them to the owner |
 //!
 //! What a node answers itself: `/health`, the web pages and their files, `/metrics`
-//! (its own listener), and the queue polls and queue streams (SSE) its replica of the
-//! line can answer (header `x-concert-replica`; `docs/scale-out.md`, "The line on every
-//! node"). Everything else goes to this term's router when this node owns, and to the
-//! owner otherwise; any other stream is served by the owner only: elsewhere it is 503
-//! `STREAM_NOT_HERE`, and the pages fall back to polling. The drain ends this node's
-//! streams, the owner's and the replica's.
+//! (its own listener), a path no route serves (404), and the queue polls and queue
+//! streams (SSE) its replica of the line can answer (header `x-concert-replica`;
+//! `docs/scale-out.md`, "The line on every node"). The engine's paths (`http::routes`)
+//! go to this term's router when this node owns, and to the owner otherwise; any other
+//! stream is served by the owner only: elsewhere it is 503 `STREAM_NOT_HERE`, and the
+//! pages fall back to polling. The drain ends this node's streams, the owner's and the
+//! replica's.
+//!
+//! The node a client talked to observes each request once, as a single node does
+//! (`http::observe`, outermost on the public router: its request id, span and
+//! "answered" line, the HTTP metrics by route template, the latency the client saw,
+//! forward included): whatever answered it, this term's router (which has no `observe`
+//! of its own), the replica, or the owner. A forwarded request says so (`wire`), and
+//! the owner logs it at `debug` under the same request id and counts it no more.
 
 mod answer;
 mod forward;
@@ -28,16 +36,17 @@ mod line_wire;
 mod owner;
 mod wire;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actors::ClusterDatabase;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Response;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{any, get};
 use cluster::{LeaseConfig, Leases};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
@@ -47,9 +56,11 @@ use self::forward::Forwarder;
 use self::line_follow::LineFollower;
 use self::line_wire::LineSubjects;
 use self::owner::{Ownership, Term};
+use crate::http;
 use crate::http::error::ApiError;
+use crate::http::latency::LatencyWindow;
+use crate::http::observe::ObserveLayer;
 use crate::http::streams::StreamSettings;
-use crate::http::{self, web};
 use crate::metrics;
 use crate::server::{self, AbortOnDrop, ServeError, Settings};
 
@@ -159,9 +170,11 @@ impl Started {
             subject: subject.clone(),
             timeout: cluster.forward_timeout,
             permits: Arc::new(Semaphore::new(cluster.max_forwards)),
-            body_limit: settings.http.body_limit,
-            body_timeout: settings.http.body_timeout,
         });
+        // One window for the node, whoever answers: its public router feeds it, each
+        // term's `/admin/stats` reads it.
+        let latency = Arc::new(LatencyWindow::new());
+        let observe = http::observe_layer(&settings.http, latency.clone());
         let ownership = Ownership {
             leases,
             nats,
@@ -173,6 +186,7 @@ impl Started {
             settings,
             claim_every,
             forward_timeout: cluster.forward_timeout,
+            latency,
         };
         let owning = tokio::spawn(ownership.run(current_tx, stop));
         // Stops with the node, whichever way this returns. The stream gauge counts the
@@ -200,7 +214,7 @@ impl Started {
         // Open streams never end on their own: end them, so their connections drain.
         server::drain_on(
             listener,
-            router(node),
+            router(node, observe),
             connections,
             grace,
             shutdown,
@@ -220,23 +234,27 @@ impl Started {
     }
 }
 
-/// The public router of a cluster node: see the module docs.
-fn router(node: Node) -> Router {
-    Router::new()
+/// The public router of a cluster node: see the module docs. The engine's paths are
+/// routed here by their templates, every method to [`dispatch`] (this term's router or
+/// the owner answers 405), so that `observe` labels each request with its route as a
+/// single node does.
+fn router(node: Node, observe: ObserveLayer) -> Router {
+    let local = Router::new()
         .route("/health", get(http::health))
-        .route("/", get(web::visitor))
-        .route("/concerts/{concertId}", get(web::visitor_concert))
-        .route("/admin", get(web::dashboard))
-        .route("/assets/{version}/{*path}", get(web::asset))
-        .fallback(dispatch)
+        .merge(http::routes::pages());
+    http::routes::engine_paths()
+        .fold(local, |router, path| router.route(path, any(dispatch)))
+        .fallback(http::route_not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
         .with_state(node)
+        .layer(observe)
 }
 
 /// This term's router when this node owns; the owner's otherwise.
 async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> {
     let term = node.current.borrow().clone();
     if let Some(term) = term {
-        return term.router.oneshot(request).await.into_response();
+        return term.router.oneshot(unrouted(request)).await.into_response();
     }
     if let Some(answer) = node.line.answer(&request) {
         return answer;
@@ -248,6 +266,20 @@ async fn dispatch(State(node): State<Node>, request: Request) -> Response<Body> 
         return ApiError::stream_elsewhere().into_response();
     }
     node.forwarder.forward(request).await
+}
+
+/// `request` as a router that has not seen it gets it: with only the client's address
+/// among its extensions, as a forwarded request reaches the owner. The match here left
+/// the path's parameters there, and a second router appends its own to them (a `Path`
+/// extractor would then see two and refuse the request).
+fn unrouted(request: Request) -> Request {
+    let (mut parts, body) = request.into_parts();
+    let peer = parts.extensions.remove::<ConnectInfo<SocketAddr>>();
+    parts.extensions.clear();
+    if let Some(peer) = peer {
+        parts.extensions.insert(peer);
+    }
+    Request::from_parts(parts, body)
 }
 
 /// The push routes (SSE): `…/stream`.

@@ -5,6 +5,7 @@
 //! candidate again. The fence is the backstop: a write still in flight after the lease
 //! is lost is refused by Postgres once the next owner has claimed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::{ClusterDatabase, Engine, EngineMonitor, EngineStop, Fence};
@@ -16,12 +17,14 @@ use tokio::sync::watch;
 
 use super::line_wire::LineSubjects;
 use super::{answer, line_owner};
+use crate::http::{self, latency::LatencyWindow};
 use crate::server::{AbortOnDrop, Settings};
 
 /// The engine this node runs while it owns it, and the router over it.
 #[derive(Clone)]
 pub struct Term {
-    /// The full router over this term's engine: local requests and forwarded ones.
+    /// The single node's router over this term's engine, without its `observe`: this
+    /// node's public router, which observed the request, sends its own requests here.
     pub router: Router,
     /// This term's engine.
     pub engine: Engine,
@@ -43,6 +46,9 @@ pub struct Ownership {
     pub claim_every: Duration,
     /// How long the owner gives one forwarded request.
     pub forward_timeout: Duration,
+    /// This node's window of HTTP latency, fed by its public router's `observe`: each
+    /// term's `/admin/stats` reads it.
+    pub latency: Arc<LatencyWindow>,
 }
 
 /// How a term ended.
@@ -176,12 +182,18 @@ impl Ownership {
         if self.settings.demo && matches!(engine.seed_demo().await, Ok(true)) {
             tracing::info!("demo concert created (id 1, six sessions 2024-07-03..08, 50 seats)");
         }
-        let router = crate::http::router(engine.clone(), &self.settings.http);
+        let http = &self.settings.http;
+        let router = http::unobserved(engine.clone(), http, self.latency.clone());
+        // Forwarded requests were observed by the node that received them: this layer
+        // only gives them their span, a `debug` line and the panic guard (`Observed`).
+        let forwarded = router
+            .clone()
+            .layer(http::observe_layer(http, self.latency.clone()));
         let attached = async {
             let answering = answer::start(
                 &self.nats,
                 &self.subject,
-                router.clone(),
+                forwarded,
                 self.settings.http.max_in_flight,
                 self.forward_timeout,
             )

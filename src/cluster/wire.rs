@@ -2,7 +2,9 @@
 //! path and query, the client's address and the headers the API reads go as NATS
 //! headers, the body as the payload; the answer comes back the same way. Nothing else
 //! of the client's request crosses (cookies, hop-by-hop headers stay on the node that
-//! received it).
+//! received it). The node that received it observed it (its request id, log line,
+//! metrics and latency window: `http::observe`), and says so, so the owner does not
+//! count it again.
 
 use std::net::SocketAddr;
 
@@ -11,6 +13,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri};
 
+use crate::http::error::ContractBody;
+use crate::http::observe::Observed;
+
 /// The request's method.
 const METHOD: &str = "Concert-Method";
 /// The request's path and query.
@@ -18,6 +23,10 @@ const URI: &str = "Concert-Uri";
 /// The socket address the client connected from (the door's client address, or the
 /// proxy whose `X-Forwarded-For` names it).
 const PEER: &str = "Concert-Peer";
+/// Present when the sending node observed the request (every node of this version
+/// does): the owner marks it [`Observed`], and logs it at `debug` without counting it.
+/// A sender that does not say so (an older node) has its requests counted by the owner.
+const OBSERVED: &str = "Concert-Observed";
 /// The answer's status.
 const STATUS: &str = "Concert-Status";
 
@@ -58,6 +67,7 @@ pub fn encode_request(
     if let Some(peer) = peer {
         out.insert(PEER, peer.to_string().as_str());
     }
+    out.insert(OBSERVED, "1");
     for name in REQUEST_HEADERS {
         for value in headers.get_all(*name) {
             if let Ok(value) = value.to_str() {
@@ -88,6 +98,9 @@ pub fn decode_request(headers: Option<&NatsHeaders>, body: Bytes) -> Option<Requ
         .and_then(|peer| peer.as_str().parse::<SocketAddr>().ok())
     {
         request.extensions_mut().insert(ConnectInfo(peer));
+    }
+    if headers.get(OBSERVED).is_some() {
+        request.extensions_mut().insert(Observed);
     }
     Some(request)
 }
@@ -127,7 +140,11 @@ pub fn decode_response(headers: Option<&NatsHeaders>, body: Bytes) -> Option<Res
             }
         }
     }
-    response.body(Body::from(body)).ok()
+    let mut response = response.body(Body::from(body)).ok()?;
+    // The owner's `observe` gave any error its contract body: this node's must keep it
+    // (the marker is an extension, which does not cross).
+    response.extensions_mut().insert(ContractBody);
+    Some(response)
 }
 
 #[cfg(test)]
@@ -154,6 +171,16 @@ mod tests {
             .get::<ConnectInfo<SocketAddr>>()
             .unwrap();
         assert_eq!(info.0, peer);
+        assert!(
+            request.extensions().get::<Observed>().is_some(),
+            "observed where it was received: the owner does not count it again"
+        );
+        // An older sender's request does not say so: the owner observes it in full.
+        let mut older = NatsHeaders::new();
+        older.insert(METHOD, "GET");
+        older.insert(URI, "/concert/list");
+        let unsaid = decode_request(Some(&older), Bytes::new()).unwrap();
+        assert!(unsaid.extensions().get::<Observed>().is_none());
     }
 
     #[test]
@@ -166,6 +193,10 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
         assert!(response.headers().get("content-length").is_none());
+        assert!(
+            response.extensions().get::<ContractBody>().is_some(),
+            "its body is the owner's, kept as is by this node's observe"
+        );
         assert!(decode_response(None, Bytes::new()).is_none());
     }
 }

@@ -24,6 +24,7 @@ pub mod queue;
 pub mod ready;
 pub mod reservations;
 pub mod rooms;
+pub mod routes;
 pub mod stats;
 pub mod streams;
 pub mod web;
@@ -35,7 +36,7 @@ use actors::Engine;
 use axum::extract::FromRef;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderName, HeaderValue};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::{Router, middleware};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -164,6 +165,14 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Every route of the contract, plus `/health`, `/ready` and `/openapi.json`, with the middleware
 /// that keeps every answer in the contract's shape.
 pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
+    let latency = Arc::new(LatencyWindow::new());
+    unobserved(engine, settings, latency.clone()).layer(observe_layer(settings, latency))
+}
+
+/// [`router`] without its outermost layer, `observe`, the dashboard's window given
+/// (`/admin/stats` reads it): for a cluster node, whose public router observes every
+/// request it receives and puts this beneath (`cluster::router`).
+pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyWindow>) -> Router {
     let state = AppState {
         engine,
         admin_key: AdminKey(
@@ -178,91 +187,46 @@ pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
             open: settings.charging_open,
         },
         streams: settings.streams,
-        latency: Arc::new(LatencyWindow::new()),
+        latency,
     };
-    let latency = state.latency.clone();
-    let admin = Router::new()
-        .route("/admin/concerts", post(admin::create_concert))
-        .route(
-            "/admin/concerts/{concertId}/sessions",
-            post(admin::create_session),
-        )
-        .route("/admin/users/{userId}/credits", post(admin::credit))
-        .route("/admin/stats", get(stats::stats))
-        .route(
-            "/admin/concerts/{concertId}/room",
-            put(rooms::schedule).get(rooms::status).patch(rooms::rerate),
-        )
-        .route("/admin/concerts/{concertId}/room/pause", post(rooms::pause))
-        .route(
-            "/admin/concerts/{concertId}/room/resume",
-            post(rooms::resume),
-        )
-        // The site-wide room is never scheduled: no PUT (405).
-        .route(
-            "/admin/room",
-            get(rooms::site_status).patch(rooms::site_rerate),
-        )
-        .route("/admin/room/pause", post(rooms::site_pause))
-        .route("/admin/room/resume", post(rooms::site_resume))
+    let admin = routes::admin()
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin_key,
         ));
-    let api = Router::new()
-        .route("/concert/wating", get(queue::poll))
-        .route("/concert/waiting", get(queue::poll))
-        // The streams stay under the in-flight limit and the request timeout: both hold
-        // only until the response head is out (see `streams`).
-        .route("/concert/wating/stream", get(streams::queue_stream))
-        .route("/concert/waiting/stream", get(streams::queue_stream))
-        .route(
-            "/concert/seat/{sessionId}/stream",
-            get(streams::seat_stream),
-        )
-        .route("/concert/wating/challenge", get(door::challenge::challenge))
-        .route("/concert/list", get(concerts::list))
-        .route("/concert/session/{concertId}", get(concerts::sessions))
-        .route("/concert/seat/{sessionId}", get(concerts::seats))
-        .route("/concert/balance", get(balance::get).patch(balance::charge))
-        .route("/concert/reservation", post(reservations::hold))
-        .route("/concert/payment", post(reservations::pay))
-        .route("/openapi.json", get(openapi::serve))
-        // Inside the in-flight limit: each asks the database, so a flood of them must
-        // not take the pool (an overloaded server answers 503, which is "not ready").
-        .route("/ready", get(ready::ready))
-        // The web pages and their files (not API: not in the OpenAPI document).
-        .route("/", get(web::visitor))
-        .route("/concerts/{concertId}", get(web::visitor_concert))
-        .route("/admin", get(web::dashboard))
-        .route("/assets/{version}/{*path}", get(web::asset))
+    let api = routes::api()
+        .merge(routes::pages())
         .merge(admin)
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
 
     // Bounded intake in front of the whole engine, and the request timeout (see
-    // `admission`). Its bodies are read already (see `observe` below), so a slow client
-    // cannot hold a place.
+    // `admission`). Its bodies are read already (see `observe`), so a slow client
+    // cannot hold a place. `/health` stays outside the in-flight limit: load elsewhere
+    // never refuses it.
     let admission = AdmissionLayer::new(settings.max_in_flight, settings.request_timeout);
-    let intake = BodyIntake {
-        limit: settings.body_limit,
-        timeout: settings.body_timeout,
-    };
-    // Outermost and alone. `observe` vets or makes the request id before the request's
-    // span reads it, reads the body in full (within the limit and the body timeout)
-    // before the in-flight limit is asked for a place, catches a handler's panic, and
-    // sees the final status: it gives the contract's body to any bare error from below
-    // before it logs and counts the answer. One layer of our own for all of that: each
-    // layer costs every request (docs/performance.md). No `DefaultBodyLimit`: the body
-    // is in memory before any extractor runs, and `JsonBody` takes it without axum's.
-    // `/health` stays outside the in-flight limit: load elsewhere never refuses it.
     Router::new()
         .route("/health", get(health))
         .method_not_allowed_fallback(method_not_allowed)
         .merge(api.layer(admission))
-        .layer(ObserveLayer::new(latency, intake))
+}
+
+/// The one layer that observes a router's requests, put outermost and alone. `observe`
+/// vets or makes the request id before the request's span reads it, reads the body in
+/// full (within the limit and the body timeout) before the in-flight limit is asked for
+/// a place, catches a handler's panic, and sees the final status: it gives the
+/// contract's body to any bare error from below before it logs and counts the answer,
+/// into `latency` among others. One layer of our own for all of that: each layer costs
+/// every request (docs/performance.md). No `DefaultBodyLimit`: the body is in memory
+/// before any extractor runs, and `JsonBody` takes it without axum's.
+pub fn observe_layer(settings: &HttpSettings, latency: Arc<LatencyWindow>) -> ObserveLayer {
+    let intake = BodyIntake {
+        limit: settings.body_limit,
+        timeout: settings.body_timeout,
+    };
+    ObserveLayer::new(latency, intake)
 }
 
 /// The body of `GET /health`.
@@ -287,11 +251,13 @@ pub async fn health() -> ([(HeaderName, HeaderValue); 1], &'static str) {
     )
 }
 
-async fn route_not_found() -> ApiError {
+/// A path no route serves: 404 `ROUTE_NOT_FOUND`.
+pub async fn route_not_found() -> ApiError {
     ApiError::route_not_found()
 }
 
-async fn method_not_allowed() -> ApiError {
+/// A method the path's route does not serve: 405 `METHOD_NOT_ALLOWED`.
+pub async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 

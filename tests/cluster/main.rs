@@ -20,6 +20,9 @@
 //!   the owner within a second, across an admission and a failover.
 //! - `replica_stream`: a queue stream (SSE) on a node that does not own the engine is
 //!   served from its replica: its place, then its admission as the last event.
+//! - `observe`: each request counted once, by the node the client talked to: polls
+//!   answered from a non-owner's replica there, a forwarded charge there and not again
+//!   by the owner, a charge sent to the owner once by the owner.
 //! - `stale_write`: the same cut, the owner kept serving past its lease by a test fault
 //!   (`CONCERT_TEST_IGNORE_LEASE_LOSS`, debug builds only): once the other node fenced a
 //!   newer epoch, its hold and charge are refused by Postgres (503, "fenced") and
@@ -37,6 +40,7 @@ mod kill;
 mod load;
 mod nats_cut;
 mod nodes;
+mod observe;
 mod partition;
 // The drills' TCP proxy, here between a node and NATS.
 #[allow(dead_code)]

@@ -9,6 +9,7 @@ use actors::testkit;
 use serde_json::Value;
 
 use crate::nodes::Cluster;
+use crate::observe::scrape;
 use crate::replica::{place, poll, rerate};
 use crate::support::{Scratch, free_port, say, token_of};
 
@@ -169,15 +170,9 @@ async fn replica_streams_push_the_place_then_the_admission_on_a_non_owner() {
 
 /// `concert_sse_streams` as the node's metrics listener on `port` says it.
 async fn open_streams(http: &reqwest::Client, port: u16) -> u64 {
-    let text = http
-        .get(format!("http://127.0.0.1:{port}/metrics"))
-        .send()
+    scrape(http, port)
         .await
-        .expect("the metrics answer")
-        .text()
-        .await
-        .expect("the metrics' text");
-    text.lines()
+        .lines()
         .find_map(|line| line.strip_prefix("concert_sse_streams "))
         .and_then(|value| value.trim().parse::<f64>().ok())
         .expect("the stream gauge in the scrape") as u64

@@ -31,7 +31,7 @@ type Reading = Pin<Box<dyn Future<Output = Result<Request, Response>> + Send>>;
 
 pin_project! {
     /// See the module docs.
-    pub struct Observed<S, F> {
+    pub struct Answer<S, F> {
         #[pin]
         phase: Phase<S, F>,
         intake: BodyIntake,
@@ -53,7 +53,7 @@ pin_project! {
     }
 }
 
-impl<S, F> Observed<S, F> {
+impl<S, F> Answer<S, F> {
     pub(super) fn new(inner: S, request: Request, intake: BodyIntake, watch: Watch) -> Self {
         Self {
             phase: Phase::Start {
@@ -66,7 +66,7 @@ impl<S, F> Observed<S, F> {
     }
 }
 
-impl<S, B> Future for Observed<S, S::Future>
+impl<S, B> Future for Answer<S, S::Future>
 where
     S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
     B: HttpBody<Data = Bytes> + Send + 'static,
@@ -82,7 +82,9 @@ where
             let next = match this.phase.as_mut().project() {
                 PhaseProj::Start { inner, request } => {
                     let request = request.take().expect("started once");
-                    if request.body().is_end_stream() {
+                    // A body read where the request was received (see `Observed`) is
+                    // not read again.
+                    if this.watch.observed || request.body().is_end_stream() {
                         match call(inner.take().expect("started once"), request) {
                             Ok(answering) => answering,
                             Err(panicked) => break panicked,

@@ -23,6 +23,13 @@
 //! cost more than the increment. The routes are the router's templates, so the cache
 //! is bounded by the router; handles are resolved under the recorder installed when a
 //! route is first answered, so the server installs its recorder before it serves.
+//!
+//! A request marked [`Observed`] was observed where a client sent it: a cluster node's
+//! request forwarded to the owner (`cluster::wire`). The owner keeps its request id and
+//! span (both nodes' lines tie by the id), its panic guard and contract body, and
+//! logs its "answered" line at `debug`; it neither reads its body (read, within the
+//! limits, where it was received) nor counts it: the node the client talked to counted
+//! it once, with the latency the client saw. A single node pays one extension lookup.
 
 mod answer;
 
@@ -41,7 +48,7 @@ use metrics::{Counter, Histogram, SharedString};
 use tower::{Layer, Service};
 use tracing::Span;
 
-use self::answer::Observed;
+use self::answer::Answer;
 use super::REQUEST_ID;
 use super::intake::BodyIntake;
 use super::latency::LatencyWindow;
@@ -73,7 +80,12 @@ const KNOWN_STATUSES: [(u16, &str); 15] = [
     (503, "503"),
 ];
 
-/// The layer: `http::router` puts it outermost.
+/// The mark of a request observed already, by the node a client sent it to (see the
+/// module docs): this layer logs it at `debug`, and reads and counts nothing of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Observed;
+
+/// The layer: `http::router` and a cluster node's public router put it outermost.
 #[derive(Clone)]
 pub struct ObserveLayer {
     shared: Arc<Shared>,
@@ -183,7 +195,7 @@ where
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Observed<S, S::Future>;
+    type Future = Answer<S, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
@@ -192,6 +204,7 @@ where
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
         let id = take_request_id(request.headers_mut());
+        let observed = request.extensions().get::<Observed>().is_some();
         let route = request.extensions().get::<MatchedPath>().cloned();
         let span = make_span(&request, &id);
         // The clone that was made ready is the one that serves this request.
@@ -200,11 +213,12 @@ where
         let watch = Watch {
             started,
             id: Some(id),
+            observed,
             route,
             span,
             shared: self.shared.clone(),
         };
-        Observed::new(inner, request, self.shared.intake, watch)
+        Answer::new(inner, request, self.shared.intake, watch)
     }
 }
 
@@ -213,6 +227,8 @@ struct Watch {
     started: Instant,
     /// Taken when the answer is made.
     id: Option<HeaderValue>,
+    /// Marked [`Observed`]: its body read and the request counted where it was received.
+    observed: bool,
     route: Option<MatchedPath>,
     span: Span,
     shared: Arc<Shared>,
@@ -220,7 +236,7 @@ struct Watch {
 
 impl Watch {
     /// The answer as the client gets it: its request id echoed; logged, counted and
-    /// timed.
+    /// timed (an [`Observed`] request only logged, at `debug`).
     fn answered(&mut self, mut response: Response) -> Response {
         if let Some(id) = self.id.take() {
             response.headers_mut().entry(&REQUEST_ID).or_insert(id);
@@ -231,8 +247,12 @@ impl Watch {
         self.span.record("latency_ms", elapsed.as_millis() as u64);
         {
             let _entered = self.span.enter();
-            // Server-side failures stand out; client mistakes are routine.
-            if status.is_server_error() {
+            // Server-side failures stand out; client mistakes are routine. The node
+            // that received an observed request logged and counted it already.
+            if self.observed {
+                tracing::debug!("answered");
+                return response;
+            } else if status.is_server_error() {
                 tracing::warn!("answered");
             } else {
                 tracing::info!("answered");
@@ -339,6 +359,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(&echoed[..], b"a body");
+    }
+
+    #[tokio::test]
+    async fn a_request_observed_already_is_neither_read_nor_counted_nor_timed_again() {
+        // The test's thread (a current-thread runtime) records into its own recorder.
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let scrape = recorder.handle();
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let intake = BodyIntake {
+            limit: 16,
+            timeout: Duration::from_secs(1),
+        };
+        let window = Arc::new(LatencyWindow::new());
+        let app = Router::new()
+            .route("/r", axum::routing::post(|body: Bytes| async move { body }))
+            .layer(ObserveLayer::new(window.clone(), intake));
+        let post = |observed: bool| {
+            let mut request = Request::post("/r")
+                .body(Body::from("x".repeat(32)))
+                .unwrap();
+            if observed {
+                request.extensions_mut().insert(Observed);
+            }
+            request
+        };
+        let marked = app.clone().oneshot(post(true)).await.unwrap();
+        // Its body was read where it was received: not refused for the limit here.
+        assert_eq!(marked.status(), StatusCode::OK);
+        assert!(marked.headers().contains_key(&REQUEST_ID), "still its id");
+        assert_eq!(window.stats().p99_ms, None, "not in the latency window");
+        assert!(
+            !scrape.render().contains(HTTP_REQUESTS),
+            "not counted: {}",
+            scrape.render()
+        );
+        // The same request unmarked: its body read under the limit, counted once.
+        let plain = app.oneshot(post(false)).await.unwrap();
+        assert_eq!(plain.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(window.stats().p99_ms.is_some(), "in the latency window");
+        let counted = format!(r#"{HTTP_REQUESTS}{{route="/r",status="413"}} 1"#);
+        assert!(scrape.render().contains(&counted), "{}", scrape.render());
     }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
