@@ -10,12 +10,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::SecondsFormat;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::caller::Judged;
 use super::error::{ApiError, ApiResult, ErrorBody};
-use super::extract::{Fields, FromJson, JsonBody};
+use super::extract::{Fields, FromJson, JsonBody, exact};
 
 const ID_RULE: &str = "정수여야 합니다.";
 
@@ -36,6 +36,25 @@ impl FromJson for HoldRequest {
         Ok(Self {
             session_id: fields.integer("sessionId", ID_RULE)?,
             seat_number: fields.integer("seatNumber", ID_RULE)?,
+        })
+    }
+
+    /// A storm's every request: the hot path of a hot seat.
+    fn from_exact(body: &[u8]) -> Option<Self> {
+        /// The body as clients send it, and nothing else (see `extract::exact`).
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Exact {
+            session_id: i64,
+            seat_number: i64,
+        }
+        let Exact {
+            session_id,
+            seat_number,
+        } = exact(body)?;
+        Some(Self {
+            session_id,
+            seat_number,
         })
     }
 }
@@ -114,6 +133,17 @@ impl FromJson for PayRequest {
         Ok(Self {
             reservation_id: fields.integer("reservationId", ID_RULE)?,
         })
+    }
+
+    fn from_exact(body: &[u8]) -> Option<Self> {
+        /// The body as clients send it, and nothing else (see `extract::exact`).
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase", deny_unknown_fields)]
+        struct Exact {
+            reservation_id: i64,
+        }
+        let Exact { reservation_id } = exact(body)?;
+        Some(Self { reservation_id })
     }
 }
 
