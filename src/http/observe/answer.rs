@@ -86,8 +86,8 @@ where
                     // not read again.
                     if this.watch.observed || request.body().is_end_stream() {
                         match call(inner.take().expect("started once"), request) {
-                            Ok(answering) => answering,
-                            Err(panicked) => break panicked,
+                            Some(answer) => Phase::Answering { answer },
+                            None => break panicked(),
                         }
                     } else {
                         Phase::Reading {
@@ -98,8 +98,8 @@ where
                 }
                 PhaseProj::Reading { read, inner } => match ready!(read.as_mut().poll(cx)) {
                     Ok(request) => match call(inner.take().expect("read once"), request) {
-                        Ok(answering) => answering,
-                        Err(panicked) => break panicked,
+                        Some(answer) => Phase::Answering { answer },
+                        None => break panicked(),
                     },
                     Err(refused) => break refused,
                 },
@@ -121,16 +121,10 @@ where
     }
 }
 
-/// The service's answer to `request` on its way, or the 500 if the call itself panicked
-/// (a panic while routing is caught too).
-fn call<S: Service<Request>>(
-    mut inner: S,
-    request: Request,
-) -> Result<Phase<S, S::Future>, Response> {
-    match catch_unwind(AssertUnwindSafe(move || inner.call(request))) {
-        Ok(answer) => Ok(Phase::Answering { answer }),
-        Err(_panic) => Err(panicked()),
-    }
+/// The service's answer to `request` on its way; `None` if the call itself panicked (a
+/// panic while routing is caught too).
+fn call<S: Service<Request>>(mut inner: S, request: Request) -> Option<S::Future> {
+    catch_unwind(AssertUnwindSafe(move || inner.call(request))).ok()
 }
 
 /// A handler's panic, logged and answered.
