@@ -5,7 +5,7 @@ use std::time::Duration;
 use actors::testkit::{TestDb, query_i64};
 use uuid::Uuid;
 
-use crate::support::{ADMIN_KEY, Api, Scratch, Server};
+use crate::support::{ADMIN_KEY, Api, Scratch, Server, free_port};
 
 /// The lease TTL the nodes run with (the default): failover takes about this.
 pub const LEASE_TTL: &str = "3s";
@@ -87,6 +87,16 @@ impl Cluster {
         let api = node.api.clone();
         self.nodes.push(Some(node));
         api
+    }
+
+    /// Starts node `id` with its metrics listener on a free port, and gives the port:
+    /// for the tests that read what a node counted.
+    pub async fn add_with_metrics(&mut self, id: &str, scratch: &Scratch) -> u16 {
+        let port = free_port();
+        let metrics = [("CONCERT_METRICS_ADDR", format!("127.0.0.1:{port}"))];
+        let url = self.nats_url.clone();
+        self.add_with(id, &url, &metrics, scratch).await;
+        port
     }
 
     /// Starts node `id` again (same id, same log, the cluster's NATS), as a supervisor

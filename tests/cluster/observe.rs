@@ -10,7 +10,7 @@ use actors::testkit;
 
 use crate::nodes::Cluster;
 use crate::replica::{poll, rerate};
-use crate::support::{Scratch, free_port, token_of};
+use crate::support::{Scratch, token_of};
 
 /// Requests of each kind sent.
 const SENT: u64 = 5;
@@ -26,12 +26,11 @@ async fn each_request_is_counted_once_by_the_node_the_client_talked_to() {
         return;
     };
     let scratch = Scratch::new("cluster-observe");
-    let mut cluster = Cluster::new(db, nats_url.clone());
+    let mut cluster = Cluster::new(db, nats_url);
     let mut metrics_ports = HashMap::new();
     for n in 0..2 {
-        let (id, port) = (format!("node-{n}"), free_port());
-        let metrics = [("CONCERT_METRICS_ADDR", format!("127.0.0.1:{port}"))];
-        cluster.add_with(&id, &nats_url, &metrics, &scratch).await;
+        let id = format!("node-{n}");
+        let port = cluster.add_with_metrics(&id, &scratch).await;
         metrics_ports.insert(id, port);
     }
     let (owner, _) = cluster.wait_for_owner().await;

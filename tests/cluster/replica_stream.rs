@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::nodes::Cluster;
 use crate::observe::scrape;
 use crate::replica::{place, poll, rerate};
-use crate::support::{Scratch, free_port, say, token_of};
+use crate::support::{Scratch, say, token_of};
 
 const USERS: usize = 3;
 /// How long a replica may take to hold a new token, or to follow an admission.
@@ -73,12 +73,11 @@ async fn replica_streams_push_the_place_then_the_admission_on_a_non_owner() {
     };
     let scratch = Scratch::new("cluster-replica-stream");
     // Each node with its metrics listener: the stream gauge counts what a node serves.
-    let mut cluster = Cluster::new(db, nats_url.clone());
+    let mut cluster = Cluster::new(db, nats_url);
     let mut metrics_ports = std::collections::HashMap::new();
     for n in 0..2 {
-        let (id, port) = (format!("node-{n}"), free_port());
-        let metrics = [("CONCERT_METRICS_ADDR", format!("127.0.0.1:{port}"))];
-        cluster.add_with(&id, &nats_url, &metrics, &scratch).await;
+        let id = format!("node-{n}");
+        let port = cluster.add_with_metrics(&id, &scratch).await;
         metrics_ports.insert(id, port);
     }
     let (owner, _) = cluster.wait_for_owner().await;
