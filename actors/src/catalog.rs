@@ -9,8 +9,8 @@
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
+use crate::IdMap;
 use chrono::NaiveDate;
-use dashmap::DashMap;
 
 use crate::domain::{ConcertId, SessionId};
 use crate::session::board::SeatBoard;
@@ -70,8 +70,8 @@ pub struct SessionEntry {
 /// Every concert and session.
 #[derive(Debug, Default)]
 pub struct Catalog {
-    concerts: DashMap<ConcertId, ConcertEntry>,
-    sessions: DashMap<SessionId, SessionEntry>,
+    concerts: IdMap<ConcertId, ConcertEntry>,
+    sessions: IdMap<SessionId, SessionEntry>,
 }
 
 impl Catalog {

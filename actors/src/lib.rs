@@ -81,6 +81,12 @@ internal!(clock, invariants, store, waiting_room);
 
 mod catalog;
 mod mailbox;
+
+/// A concurrent map keyed by what the engine itself issued (ids, tokens): foldhash
+/// (hashbrown's default, seeded per process), not SipHash, which cost a refused hold
+/// ~900 instructions over its lookups (docs/performance.md, "Fourth pass"). A map keyed
+/// by what a client chooses (a user id, an address) keeps SipHash.
+pub(crate) type IdMap<K, V> = dashmap::DashMap<K, V, hashbrown::DefaultHashBuilder>;
 mod registry;
 mod rooms;
 mod session;

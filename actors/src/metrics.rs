@@ -14,7 +14,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use dashmap::DashMap;
+use crate::IdMap;
 use metrics::{Counter, Gauge, counter, histogram};
 
 use crate::domain::RoomId;
@@ -132,7 +132,7 @@ pub(crate) fn payment<T>(result: &EngineResult<T>) {
 /// by [`outcome`]'s names.
 struct ByOutcome {
     name: &'static str,
-    handles: OnceLock<DashMap<&'static str, Counter>>,
+    handles: OnceLock<IdMap<&'static str, Counter>>,
 }
 
 impl ByOutcome {
@@ -144,7 +144,7 @@ impl ByOutcome {
     }
 
     fn count(&self, outcome: &'static str) {
-        let handles = self.handles.get_or_init(DashMap::new);
+        let handles = self.handles.get_or_init(IdMap::default);
         if let Some(counter) = handles.get(outcome) {
             counter.increment(1);
             return;

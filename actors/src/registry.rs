@@ -4,6 +4,7 @@
 //! never see it (what the waiting room publishes for the hot paths is its own
 //! [`PublishedRoom`](crate::waiting_room::PublishedRoom)).
 
+use crate::IdMap;
 use dashmap::DashMap;
 use ractor::ActorId;
 
@@ -16,9 +17,9 @@ use crate::wallet::WalletMsg;
 /// The running actors, by what they own.
 #[derive(Default)]
 pub struct Registry {
-    sessions: DashMap<SessionId, Mailbox<SessionMsg>>,
+    sessions: IdMap<SessionId, Mailbox<SessionMsg>>,
     wallets: DashMap<UserId, Mailbox<WalletMsg>>,
-    waiting_rooms: DashMap<RoomId, Mailbox<WaitingRoomMsg>>,
+    waiting_rooms: IdMap<RoomId, Mailbox<WaitingRoomMsg>>,
 }
 
 impl Registry {

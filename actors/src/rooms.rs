@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use dashmap::DashMap;
+use crate::IdMap;
 
 use crate::domain::{ConcertId, RoomId};
 use crate::waiting_room::PublishedRoom;
@@ -26,7 +26,7 @@ pub const MAX_ROOMS: usize = 256;
 #[derive(Default)]
 pub struct RoomDirectory {
     site: Arc<PublishedRoom>,
-    concerts: DashMap<ConcertId, Arc<PublishedRoom>>,
+    concerts: IdMap<ConcertId, Arc<PublishedRoom>>,
 }
 
 impl RoomDirectory {

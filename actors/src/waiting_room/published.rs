@@ -49,7 +49,7 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use dashmap::DashMap;
+use crate::IdMap;
 use tokio::time::Instant;
 
 use super::room::{Identity, Room, Ticket};
@@ -72,7 +72,7 @@ pub struct PublishedRoom {
     room: RwLock<Option<Room>>,
     /// Admitted tokens, their users, when their admission ends at the latest and
     /// when they last made a request. At most max-active entries.
-    admitted: DashMap<QueueToken, AdmittedEntry>,
+    admitted: IdMap<QueueToken, AdmittedEntry>,
     /// What wakes open queue streams.
     signals: StreamSignals,
 }

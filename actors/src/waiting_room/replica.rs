@@ -23,7 +23,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use dashmap::DashMap;
+use crate::IdMap;
 use tokio::time::Instant;
 
 use super::changes::LineChange;
@@ -35,7 +35,7 @@ use crate::engine::{Look, TicketSource};
 /// Every room's replica on this node.
 pub struct LineReplicas {
     config: RoomConfig,
-    rooms: DashMap<RoomId, Arc<ReplicaRoom>>,
+    rooms: IdMap<RoomId, Arc<ReplicaRoom>>,
 }
 
 /// One room's replica: its line (`None` until pictured whole) and what wakes the
@@ -83,7 +83,7 @@ impl LineReplicas {
     pub fn new(config: RoomConfig) -> Self {
         Self {
             config,
-            rooms: DashMap::new(),
+            rooms: IdMap::default(),
         }
     }
 

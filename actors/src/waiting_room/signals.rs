@@ -14,7 +14,7 @@
 //! per admitted token that is watched, so a busy line costs each stream about one read
 //! a second, not one per change.
 
-use dashmap::DashMap;
+use crate::IdMap;
 use tokio::sync::watch;
 
 use crate::domain::QueueToken;
@@ -26,7 +26,7 @@ pub struct StreamSignals {
     changes: watch::Sender<u64>,
     /// The tokens open streams watch, each with the signal of its admission. An entry
     /// lives while a stream of its token is open: bounded by the streams' cap.
-    watched: DashMap<QueueToken, watch::Sender<()>>,
+    watched: IdMap<QueueToken, watch::Sender<()>>,
 }
 
 impl StreamSignals {
