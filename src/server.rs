@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use actors::{Database, Engine, EngineConfig, EngineError, EngineMonitor, LockError, NodeLock};
-use axum::Router;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
@@ -206,7 +205,7 @@ pub(crate) fn serve_metrics(
 /// of node.
 pub(crate) async fn drain_on(
     listener: TcpListener,
-    router: Router,
+    router: impl transport::Served,
     connections: ConnectionLimits,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use http_body_util::BodyExt;
@@ -17,6 +16,7 @@ use tokio::task::JoinHandle;
 use tower::ServiceExt;
 
 use super::wire;
+use crate::http;
 use crate::http::error::ApiError;
 
 /// NATS's own headers and framing take a little of a message's `max_payload`.
@@ -27,7 +27,7 @@ const FRAMING_BYTES: usize = 4096;
 pub async fn start(
     nats: &async_nats::Client,
     subject: &str,
-    router: Router,
+    router: http::App,
     max_in_flight: usize,
     forward_timeout: Duration,
 ) -> Result<JoinHandle<()>, async_nats::SubscribeError> {

@@ -50,7 +50,7 @@ use axum::routing::{any, get};
 use cluster::{LeaseConfig, Leases};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
-use tower::ServiceExt;
+use tower::{Layer, ServiceExt};
 
 use self::forward::Forwarder;
 use self::line_follow::LineFollower;
@@ -59,7 +59,7 @@ use self::owner::{Ownership, Term};
 use crate::http;
 use crate::http::error::ApiError;
 use crate::http::latency::LatencyWindow;
-use crate::http::observe::ObserveLayer;
+use crate::http::observe::{Observe, ObserveLayer};
 use crate::http::streams::StreamSettings;
 use crate::metrics;
 use crate::server::{self, AbortOnDrop, ServeError, Settings};
@@ -174,7 +174,7 @@ impl Started {
         // One window for the node, whoever answers: its public router feeds it, each
         // term's `/admin/stats` reads it.
         let latency = Arc::new(LatencyWindow::new());
-        let observe = http::observe_layer(&settings.http, latency.clone());
+        let observe = http::observe_layer(&settings.http, latency.clone()).forwarding();
         let ownership = Ownership {
             leases,
             nats,
@@ -238,16 +238,16 @@ impl Started {
 /// routed here by their templates, every method to [`dispatch`] (this term's router or
 /// the owner answers 405), so that `observe` labels each request with its route as a
 /// single node does.
-fn router(node: Node, observe: ObserveLayer) -> Router {
+fn router(node: Node, observe: ObserveLayer) -> Observe<Router> {
     let local = Router::new()
-        .route("/health", get(http::health))
+        .route(http::routes::HEALTH, get(http::health))
         .merge(http::routes::pages());
-    http::routes::engine_paths()
+    let routes = http::routes::engine_paths()
         .fold(local, |router, path| router.route(path, any(dispatch)))
         .fallback(http::route_not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
-        .with_state(node)
-        .layer(observe)
+        .with_state(node);
+    observe.layer(routes)
 }
 
 /// This term's router when this node owns; the owner's otherwise.

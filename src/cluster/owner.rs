@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::{ClusterDatabase, Engine, EngineMonitor, EngineStop, Fence};
-use axum::Router;
 use cluster::fence::{fence_claim, max_epoch};
 use cluster::{ClusterError, Lease, LeaseStatus, Leases, NodeId, Thing};
 use sqlx::Connection;
 use tokio::sync::watch;
+use tower::Layer;
 
 use super::line_wire::LineSubjects;
 use super::{answer, line_owner};
@@ -25,7 +25,7 @@ use crate::server::{AbortOnDrop, Settings};
 pub struct Term {
     /// The single node's router over this term's engine, without its `observe`: this
     /// node's public router, which observed the request, sends its own requests here.
-    pub router: Router,
+    pub router: http::Routes,
     /// This term's engine.
     pub engine: Engine,
 }
@@ -186,9 +186,7 @@ impl Ownership {
         let router = http::unobserved(engine.clone(), http, self.latency.clone());
         // Forwarded requests were observed by the node that received them: this layer
         // only gives them their span, a `debug` line and the panic guard (`Observed`).
-        let forwarded = router
-            .clone()
-            .layer(http::observe_layer(http, self.latency.clone()));
+        let forwarded = http::observe_layer(http, self.latency.clone()).layer(router.clone());
         let attached = async {
             let answering = answer::start(
                 &self.nats,

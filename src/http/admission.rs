@@ -1,11 +1,13 @@
-//! The API routes' one inner layer: a request takes one of `max_in_flight` places or is
+//! The router's one inner layer: a request takes one of `max_in_flight` places or is
 //! answered 503 `OVERLOADED` at once (never queued), and a request not answered within
-//! the request timeout is answered 503 `TIMEOUT`.
+//! the request timeout is answered 503 `TIMEOUT`. One path may be left out of both
+//! (`/health`: load elsewhere never refuses it).
 //!
 //! Bounded intake in front of the whole engine. Each actor's mailbox bounds what waits at
 //! that actor; this bounds the rest: requests waiting on the database pool, the sum over
-//! thousands of wallets. The places are one semaphore for the whole router (`Router::layer`
-//! gives each route its own copy of the layer; the copies share it). A place is held
+//! thousands of wallets. The places are one semaphore for the whole router. It wraps the
+//! router, not each route: `Router::layer` would add a boxed `Route` future to every
+//! request (docs/performance.md). A place is held
 //! until the response is produced, not while its body streams: an open event stream
 //! holds none, and the timeout likewise ends with the response head.
 //!
@@ -32,11 +34,12 @@ use tower::{Layer, Service};
 
 use super::error::ApiError;
 
-/// The layer: `http::router` puts it on the API routes.
+/// The layer: `http::unobserved` puts it around the engine's router.
 #[derive(Debug, Clone)]
 pub struct AdmissionLayer {
     places: Arc<Semaphore>,
     request_timeout: Duration,
+    exempt: Option<&'static str>,
 }
 
 impl AdmissionLayer {
@@ -45,7 +48,15 @@ impl AdmissionLayer {
         Self {
             places: Arc::new(Semaphore::new(max_in_flight.min(Semaphore::MAX_PERMITS))),
             request_timeout,
+            exempt: None,
         }
+    }
+
+    /// Requests for exactly `path`, whatever their method, take no place and have no
+    /// timeout.
+    pub fn except(mut self, path: &'static str) -> Self {
+        self.exempt = Some(path);
+        self
     }
 }
 
@@ -57,16 +68,18 @@ impl<S> Layer<S> for AdmissionLayer {
             inner,
             places: self.places.clone(),
             request_timeout: self.request_timeout,
+            exempt: self.exempt,
         }
     }
 }
 
-/// The layer around one route.
+/// The layer around a router.
 #[derive(Debug, Clone)]
 pub struct Admission<S> {
     inner: S,
     places: Arc<Semaphore>,
     request_timeout: Duration,
+    exempt: Option<&'static str>,
 }
 
 impl<S> Service<Request> for Admission<S>
@@ -82,18 +95,22 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
+        if self.exempt == Some(request.uri().path()) {
+            let answer = self.inner.call(request);
+            return Admitted {
+                state: State::Exempt { answer },
+            };
+        }
         match self.places.clone().try_acquire_owned() {
             Ok(place) => Admitted {
-                answer: Some(tokio::time::timeout(
-                    self.request_timeout,
-                    self.inner.call(request),
-                )),
-                place: Some(place),
+                state: State::Placed {
+                    answer: tokio::time::timeout(self.request_timeout, self.inner.call(request)),
+                    place: Some(place),
+                },
             },
             // Refused before the handler runs: nothing was asked of the engine.
             Err(_) => Admitted {
-                answer: None,
-                place: None,
+                state: State::Refused,
             },
         }
     }
@@ -101,11 +118,22 @@ where
 
 pin_project! {
     /// A request's answer: the handler's within the timeout, else 503 `TIMEOUT`; or 503
-    /// `OVERLOADED` when no place was free.
+    /// `OVERLOADED` when no place was free; or the exempt path's, as it comes.
     pub struct Admitted<F> {
         #[pin]
-        answer: Option<Timeout<F>>,
-        place: Option<OwnedSemaphorePermit>,
+        state: State<F>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F> {
+        /// Holding a place (freed when the answer is made), under the timeout.
+        Placed { #[pin] answer: Timeout<F>, place: Option<OwnedSemaphorePermit> },
+        /// The exempt path: neither a place nor the timeout.
+        Exempt { #[pin] answer: F },
+        /// No place was free.
+        Refused,
     }
 }
 
@@ -116,9 +144,12 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(answer) = this.answer.as_pin_mut() else {
-            return Poll::Ready(Ok(ApiError::overloaded().into_response()));
+        let (answer, place) = match self.project().state.project() {
+            StateProj::Placed { answer, place } => (answer, place),
+            StateProj::Exempt { answer } => return answer.poll(cx),
+            StateProj::Refused => {
+                return Poll::Ready(Ok(ApiError::overloaded().into_response()));
+            }
         };
         let response = match answer.poll(cx) {
             Poll::Pending => return Poll::Pending,
@@ -126,7 +157,7 @@ where
             Poll::Ready(Err(_elapsed)) => ApiError::timeout().into_response(),
         };
         // The place is free once the response is: its body may stream for long.
-        *this.place = None;
+        *place = None;
         Poll::Ready(Ok(response))
     }
 }
@@ -158,9 +189,10 @@ mod tests {
         Request::get(path).body(Body::empty()).expect("a request")
     }
 
-    /// `/wait` answers once `release` is notified; `/now` at once.
-    fn router(release: Arc<Notify>, layer: AdmissionLayer) -> Router {
-        Router::new()
+    /// `/wait` answers once `release` is notified; `/now` at once; `/health` at once,
+    /// exempt.
+    fn router(release: Arc<Notify>, layer: AdmissionLayer) -> Admission<Router> {
+        let router = Router::new()
             .route(
                 "/wait",
                 get(move || async move {
@@ -169,7 +201,8 @@ mod tests {
                 }),
             )
             .route("/now", get(|| async { "now" }))
-            .layer(layer)
+            .route("/health", get(|| async { "ok" }));
+        layer.except("/health").layer(router)
     }
 
     #[tokio::test(start_paused = true)]
@@ -179,7 +212,7 @@ mod tests {
             release.clone(),
             AdmissionLayer::new(1, Duration::from_secs(60)),
         );
-        // Every route's copy shares the one place.
+        // Every request shares the one place.
         let waiting = tokio::spawn(app.clone().oneshot(get_request("/wait")));
         tokio::task::yield_now().await;
         let refused = app.clone().oneshot(get_request("/now")).await.unwrap();
@@ -200,10 +233,16 @@ mod tests {
             Arc::new(Notify::new()),
             AdmissionLayer::new(0, Duration::from_secs(1)),
         );
-        let refused = app.oneshot(get_request("/now")).await.unwrap();
+        let refused = app.clone().oneshot(get_request("/now")).await.unwrap();
         assert_eq!(
             code(refused).await,
             (StatusCode::SERVICE_UNAVAILABLE, "OVERLOADED".to_owned())
+        );
+        let health = app.oneshot(get_request("/health")).await.unwrap();
+        assert_eq!(
+            health.status(),
+            StatusCode::OK,
+            "the exempt path needs no place"
         );
     }
 

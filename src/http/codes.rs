@@ -146,7 +146,9 @@ codes! {
 /// strings' addresses, so the cache is bounded by the messages this binary contains.
 type FixedKey = (u16, usize, usize, usize);
 
-static FIXED_BODIES: LazyLock<DashMap<FixedKey, Bytes>> = LazyLock::new(DashMap::new);
+/// foldhash: the keys are the server's own statics, not a client's input.
+static FIXED_BODIES: LazyLock<DashMap<FixedKey, Bytes, hashbrown::DefaultHashBuilder>> =
+    LazyLock::new(DashMap::default);
 
 /// The body of a fixed error: written by `write` the first time, then the same bytes.
 pub(super) fn fixed_body(

@@ -20,7 +20,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::codes;
+use super::{codes, json_answer};
 
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -214,8 +214,7 @@ impl IntoResponse for ApiError {
             }
             _ => Bytes::from(self.body_json()),
         };
-        let json = HeaderValue::from_static("application/json");
-        let mut response = (self.status, [(header::CONTENT_TYPE, json)], body).into_response();
+        let mut response = json_answer(self.status, body);
         if let Some(seconds) = self.retry_after_secs {
             response
                 .headers_mut()

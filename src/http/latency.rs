@@ -86,9 +86,10 @@ impl LatencyWindow {
         }
     }
 
-    /// Counts one request that took `elapsed` and was answered now.
-    pub fn record(&self, elapsed: Duration) {
-        let stamp = self.second_now() + 1;
+    /// Counts one request that took `elapsed` and was answered at `now` (the caller's
+    /// clock reading, which timed it too: one reading a request).
+    pub fn record(&self, now: Instant, elapsed: Duration) {
+        let stamp = now.saturating_duration_since(self.start).as_secs() + 1;
         let slot = &self.slots[(stamp % WINDOW_SECS) as usize];
         let seen = slot.second.load(Ordering::Acquire);
         if seen != stamp {
@@ -137,10 +138,6 @@ impl LatencyWindow {
             p99_ms: percentile(&counts, total, 0.99),
             requests_per_second: total as f64 / window,
         }
-    }
-
-    fn second_now(&self) -> u64 {
-        self.start.elapsed().as_secs()
     }
 }
 
@@ -199,20 +196,20 @@ mod tests {
     async fn the_p99_is_the_bucket_of_the_slowest_percent() {
         let window = LatencyWindow::new();
         for _ in 0..98 {
-            window.record(MS);
+            window.record(Instant::now(), MS);
         }
-        window.record(Duration::from_millis(200));
-        window.record(Duration::from_millis(200));
+        window.record(Instant::now(), Duration::from_millis(200));
+        window.record(Instant::now(), Duration::from_millis(200));
         // 2 of 100 are slow: the 99th request is one of them.
         assert_eq!(window.stats().p99_ms, Some(250.0));
         for _ in 0..100 {
-            window.record(MS);
+            window.record(Instant::now(), MS);
         }
         // 2 of 200: the 198th is fast.
         assert_eq!(window.stats().p99_ms, Some(1.0));
-        window.record(Duration::from_secs(3600));
-        window.record(Duration::from_secs(3600));
-        window.record(Duration::from_secs(3600));
+        window.record(Instant::now(), Duration::from_secs(3600));
+        window.record(Instant::now(), Duration::from_secs(3600));
+        window.record(Instant::now(), Duration::from_secs(3600));
         assert_eq!(
             window.stats().p99_ms,
             Some(30_000.0),
@@ -225,11 +222,11 @@ mod tests {
         let window = LatencyWindow::new();
         tokio::time::advance(Duration::from_secs(20)).await;
         for _ in 0..50 {
-            window.record(Duration::from_millis(500));
+            window.record(Instant::now(), Duration::from_millis(500));
         }
         tokio::time::advance(Duration::from_millis(5_500)).await;
         for _ in 0..45 {
-            window.record(MS);
+            window.record(Instant::now(), MS);
         }
         let stats = window.stats();
         assert_eq!(stats.p99_ms, Some(600.0), "both seconds are in the window");
@@ -245,7 +242,7 @@ mod tests {
         assert_eq!(window.stats().p99_ms, None, "and then the fast one");
         // Second 40 takes the slot of second 20 (its 50 slow requests): cleared first.
         tokio::time::advance(Duration::from_secs(5)).await;
-        window.record(MS);
+        window.record(Instant::now(), MS);
         let stats = window.stats();
         assert_eq!(stats.p99_ms, Some(1.0));
         assert!((stats.requests_per_second - 1.0 / 9.5).abs() < 1e-9);

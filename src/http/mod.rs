@@ -33,22 +33,26 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::Engine;
+use axum::body::Body;
 use axum::extract::FromRef;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Router, middleware};
 use serde::Serialize;
+use tower::Layer;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
+use self::admission::Admission;
 use self::admission::AdmissionLayer;
 use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::ApiError;
 use self::intake::BodyIntake;
 use self::latency::LatencyWindow;
-use self::observe::ObserveLayer;
+use self::observe::{Observe, ObserveLayer, RouteLabels};
 use self::streams::StreamSettings;
 use crate::transport::ConnectionLimits;
 
@@ -113,9 +117,22 @@ impl Default for HttpSettings {
     }
 }
 
-/// What the handlers share: the engine and the admin key.
+/// What the handlers share ([`Shared`]), behind one `Arc`: axum clones a router's state
+/// for every request it routes, and every `Arc` in it cost two atomic operations more
+/// (docs/performance.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the handlers share: the engine, the admin key, the door and the settings.
+pub struct Shared {
     /// The engine every handler calls.
     pub engine: Engine,
     /// The configured admin key.
@@ -162,18 +179,27 @@ impl FromRef<AppState> for AdminKey {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The engine's router behind the in-flight limit: what a node answers itself.
+pub type Routes = Admission<Router>;
+
+/// [`Routes`] observed: what a single node serves.
+pub type App = Observe<Routes>;
+
 /// Every route of the contract, plus `/health`, `/ready` and `/openapi.json`, with the middleware
 /// that keeps every answer in the contract's shape.
-pub fn router(engine: Engine, settings: &HttpSettings) -> Router {
+pub fn router(engine: Engine, settings: &HttpSettings) -> App {
     let latency = Arc::new(LatencyWindow::new());
-    unobserved(engine, settings, latency.clone()).layer(observe_layer(settings, latency))
+    observe_layer(settings, latency.clone()).layer(unobserved(engine, settings, latency))
 }
 
 /// [`router`] without its outermost layer, `observe`, the dashboard's window given
 /// (`/admin/stats` reads it): for a cluster node, whose public router observes every
 /// request it receives and puts this beneath (`cluster::router`).
-pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyWindow>) -> Router {
-    let state = AppState {
+///
+/// Each layer wraps the whole router, never each route (`Router::layer`): a layer put
+/// on every route is one more boxed `Route` future per request (docs/performance.md).
+pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyWindow>) -> Routes {
+    let state = AppState(Arc::new(Shared {
         engine,
         admin_key: AdminKey(
             settings
@@ -188,16 +214,20 @@ pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyW
         },
         streams: settings.streams,
         latency,
-    };
+    }));
     let admin = routes::admin()
         // A route layer runs only for matched routes: 404 and 405 are answered first.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             admin::require_admin_key,
         ));
-    let api = routes::api()
+    // `with_state` turns every handler into its service once, here: a router served
+    // with its state unapplied would do it again for every request (axum's
+    // `into_route`, a boxed clone each time).
+    let routes = routes::api()
         .merge(routes::pages())
         .merge(admin)
+        .route(routes::HEALTH, get(health))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state);
@@ -206,14 +236,12 @@ pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyW
     // `admission`). Its bodies are read already (see `observe`), so a slow client
     // cannot hold a place. `/health` stays outside the in-flight limit: load elsewhere
     // never refuses it.
-    let admission = AdmissionLayer::new(settings.max_in_flight, settings.request_timeout);
-    Router::new()
-        .route("/health", get(health))
-        .method_not_allowed_fallback(method_not_allowed)
-        .merge(api.layer(admission))
+    AdmissionLayer::new(settings.max_in_flight, settings.request_timeout)
+        .except(routes::HEALTH)
+        .layer(routes)
 }
 
-/// The one layer that observes a router's requests, put outermost and alone. `observe`
+/// The one layer that observes a router's requests, put around it, outermost and alone. `observe`
 /// vets or makes the request id before the request's span reads it, reads the body in
 /// full (within the limit and the body timeout) before the in-flight limit is asked for
 /// a place, catches a handler's panic, and sees the final status: it gives the
@@ -221,12 +249,14 @@ pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyW
 /// into `latency` among others. One layer of our own for all of that: each layer costs
 /// every request (docs/performance.md). No `DefaultBodyLimit`: the body is in memory
 /// before any extractor runs, and `JsonBody` takes it without axum's.
+/// Its labels are every route's template (`routes::templates`): a single node's and a
+/// cluster node's routers serve the same paths.
 pub fn observe_layer(settings: &HttpSettings, latency: Arc<LatencyWindow>) -> ObserveLayer {
     let intake = BodyIntake {
         limit: settings.body_limit,
         timeout: settings.body_timeout,
     };
-    ObserveLayer::new(latency, intake)
+    ObserveLayer::new(latency, intake, RouteLabels::new(routes::templates()))
 }
 
 /// The body of `GET /health`.
@@ -244,11 +274,21 @@ const HEALTH_OK: &str = r#"{"status":"ok"}"#;
 
 /// Liveness: answers without touching the engine or the database.
 #[utoipa::path(get, path = "/health", tag = "ops", responses((status = 200, body = Health)))]
-pub async fn health() -> ([(HeaderName, HeaderValue); 1], &'static str) {
-    (
-        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        HEALTH_OK,
-    )
+pub async fn health() -> Response {
+    json_answer(StatusCode::OK, HEALTH_OK)
+}
+
+/// A JSON answer made directly: its status, one `Content-Type` and the body as written.
+/// axum's `([(CONTENT_TYPE, json)], body)` first gave the body its own type (text or
+/// octet-stream) and then replaced it, ~500 instructions on each answer of the hottest
+/// routes (`/health`, the poll, a refused hold; docs/performance.md).
+pub(crate) fn json_answer(status: StatusCode, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
 }
 
 /// A path no route serves: 404 `ROUTE_NOT_FOUND`.

@@ -6,8 +6,7 @@ use actors::Engine;
 use actors::domain::ConcertId;
 use actors::engine::Ticket;
 use axum::extract::State;
-use axum::http::HeaderValue;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
@@ -17,6 +16,7 @@ use uuid::Uuid;
 use super::door::DoorPass;
 use super::error::{ApiError, ApiResult, ErrorBody};
 use super::extract::{Authorization, Query, UserIdHeader, user_id};
+use super::json_answer;
 
 /// The query of a queue poll.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
@@ -106,11 +106,7 @@ pub struct QueueAnswer(Ticket);
 
 impl IntoResponse for QueueAnswer {
     fn into_response(self) -> Response {
-        (
-            [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-            answer_json(&self.0),
-        )
-            .into_response()
+        json_answer(StatusCode::OK, answer_json(&self.0))
     }
 }
 

@@ -12,6 +12,17 @@ use super::{
     streams, web,
 };
 
+/// The liveness route: answered by every node itself, outside the in-flight limit.
+pub const HEALTH: &str = "/health";
+
+/// Every path a node serves, as the templates its routers match: the metrics' `route`
+/// labels (`observe`), from the same lists the routers are built from.
+pub fn templates() -> impl Iterator<Item = &'static str> {
+    std::iter::once(HEALTH)
+        .chain(engine_paths())
+        .chain(pages_table::<()>().into_iter().map(|(path, _)| path))
+}
+
 /// The paths the engine answers, API and admin: a cluster node that does not own the
 /// engine routes each to the owner, and labels its metrics with the same templates as
 /// the node that answers it (`cluster::router`).
@@ -32,7 +43,9 @@ pub(super) fn admin() -> Router<AppState> {
     serve(admin_table())
 }
 
-fn serve(table: Vec<(&'static str, MethodRouter<AppState>)>) -> Router<AppState> {
+fn serve<S: Clone + Send + Sync + 'static>(
+    table: Vec<(&'static str, MethodRouter<S>)>,
+) -> Router<S> {
     table
         .into_iter()
         .fold(Router::new(), |router, (path, handlers)| {
@@ -99,9 +112,14 @@ fn admin_table() -> Vec<(&'static str, MethodRouter<AppState>)> {
 /// The web pages and their files (not API: not in the OpenAPI document). They ask
 /// nothing of the engine: a cluster node serves them itself.
 pub fn pages<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
-        .route("/", get(web::visitor))
-        .route("/concerts/{concertId}", get(web::visitor_concert))
-        .route("/admin", get(web::dashboard))
-        .route("/assets/{version}/{*path}", get(web::asset))
+    serve(pages_table())
+}
+
+fn pages_table<S: Clone + Send + Sync + 'static>() -> Vec<(&'static str, MethodRouter<S>)> {
+    vec![
+        ("/", get(web::visitor)),
+        ("/concerts/{concertId}", get(web::visitor_concert)),
+        ("/admin", get(web::dashboard)),
+        ("/assets/{version}/{*path}", get(web::asset)),
+    ]
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -21,11 +21,11 @@ use tower::ServiceExt;
 use super::drain::Draining;
 use super::first_head::{self, FirstHead};
 use super::rewind::Rewind;
-use super::stream_conn;
+use super::{Served, stream_conn};
 
 /// What every connection is served with.
-pub(crate) struct Serving {
-    pub(crate) router: Router,
+pub(crate) struct Serving<S> {
+    pub(crate) router: S,
     pub(crate) hyper: http1::Builder,
     pub(crate) header_timeout: Duration,
 }
@@ -36,10 +36,10 @@ pub(crate) struct Serving {
 /// connection's life) holds only pointers and handles: the first head's buffer and timer
 /// go when the head is read, a stream's connection never carries hyper's, and hyper's
 /// never carries a stream's.
-pub(crate) async fn serve(
+pub(crate) async fn serve<S: Served>(
     mut socket: TcpStream,
     peer: SocketAddr,
-    serving: Arc<Serving>,
+    serving: Arc<Serving<S>>,
     mut draining: Draining,
 ) {
     let first = tokio::select! {
@@ -62,16 +62,16 @@ pub(crate) async fn serve(
 }
 
 /// Serves `io` with hyper until it closes; a drain lets the request in progress finish.
-async fn with_hyper(
+async fn with_hyper<S: Served>(
     io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
     peer: SocketAddr,
-    serving: &Serving,
+    serving: &Serving<S>,
     mut draining: Draining,
 ) {
     let router = serving.router.clone();
     let service = service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request)
+        router.clone().oneshot(request.map(Body::new))
     });
     let connection = serving.hyper.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
@@ -108,7 +108,7 @@ mod tests {
             .unwrap();
         let (socket, peer) = listener.accept().await.unwrap();
         let serving = Arc::new(Serving {
-            router: Router::new(),
+            router: axum::Router::new(),
             hyper: http1::Builder::new(),
             header_timeout: Duration::from_secs(1),
         });

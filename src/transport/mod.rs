@@ -15,14 +15,17 @@ mod first_head;
 mod rewind;
 mod stream_conn;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
+use tower::Service;
 
 use self::caps::ConnectionCaps;
 use self::connection::Serving;
@@ -40,16 +43,38 @@ pub struct ConnectionLimits {
     pub max_connections_per_ip: Option<usize>,
 }
 
+/// What the loop serves: an axum `Router`, or one inside the server's layers
+/// (`http::App`).
+pub trait Served:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Served for T where
+    T: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// How long the loop waits after `accept` itself fails (out of descriptors or memory)
 /// before trying again, rather than spinning.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and
 /// returns once every connection has closed (idle ones at once, busy ones after their
-/// request). Handlers see the peer as axum's `ConnectInfo<SocketAddr>`.
+/// request). Handlers see the peer as axum's `ConnectInfo<SocketAddr>`. A `Router`
+/// given here should have its state applied (`with_state`), so that its handlers are
+/// services once, not again for every request.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    router: impl Served,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -61,12 +86,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let serving = Arc::new(Serving {
-        // Turns every route's handler into its service once, here: a router served as
-        // built would do it again for every request its outermost routes answer
-        // (axum's `into_route`: a boxed clone and a new service each time; ~1,000
-        // instructions of `/health`'s ~20,900, docs/performance.md). `axum::serve` does
-        // the same through `into_make_service`.
-        router: router.with_state(()),
+        router,
         hyper: builder,
         header_timeout: limits.header_timeout,
     });

@@ -1,5 +1,5 @@
 //! A stream's connection served outside hyper, once its first head is read
-//! (`first_head`): the head becomes an `http::Request` for the same `Router` (every
+//! (`first_head`): the head becomes an `http::Request` for the same router (every
 //! middleware applies as on hyper's path), and the answer is written straight to the
 //! socket — its head, then each body frame as a chunk, then the last chunk — and the
 //! connection closes (`connection: close`: nothing is read after the head).
@@ -15,7 +15,6 @@ use std::io::{self, Write as _};
 use std::net::SocketAddr;
 use std::time::SystemTime;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
@@ -27,6 +26,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tower::ServiceExt;
 
+use super::Served;
 use super::drain::Draining;
 
 /// How the answer's body is delimited on the wire.
@@ -46,7 +46,7 @@ pub(crate) async fn serve(
     mut socket: TcpStream,
     request: Request<()>,
     peer: SocketAddr,
-    router: Router,
+    router: impl Served,
     mut draining: Draining,
 ) {
     let mut request = request.map(|()| Body::empty());

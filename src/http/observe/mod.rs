@@ -15,8 +15,10 @@
 //! and all of them need the same id, clock reading and final status. It is the
 //! outermost layer, so it sees the status the client gets.
 //!
-//! The metrics' `route` label is axum's matched route (`/concert/seat/{sessionId}`),
-//! never the raw path: a label's values must stay few, or every session id and every
+//! It wraps the whole router, not each route (`Router::layer` would put it, and one more
+//! boxed `Route` future, on every route). The metrics' `route` label is the template of
+//! the route that serves the path (`/concert/seat/{sessionId}`, [`RouteLabels`]), never
+//! the raw path: a label's values must stay few, or every session id and every
 //! scanner's guess would make a series of its own. A request no route matched is
 //! `unmatched`. Their handles are resolved once per route (and status), then kept:
 //! building the labels and looking them up in the recorder's registry on every request
@@ -32,30 +34,30 @@
 //! it once, with the latency the client saw. A single node pays one extension lookup.
 
 mod answer;
+mod labels;
 
 use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::BoxError;
 use axum::body::{Bytes, HttpBody};
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use dashmap::DashMap;
 use metrics::{Counter, Histogram, SharedString};
+use tokio::time::Instant;
 use tower::{Layer, Service};
 use tracing::Span;
 
 use self::answer::Answer;
+pub use self::labels::RouteLabels;
 use super::REQUEST_ID;
 use super::intake::BodyIntake;
 use super::latency::LatencyWindow;
 use crate::metrics::{HTTP_REQUEST_DURATION_SECONDS, HTTP_REQUESTS};
-
-/// The `route` label of a request no route matched (404s, and the fallbacks).
-const UNMATCHED: &str = "unmatched";
 
 /// The longest `X-Request-Id` honoured.
 const MAX_REQUEST_ID_LEN: usize = 64;
@@ -85,23 +87,38 @@ const KNOWN_STATUSES: [(u16, &str); 15] = [
 #[derive(Debug, Clone, Copy)]
 pub struct Observed;
 
-/// The layer: `http::router` and a cluster node's public router put it outermost.
+/// The layer: `http::router` and a cluster node's public router put it around the
+/// router, outermost.
 #[derive(Clone)]
 pub struct ObserveLayer {
     shared: Arc<Shared>,
 }
 
 impl ObserveLayer {
-    /// Reads each request's body within `intake` and feeds `window` with every answer's
-    /// latency.
-    pub fn new(window: Arc<LatencyWindow>, intake: BodyIntake) -> Self {
+    /// Reads each request's body within `intake`, labels it by `labels` (the wrapped
+    /// router's templates) and feeds `window` with every answer's latency.
+    pub fn new(window: Arc<LatencyWindow>, intake: BodyIntake, labels: RouteLabels) -> Self {
         Self {
             shared: Arc::new(Shared {
                 window,
                 intake,
-                routes: DashMap::new(),
+                labels,
+                id_on_request: false,
+                routes: DashMap::default(),
             }),
         }
+    }
+
+    /// For a router that may forward a request to another node (a cluster node's
+    /// public router): a request id made here is also set on the request, so that it
+    /// crosses with it and both nodes log the same id. A router that answers every
+    /// request itself leaves the request as it came (the id it made goes on the answer
+    /// only: ~300 instructions a request, docs/performance.md).
+    pub fn forwarding(mut self) -> Self {
+        Arc::get_mut(&mut self.shared)
+            .expect("a layer is made forwarding before it is used")
+            .id_on_request = true;
+        self
     }
 }
 
@@ -120,8 +137,13 @@ impl<S> Layer<S> for ObserveLayer {
 struct Shared {
     window: Arc<LatencyWindow>,
     intake: BodyIntake,
-    /// By route template (or [`UNMATCHED`]).
-    routes: DashMap<Box<str>, RouteMetrics>,
+    labels: RouteLabels,
+    /// Whether a request id made here is set on the request too (see
+    /// [`ObserveLayer::forwarding`]).
+    id_on_request: bool,
+    /// By route template (or `unmatched`). foldhash, not SipHash: the keys are the
+    /// router's own templates, and SipHash cost a request ~100 instructions.
+    routes: DashMap<Box<str>, RouteMetrics, hashbrown::DefaultHashBuilder>,
 }
 
 /// One route's metric handles.
@@ -164,8 +186,8 @@ impl RouteMetrics {
 }
 
 impl Shared {
-    fn record(&self, route: &str, status: StatusCode, elapsed: Duration) {
-        self.window.record(elapsed);
+    fn record(&self, route: &str, status: StatusCode, now: Instant, elapsed: Duration) {
+        self.window.record(now, elapsed);
         if let Some(metrics) = self.routes.get(route) {
             return metrics.record(status, elapsed);
         }
@@ -176,7 +198,7 @@ impl Shared {
     }
 }
 
-/// The middleware around one route (axum layers each route apart).
+/// The middleware around a router.
 #[derive(Clone)]
 pub struct Observe<S> {
     inner: S,
@@ -203,9 +225,9 @@ where
 
     fn call(&mut self, mut request: Request) -> Self::Future {
         let started = Instant::now();
-        let id = take_request_id(request.headers_mut());
+        let id = take_request_id(request.headers_mut(), self.shared.id_on_request);
         let observed = request.extensions().get::<Observed>().is_some();
-        let route = request.extensions().get::<MatchedPath>().cloned();
+        let route = self.shared.labels.of(request.uri().path());
         let span = make_span(&request, &id);
         // The clone that was made ready is the one that serves this request.
         let clone = self.inner.clone();
@@ -229,7 +251,8 @@ struct Watch {
     id: Option<HeaderValue>,
     /// Marked [`Observed`]: its body read and the request counted where it was received.
     observed: bool,
-    route: Option<MatchedPath>,
+    /// The `route` label.
+    route: &'static str,
     span: Span,
     shared: Arc<Shared>,
 }
@@ -241,7 +264,9 @@ impl Watch {
         if let Some(id) = self.id.take() {
             response.headers_mut().entry(&REQUEST_ID).or_insert(id);
         }
-        let elapsed = self.started.elapsed();
+        // One clock reading for the span, the metrics and the latency window.
+        let now = Instant::now();
+        let elapsed = now.saturating_duration_since(self.started);
         let status = response.status();
         self.span.record("status", status.as_u16());
         self.span.record("latency_ms", elapsed.as_millis() as u64);
@@ -258,17 +283,16 @@ impl Watch {
                 tracing::info!("answered");
             }
         }
-        let route = self.route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
-        self.shared.record(route, status, elapsed);
+        self.shared.record(self.route, status, now, elapsed);
         response
     }
 }
 
-/// The request's id, left on the request and returned for the answer: the client's
-/// single `X-Request-Id` when at most 64 characters of `[A-Za-z0-9._-]`, else a new
-/// UUID. A client's id is echoed and logged, so it must not carry a payload or forge
-/// log lines.
-fn take_request_id(headers: &mut HeaderMap) -> HeaderValue {
+/// The request's id, returned for the answer: the client's single `X-Request-Id` when
+/// at most 64 characters of `[A-Za-z0-9._-]` (left on the request), else a new UUID
+/// (set on the request too when `on_request`). A client's id is echoed and logged, so
+/// it must not carry a payload or forge log lines.
+fn take_request_id(headers: &mut HeaderMap, on_request: bool) -> HeaderValue {
     let plain = |value: &[u8]| {
         !value.is_empty()
             && value.len() <= MAX_REQUEST_ID_LEN
@@ -286,7 +310,9 @@ fn take_request_id(headers: &mut HeaderMap) -> HeaderValue {
     let mut buffer = uuid::Uuid::encode_buffer();
     let made = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buffer);
     let id = HeaderValue::from_str(made).expect("a UUID is a valid header value");
-    headers.insert(&REQUEST_ID, id.clone());
+    if on_request {
+        headers.insert(&REQUEST_ID, id.clone());
+    }
     id
 }
 
@@ -324,22 +350,29 @@ mod tests {
             limit: 1024,
             timeout: Duration::from_secs(1),
         };
-        let layer = ObserveLayer::new(Arc::new(LatencyWindow::new()), intake);
+        let paths = ["/boom", "/boom-at-once", "/fine", "/echo"];
+        let layer = ObserveLayer::new(
+            Arc::new(LatencyWindow::new()),
+            intake,
+            RouteLabels::new(paths),
+        );
         // A service that panics in `call` itself, before any future: as a router might.
         let panics_when_called = tower::service_fn(
             |_: Request| -> std::future::Ready<Result<Response, Infallible>> {
                 panic!("a bug while routing")
             },
         );
-        let app = Router::new()
-            .route("/boom", get(boom))
-            .route_service("/boom-at-once", panics_when_called)
-            .route("/fine", get(|| async { "fine" }))
-            .route(
-                "/echo",
-                axum::routing::post(|body: String| async move { body }),
-            )
-            .layer(layer);
+        // Around the router, as served: a panic while routing is caught too.
+        let app = layer.layer(
+            Router::new()
+                .route("/boom", get(boom))
+                .route_service("/boom-at-once", panics_when_called)
+                .route("/fine", get(|| async { "fine" }))
+                .route(
+                    "/echo",
+                    axum::routing::post(|body: String| async move { body }),
+                ),
+        );
         let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
         for path in ["/boom", "/boom-at-once"] {
             let boom = app.clone().oneshot(get(path)).await.unwrap();
@@ -372,9 +405,9 @@ mod tests {
             timeout: Duration::from_secs(1),
         };
         let window = Arc::new(LatencyWindow::new());
-        let app = Router::new()
-            .route("/r", axum::routing::post(|body: Bytes| async move { body }))
-            .layer(ObserveLayer::new(window.clone(), intake));
+        let app = ObserveLayer::new(window.clone(), intake, RouteLabels::new(["/r"])).layer(
+            Router::new().route("/r", axum::routing::post(|body: Bytes| async move { body })),
+        );
         let post = |observed: bool| {
             let mut request = Request::post("/r")
                 .body(Body::from("x".repeat(32)))
@@ -403,11 +436,15 @@ mod tests {
     }
 
     fn kept(ids: &[&str]) -> (HeaderValue, Vec<String>) {
+        kept_by(ids, true)
+    }
+
+    fn kept_by(ids: &[&str], on_request: bool) -> (HeaderValue, Vec<String>) {
         let mut headers = HeaderMap::new();
         for id in ids {
             headers.append(&REQUEST_ID, id.parse().unwrap());
         }
-        let id = take_request_id(&mut headers);
+        let id = take_request_id(&mut headers, on_request);
         let left = headers
             .get_all(&REQUEST_ID)
             .iter()
@@ -442,5 +479,16 @@ mod tests {
             assert_eq!(left, vec![id.to_owned()], "the request carries the new id");
         }
         assert_eq!(kept(&[]).0.len(), 36, "none sent: one made");
+    }
+
+    #[test]
+    fn a_router_that_does_not_forward_leaves_the_request_s_ids_as_they_came() {
+        let (id, left) = kept_by(&["a b"], false);
+        assert!(uuid::Uuid::parse_str(id.to_str().unwrap()).is_ok());
+        assert_eq!(left, vec!["a b".to_owned()], "the answer's id only");
+        let (id, left) = kept_by(&[], false);
+        assert_eq!((id.len(), left.len()), (36, 0));
+        let (id, left) = kept_by(&["abc"], false);
+        assert_eq!((id.to_str().unwrap(), left), ("abc", vec!["abc".into()]));
     }
 }
