@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::response::IntoResponse;
 use futures::StreamExt;
 use http_body_util::BodyExt;
@@ -18,9 +19,6 @@ use tower::ServiceExt;
 use super::wire;
 use crate::http;
 use crate::http::error::ApiError;
-
-/// NATS's own headers and framing take a little of a message's `max_payload`.
-const FRAMING_BYTES: usize = 4096;
 
 /// Subscribes and answers until the task is aborted (the term's end), which drops the
 /// subscription and so unsubscribes.
@@ -43,9 +41,28 @@ pub async fn start(
             let Some(reply) = message.reply.clone() else {
                 continue;
             };
-            let Some(request) = wire::decode_request(message.headers.as_ref(), message.payload)
-            else {
-                tracing::warn!("a message on the owner subject that is no forwarded request");
+            // A forwarded request carries no NATS headers (`wire`): one that does comes
+            // from a node of an older version (`docs/scale-out.md`, "Mixed versions").
+            let older = message.headers.is_some();
+            let request = if older {
+                None
+            } else {
+                wire::decode_request(message.payload)
+            };
+            let Some(request) = request else {
+                if older {
+                    tracing::warn!(
+                        "a forwarded request from a node of an older version, not answered: \
+                         run one version on every node"
+                    );
+                } else {
+                    tracing::warn!("a message on the owner subject that is no forwarded request");
+                }
+                // An empty reply is no answer to either version, so the sender answers
+                // 503 `OWNER_UNREACHABLE` now rather than after its forward timeout.
+                if let Err(error) = nats.publish(reply, Bytes::new()).await {
+                    tracing::warn!(%error, "could not reply to a forwarded request");
+                }
                 continue;
             };
             let nats = nats.clone();
@@ -57,17 +74,21 @@ pub async fn start(
                     Err(_) => ApiError::overloaded().into_response(),
                 };
                 let (parts, body) = response.into_parts();
-                let limit = nats.server_info().max_payload.saturating_sub(FRAMING_BYTES);
+                // The answer's head travels in the payload too, so the payload is
+                // measured whole: without NATS headers, `max_payload` bounds nothing else.
+                let limit = nats.server_info().max_payload;
                 // Bounded in time too: a response that never ends (a stream, which
                 // the forwarding node never sends here) cannot hold the task.
-                let collected = tokio::time::timeout(forward_timeout, body.collect())
+                let answer = tokio::time::timeout(forward_timeout, body.collect())
                     .await
                     .ok()
                     .and_then(Result::ok)
                     .map(|collected| collected.to_bytes())
-                    .filter(|bytes| bytes.len() <= limit);
-                let (status, headers, body) = match collected {
-                    Some(bytes) => (parts.status, parts.headers, bytes),
+                    .filter(|body| body.len() <= limit)
+                    .map(|body| wire::encode_response(parts.status, &parts.headers, &body))
+                    .filter(|payload| payload.len() <= limit);
+                let payload = match answer {
+                    Some(payload) => payload,
                     None => {
                         let (parts, body) = ApiError::internal().into_response().into_parts();
                         let body = body
@@ -75,11 +96,10 @@ pub async fn start(
                             .await
                             .map(|c| c.to_bytes())
                             .unwrap_or_default();
-                        (parts.status, parts.headers, body)
+                        wire::encode_response(parts.status, &parts.headers, &body)
                     }
                 };
-                let headers = wire::encode_response(status, &headers);
-                if let Err(error) = nats.publish_with_headers(reply, headers, body).await {
+                if let Err(error) = nats.publish(reply, payload).await {
                     tracing::warn!(%error, "could not reply to a forwarded request");
                 }
             });

@@ -45,12 +45,10 @@ impl Forwarder {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return ApiError::body_unreadable().into_response(),
         };
-        let headers = wire::encode_request(&parts.method, &parts.uri, peer, &parts.headers);
-        let sent = self
-            .nats
-            .request_with_headers(self.subject.clone(), headers, body);
+        let payload = wire::encode_request(&parts.method, &parts.uri, peer, &parts.headers, &body);
+        let sent = self.nats.request(self.subject.clone(), payload);
         match tokio::time::timeout(self.timeout, sent).await {
-            Ok(Ok(message)) => wire::decode_response(message.headers.as_ref(), message.payload)
+            Ok(Ok(message)) => wire::decode_response(message.payload)
                 .unwrap_or_else(|| ApiError::owner_unreachable().into_response()),
             Ok(Err(error)) if error.kind() == RequestErrorKind::NoResponders => {
                 ApiError::no_owner().into_response()

@@ -7,7 +7,7 @@
 //! | `owner` | the ownership loop: claim the `engine` lease, record the epoch, run the engine fenced, stop it when the lease is lost |
 //! | `answer` | the owner's side of forwarding: the subscriber that runs forwarded requests through the router |
 //! | `forward` | the other nodes' side: the request over NATS request/reply, bounded |
-//! | `wire` | how a request and its answer travel as NATS headers and payload |
+//! | `wire` | how a request and its answer travel: one NATS payload each, an HTTP/1.1-style head then the body |
 //! | `line_wire` | how the line's changes, the asks for whole pictures and the answered polls travel |
 //! | `line_owner` | the owner's side of the line's replicas: publish the changes, picture the rooms whole on demand, take answered polls as seen |
 //! | `line_follow` | every node's side: follow the changes into replicas, answer queue polls and serve queue streams from them, report them to the owner |
