@@ -8,10 +8,27 @@
 //! matcher axum's router uses, over the same templates (`routes::templates`).
 
 /// The `route` label of a request no route matched (404s, and the fallbacks).
-pub const UNMATCHED: &str = "unmatched";
+const UNMATCHED: &str = "unmatched";
 
 /// The templates a router serves, to label its requests by.
-pub struct RouteLabels(matchit::Router<&'static str>);
+pub struct RouteLabels {
+    /// Each template to its index in `labels`.
+    matcher: matchit::Router<usize>,
+    /// The templates, then [`UNMATCHED`].
+    labels: Vec<&'static str>,
+}
+
+/// A route as [`RouteLabels`] know it: an index, so that what is kept per route (its
+/// metric handles) is found without hashing its template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route(usize);
+
+impl Route {
+    /// Its index among the labels' routes, `0..RouteLabels::count()`.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
 
 impl RouteLabels {
     /// Labels by `templates`: a router's own paths, as it was built from them.
@@ -20,17 +37,34 @@ impl RouteLabels {
     /// If two templates conflict: axum's router would have refused them first.
     pub fn new(templates: impl IntoIterator<Item = &'static str>) -> Self {
         let mut matcher = matchit::Router::new();
+        let mut labels = Vec::new();
         for template in templates {
             matcher
-                .insert(template, template)
+                .insert(template, labels.len())
                 .unwrap_or_else(|error| panic!("route template {template}: {error}"));
+            labels.push(template);
         }
-        Self(matcher)
+        labels.push(UNMATCHED);
+        Self { matcher, labels }
     }
 
-    /// The label of a request for `path`.
-    pub fn of(&self, path: &str) -> &'static str {
-        self.0.at(path).map_or(UNMATCHED, |found| *found.value)
+    /// The route of a request for `path`.
+    pub fn of(&self, path: &str) -> Route {
+        Route(
+            self.matcher
+                .at(path)
+                .map_or(self.labels.len() - 1, |found| *found.value),
+        )
+    }
+
+    /// The `route` label of `route`.
+    pub fn label(&self, route: Route) -> &'static str {
+        self.labels[route.0]
+    }
+
+    /// How many routes there are, [`UNMATCHED`] included.
+    pub fn count(&self) -> usize {
+        self.labels.len()
     }
 }
 
@@ -58,7 +92,7 @@ mod tests {
             ("/concert/seat", UNMATCHED),
             ("/wp-login.php", UNMATCHED),
         ] {
-            assert_eq!(labels.of(path), label, "{path}");
+            assert_eq!(labels.label(labels.of(path)), label, "{path}");
         }
     }
 }

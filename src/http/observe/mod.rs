@@ -20,10 +20,10 @@
 //! the route that serves the path (`/concert/seat/{sessionId}`, [`RouteLabels`]), never
 //! the raw path: a label's values must stay few, or every session id and every
 //! scanner's guess would make a series of its own. A request no route matched is
-//! `unmatched`. Their handles are resolved once per route (and status), then kept:
-//! building the labels and looking them up in the recorder's registry on every request
-//! cost more than the increment. The routes are the router's templates, so the cache
-//! is bounded by the router; handles are resolved under the recorder installed when a
+//! `unmatched`. Their handles are resolved once per route (and status), then kept by the
+//! route's index: building the labels and looking them up in the recorder's registry on
+//! every request cost more than the increment. The routes are the router's templates,
+//! so what is kept is bounded by the router; handles are resolved under the recorder installed when a
 //! route is first answered, so the server installs its recorder before it serves.
 //!
 //! A request marked [`Observed`] was observed where a client sent it: a cluster node's
@@ -46,13 +46,13 @@ use axum::body::{Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use dashmap::DashMap;
 use metrics::{Counter, Histogram, SharedString};
 use tokio::time::Instant;
 use tower::{Layer, Service};
 use tracing::Span;
 
 use self::answer::Answer;
+use self::labels::Route;
 pub use self::labels::RouteLabels;
 use super::REQUEST_ID;
 use super::intake::BodyIntake;
@@ -102,9 +102,9 @@ impl ObserveLayer {
             shared: Arc::new(Shared {
                 window,
                 intake,
+                routes: (0..labels.count()).map(|_| OnceLock::new()).collect(),
                 labels,
                 id_on_request: false,
-                routes: DashMap::default(),
             }),
         }
     }
@@ -141,9 +141,8 @@ struct Shared {
     /// Whether a request id made here is set on the request too (see
     /// [`ObserveLayer::forwarding`]).
     id_on_request: bool,
-    /// By route template (or `unmatched`). foldhash, not SipHash: the keys are the
-    /// router's own templates, and SipHash cost a request ~100 instructions.
-    routes: DashMap<Box<str>, RouteMetrics, hashbrown::DefaultHashBuilder>,
+    /// By [`Route::index`], each resolved when its route is first answered.
+    routes: Box<[OnceLock<RouteMetrics>]>,
 }
 
 /// One route's metric handles.
@@ -186,14 +185,10 @@ impl RouteMetrics {
 }
 
 impl Shared {
-    fn record(&self, route: &str, status: StatusCode, now: Instant, elapsed: Duration) {
+    fn record(&self, route: Route, status: StatusCode, now: Instant, elapsed: Duration) {
         self.window.record(now, elapsed);
-        if let Some(metrics) = self.routes.get(route) {
-            return metrics.record(status, elapsed);
-        }
-        self.routes
-            .entry(route.into())
-            .or_insert_with(|| RouteMetrics::new(route))
+        self.routes[route.index()]
+            .get_or_init(|| RouteMetrics::new(self.labels.label(route)))
             .record(status, elapsed);
     }
 }
@@ -251,8 +246,8 @@ struct Watch {
     id: Option<HeaderValue>,
     /// Marked [`Observed`]: its body read and the request counted where it was received.
     observed: bool,
-    /// The `route` label.
-    route: &'static str,
+    /// Its route, for the `route` label.
+    route: Route,
     span: Span,
     shared: Arc<Shared>,
 }
