@@ -13,22 +13,30 @@
 //!
 //! `cargo bench --bench middleware` (release; about a minute).
 
+use std::convert::Infallible;
 use std::hint::black_box;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
+use axum::response::Response;
 use axum::routing::get;
-use concert::http::admission::AdmissionLayer;
+use concert::http::admission::{Admission, AdmissionLayer};
 use concert::http::intake::BodyIntake;
-use concert::http::{self, HttpSettings, observe};
-use criterion::{Criterion, criterion_group, criterion_main};
+use concert::http::observe::{Observe, ObserveLayer, RouteLabels};
+use concert::http::{self, HttpSettings};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use http_body_util::BodyExt;
-use tower::ServiceExt;
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt};
 
 /// One request through `router`, as the accept loop sends it, its body read.
-async fn call(router: &Router) {
+async fn call<S>(router: &S)
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone,
+{
     let request = Request::get("/health")
         .header("host", "127.0.0.1:8080")
         .body(Body::empty())
@@ -43,33 +51,31 @@ fn bare() -> Router {
 }
 
 /// A fresh one each time: `observe` keeps the metric handles it resolved under the
-/// recorder of the moment (none, until the recorder rows).
-fn observe_alone() -> Router {
+/// recorder of the moment (none, until the recorder rows). Around the bare router, as
+/// `http::router` puts it around its own.
+fn observe_alone() -> Observe<Router> {
     let settings = HttpSettings::default();
     let window = std::sync::Arc::new(http::latency::LatencyWindow::new());
     let intake = BodyIntake {
         limit: settings.body_limit,
         timeout: settings.body_timeout,
     };
-    bare().layer(observe::ObserveLayer::new(window, intake))
+    ObserveLayer::new(window, intake, RouteLabels::new(["/health"])).layer(bare())
 }
 
-/// The bare router with each layer of the stack alone, in the stack's order (outermost
-/// first), by the name `docs/performance.md` gives it: `observe` (with the body's
-/// intake and the panic guard inside it) on every route, `admission` on the API routes
-/// (`/health` skips it; here it is measured on `/health` for its cost).
-fn one_layer_each() -> Vec<(&'static str, Router)> {
+/// The bare router inside admission alone, the stack's inner layer (`/health` is exempt
+/// from it in the server; here it is measured on `/health` for its cost).
+fn admission_alone() -> Admission<Router> {
     let settings = HttpSettings::default();
-    vec![
-        ("observe", observe_alone()),
-        (
-            "admission",
-            bare().layer(AdmissionLayer::new(
-                settings.max_in_flight,
-                settings.request_timeout,
-            )),
-        ),
-    ]
+    AdmissionLayer::new(settings.max_in_flight, settings.request_timeout).layer(bare())
+}
+
+/// Measures `router` under `name`.
+fn bench<S>(group: &mut BenchmarkGroup<'_, WallTime>, runtime: &Runtime, name: &str, router: &S)
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible> + Clone,
+{
+    group.bench_function(name, |b| b.iter(|| runtime.block_on(call(router))));
 }
 
 fn layers(c: &mut Criterion) {
@@ -92,14 +98,11 @@ fn layers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(40);
-    let bench = |group: &mut criterion::BenchmarkGroup<_>, name: &str, router: &Router| {
-        group.bench_function(name, |b| b.iter(|| runtime.block_on(call(router))));
-    };
-    bench(&mut group, "bare", &bare());
-    for (name, router) in one_layer_each() {
-        bench(&mut group, name, &router);
-    }
-    bench(&mut group, "full stack, no subscriber", &full);
+    let rt = &runtime;
+    bench(&mut group, rt, "bare", &bare());
+    bench(&mut group, rt, "observe", &observe_alone());
+    bench(&mut group, rt, "admission", &admission_alone());
+    bench(&mut group, rt, "full stack, no subscriber", &full);
     // The server's own subscriber (src/logging.rs), writing to a sink.
     for level in ["warn", "info"] {
         let subscriber = tracing_subscriber::fmt()
@@ -108,9 +111,9 @@ fn layers(c: &mut Criterion) {
             .with_writer(std::io::sink)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
-            bench(&mut group, &format!("full stack, log {level}"), &full);
+            bench(&mut group, rt, &format!("full stack, log {level}"), &full);
             if level == "info" {
-                bench(&mut group, "observe alone, log info", &observe_alone());
+                bench(&mut group, rt, "observe alone, log info", &observe_alone());
             }
         });
     }
@@ -132,17 +135,17 @@ fn layers(c: &mut Criterion) {
                 .buffered_lines_limit(concert::logging::MAX_BUFFERED_LOG_LINES)
                 .finish(file);
             let subscriber = builder.with_writer(writer).finish();
-            tracing::subscriber::with_default(subscriber, || bench(&mut group, name, &full));
+            tracing::subscriber::with_default(subscriber, || bench(&mut group, rt, name, &full));
         } else {
             let subscriber = builder.with_writer(std::sync::Mutex::new(file)).finish();
-            tracing::subscriber::with_default(subscriber, || bench(&mut group, name, &full));
+            tracing::subscriber::with_default(subscriber, || bench(&mut group, rt, name, &full));
         }
     }
     // Last: the recorder, once installed, stays for the process.
     concert::metrics::install();
     let full = http::router(engine.clone(), &HttpSettings::default());
-    bench(&mut group, "full stack, recorder, no subscriber", &full);
-    bench(&mut group, "observe alone, recorder", &observe_alone());
+    bench(&mut group, rt, "full stack, recorder, no subscriber", &full);
+    bench(&mut group, rt, "observe alone, recorder", &observe_alone());
     group.finish();
 }
 

@@ -167,20 +167,23 @@ pub fn parse_metrics_addr(value: &str) -> Result<MetricsAddr, String> {
 
 /// The metrics listener's router: `GET /metrics`, the Prometheus text; nothing else.
 pub fn router(handle: &'static PrometheusHandle, streams: OpenStreams) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            set_sse_streams(streams());
-            set_log_lines_dropped();
-            async move {
-                (
-                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    handle.render(),
-                )
-                    .into_response()
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                set_sse_streams(streams());
+                set_log_lines_dropped();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                        handle.render(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        // Its handler made a service once, not per scrape (see `transport::serve`).
+        .with_state(())
 }
 
 /// Serves the metrics on `listener` until `shutdown` resolves (a few connections at
