@@ -13,11 +13,11 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::intake::read_all;
 
 /// The `Authorization` header as text, if present and readable. Never fails: a missing
 /// token is the engine's to judge (403, or a new token for the queue).
@@ -229,17 +229,15 @@ impl<T: FromJson> JsonBody<T> {
 
 /// The body as the router's `observe` left it: in memory, within the body limit (it
 /// refuses a larger one with 413 before any extractor runs). Taken as it is, without
-/// axum's own default limit, so the router needs no `DefaultBodyLimit` layer.
+/// axum's own default limit, so the router needs no `DefaultBodyLimit` layer, and
+/// without a copy (`intake::read_all`: the one frame `observe` left).
 impl<S: Send + Sync, T> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
-        let bytes = request
-            .into_body()
-            .collect()
+        let bytes = read_all(request.into_body())
             .await
-            .map_err(|_| ApiError::body_unreadable())?
-            .to_bytes();
+            .map_err(|_| ApiError::body_unreadable())?;
         Ok(Self {
             bytes,
             _into: PhantomData,

@@ -61,7 +61,9 @@ impl BodyIntake {
 /// every request) is taken as it is, without a copy; more are joined. `collect()`
 /// queued every frame in a `VecDeque` and copied them out again, ~700 instructions of
 /// each hold (docs/performance.md, "Fourth pass").
-async fn read_all<B: HttpBody<Data = Bytes> + Unpin>(mut body: B) -> Result<Bytes, B::Error> {
+pub(crate) async fn read_all<B: HttpBody<Data = Bytes> + Unpin>(
+    mut body: B,
+) -> Result<Bytes, B::Error> {
     let mut first: Option<Bytes> = None;
     let mut joined: Option<Vec<u8>> = None;
     while let Some(frame) = body.frame().await {

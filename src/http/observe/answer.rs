@@ -85,22 +85,25 @@ where
                     // A body read where the request was received (see `Observed`) is
                     // not read again.
                     if this.watch.observed || request.body().is_end_stream() {
-                        match call(inner.take().expect("started once"), request) {
-                            Some(answer) => Phase::Answering { answer },
-                            None => break panicked(),
+                        let inner = inner.take().expect("started once");
+                        match answering(this.phase.as_mut(), inner, request) {
+                            Ok(()) => continue,
+                            Err(Panicked) => break panicked(),
                         }
-                    } else {
-                        Phase::Reading {
-                            read: Box::pin(this.intake.read(request)),
-                            inner: inner.take(),
-                        }
+                    }
+                    Phase::Reading {
+                        read: Box::pin(this.intake.read(request)),
+                        inner: inner.take(),
                     }
                 }
                 PhaseProj::Reading { read, inner } => match ready!(read.as_mut().poll(cx)) {
-                    Ok(request) => match call(inner.take().expect("read once"), request) {
-                        Some(answer) => Phase::Answering { answer },
-                        None => break panicked(),
-                    },
+                    Ok(request) => {
+                        let inner = inner.take().expect("read once");
+                        match answering(this.phase.as_mut(), inner, request) {
+                            Ok(()) => continue,
+                            Err(Panicked) => break panicked(),
+                        }
+                    }
                     Err(refused) => break refused,
                 },
                 PhaseProj::Answering { answer } => {
@@ -121,10 +124,24 @@ where
     }
 }
 
-/// The service's answer to `request` on its way; `None` if the call itself panicked (a
-/// panic while routing is caught too).
-fn call<S: Service<Request>>(mut inner: S, request: Request) -> Option<S::Future> {
-    catch_unwind(AssertUnwindSafe(move || inner.call(request))).ok()
+/// A service's call that panicked (a panic while routing is caught too).
+struct Panicked;
+
+/// Calls the service and makes its answer on its way the phase, written in place: built
+/// elsewhere and moved in, the router's future (a few hundred bytes) was copied three
+/// times more per request (docs/performance.md, "Fourth pass"). On a panic the phase is
+/// left as it was.
+fn answering<S: Service<Request>>(
+    mut phase: Pin<&mut Phase<S, S::Future>>,
+    mut inner: S,
+    request: Request,
+) -> Result<(), Panicked> {
+    catch_unwind(AssertUnwindSafe(move || {
+        phase.set(Phase::Answering {
+            answer: inner.call(request),
+        });
+    }))
+    .map_err(|_| Panicked)
 }
 
 /// A handler's panic, logged and answered.
