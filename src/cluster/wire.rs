@@ -105,12 +105,7 @@ pub fn encode_request(
         .iter()
         .filter(|(name, _)| REQUEST_HEADERS.contains(*name))
         .take(room);
-    for (name, value) in crossing {
-        write_header(&mut out, name.as_str(), value.as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    Bytes::from(out)
+    end_head(out, crossing, body)
 }
 
 /// The request the owner runs through its router; `None` if the payload is not one
@@ -163,12 +158,7 @@ pub fn encode_response(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> 
         .iter()
         .filter(|(name, _)| !HOP_BY_HOP.contains(*name))
         .take(MAX_HEADERS);
-    for (name, value) in crossing {
-        write_header(&mut out, name.as_str(), value.as_bytes());
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    Bytes::from(out)
+    end_head(out, crossing, body)
 }
 
 /// The answer the node that received the request gives its client; `None` if the
@@ -198,6 +188,21 @@ pub fn decode_response(payload: Bytes) -> Option<Response<Body>> {
 
 /// `name: value\r\n`. A `HeaderValue` holds no `\r`, `\n` or other control byte but
 /// tab, so it cannot end the line early; `httparse` takes every byte it may hold.
+/// The payload: `out` (a start line and our own headers), then the `crossing` headers,
+/// the blank line and the body.
+fn end_head<'a>(
+    mut out: Vec<u8>,
+    crossing: impl Iterator<Item = (&'a HeaderName, &'a HeaderValue)>,
+    body: &[u8],
+) -> Bytes {
+    for (name, value) in crossing {
+        write_header(&mut out, name.as_str(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Bytes::from(out)
+}
+
 fn write_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");

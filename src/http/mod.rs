@@ -45,8 +45,7 @@ use tower::Layer;
 use utoipa::ToSchema;
 
 use self::admin::AdminKey;
-use self::admission::Admission;
-use self::admission::AdmissionLayer;
+use self::admission::{Admission, AdmissionLayer};
 use self::balance::Charging;
 use self::door::{Door, DoorSettings};
 use self::error::ApiError;
@@ -241,14 +240,15 @@ pub fn unobserved(engine: Engine, settings: &HttpSettings, latency: Arc<LatencyW
         .layer(routes)
 }
 
-/// The one layer that observes a router's requests, put around it, outermost and alone. `observe`
-/// vets or makes the request id before the request's span reads it, reads the body in
-/// full (within the limit and the body timeout) before the in-flight limit is asked for
-/// a place, catches a handler's panic, and sees the final status: it gives the
-/// contract's body to any bare error from below before it logs and counts the answer,
-/// into `latency` among others. One layer of our own for all of that: each layer costs
+/// The one layer that observes a router's requests, put around it, outermost and
+/// alone. `observe` vets or makes the request id before the request's span reads it,
+/// reads the body in full (within the limit and the body timeout) before the in-flight
+/// limit is asked for a place, catches a handler's panic, and sees the final status: it
+/// gives the contract's body to any bare error from below before it logs and counts the
+/// answer, into `latency` among others. One layer of our own for all of that: each layer costs
 /// every request (docs/performance.md). No `DefaultBodyLimit`: the body is in memory
 /// before any extractor runs, and `JsonBody` takes it without axum's.
+///
 /// Its labels are every route's template (`routes::templates`): a single node's and a
 /// cluster node's routers serve the same paths.
 pub fn observe_layer(settings: &HttpSettings, latency: Arc<LatencyWindow>) -> ObserveLayer {

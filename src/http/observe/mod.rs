@@ -23,8 +23,9 @@
 //! `unmatched`. Their handles are resolved once per route (and status), then kept by the
 //! route's index: building the labels and looking them up in the recorder's registry on
 //! every request cost more than the increment. The routes are the router's templates,
-//! so what is kept is bounded by the router; handles are resolved under the recorder installed when a
-//! route is first answered, so the server installs its recorder before it serves.
+//! so what is kept is bounded by the router; handles are resolved under the recorder
+//! installed when a route is first answered, so the server installs its recorder
+//! before it serves.
 //!
 //! A request marked [`Observed`] was observed where a client sent it: a cluster node's
 //! request forwarded to the owner (`cluster::wire`). The owner keeps its request id and
